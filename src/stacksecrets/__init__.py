@@ -1,0 +1,71 @@
+"""stacksecrets: secret references (``{{name.key}}``) in stack configuration.
+
+Collects every reference across every component of one or many stacks, checks them against a
+secret store concurrently with a cache, and reports every problem at once with every place it
+is used.
+"""
+
+from __future__ import annotations
+
+from ._errors import (
+    ClosedError,
+    ConfigurationError,
+    ForbiddenError,
+    SecretExistsError,
+    SecretNotFoundError,
+    SecretValidationError,
+    StackLoadError,
+    StackSecretsError,
+    StoreCorruptError,
+    StoreError,
+    StoreUnavailableError,
+)
+from ._levels import ValidationLevel
+from ._plan import InvalidUse, References, collect
+from ._references import (
+    Malformed,
+    Occurrence,
+    Scan,
+    SecretReference,
+    format_reference,
+    is_secret_reference,
+    parse_reference,
+    scan,
+)
+from ._report import Problem, ProblemKind, Stats, ValidationReport
+from ._secret import Secret
+from ._stack import Component, Stack, Usage
+
+__all__ = [
+    "ClosedError",
+    "Component",
+    "ConfigurationError",
+    "ForbiddenError",
+    "InvalidUse",
+    "Malformed",
+    "Occurrence",
+    "Problem",
+    "ProblemKind",
+    "References",
+    "Scan",
+    "Secret",
+    "SecretExistsError",
+    "SecretNotFoundError",
+    "SecretReference",
+    "SecretValidationError",
+    "Stack",
+    "StackLoadError",
+    "StackSecretsError",
+    "Stats",
+    "StoreCorruptError",
+    "StoreError",
+    "StoreUnavailableError",
+    "Usage",
+    "ValidationLevel",
+    "ValidationReport",
+    "collect",
+    "format_reference",
+    "is_secret_reference",
+    "parse_reference",
+    "scan",
+]

@@ -1,0 +1,99 @@
+"""Every exception stacksecrets raises, in one place.
+
+::
+
+    StackSecretsError
+    ├── ConfigurationError (ValueError)        bad level, store URL, environment variable
+    ├── StackLoadError (ValueError)            a stack file that cannot be read; names file and line
+    ├── SecretValidationError                  validation found problems; carries the report
+    ├── ClosedError (RuntimeError)             a closed client or store was used
+    └── StoreError                             anything a secret store reports
+        ├── SecretNotFoundError (KeyError)     no secret with that exact name
+        ├── SecretExistsError                  create of a name that is taken
+        ├── ForbiddenError (PermissionError)   the caller may not do this
+        ├── StoreCorruptError                  the store's data cannot be read; it is left as is
+        └── StoreUnavailableError (ConnectionError)
+                                               transient: timeouts, resets, 429/5xx; may carry
+                                               a retry-after hint
+
+Messages name secrets, keys, files, hosts and places; never a secret value, token or password.
+Errors from libraries (httpx, the file system) are re-raised as these with ``raise ... from``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ._report import ValidationReport
+
+
+class StackSecretsError(Exception):
+    """Base of every stacksecrets error."""
+
+
+class ConfigurationError(StackSecretsError, ValueError):
+    """A setting (level, store URL, environment variable, option) is not valid."""
+
+
+class StackLoadError(StackSecretsError, ValueError):
+    """A stack file or object could not be read into a stack."""
+
+    def __init__(self, message: str, *, source: str, line: int | None = None) -> None:
+        self.source = source
+        self.line = line
+        where = source if line is None else f"{source}:{line}"
+        super().__init__(f"{where}: {message}")
+
+
+class SecretValidationError(StackSecretsError):
+    """Validation found problems; ``report`` holds every one of them."""
+
+    def __init__(self, report: ValidationReport) -> None:
+        self.report = report
+        super().__init__(report.to_text())
+
+
+class ClosedError(StackSecretsError, RuntimeError):
+    """A client or store was used after it was closed."""
+
+
+class StoreError(StackSecretsError):
+    """A secret store could not do what was asked."""
+
+
+class SecretNotFoundError(StoreError, KeyError):
+    """No secret with this exact name exists in the store."""
+
+    def __init__(self, name: str, *, store: str = "") -> None:
+        self.name = name
+        where = f" in {store}" if store else ""
+        super().__init__(f"The secret {name!r} does not exist{where}.")
+
+    def __str__(self) -> str:
+        # KeyError's str() would repr the message; a plain sentence reads better.
+        return str(self.args[0])
+
+
+class SecretExistsError(StoreError):
+    """A secret with this name already exists."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        super().__init__(f"A secret named {name!r} already exists.")
+
+
+class ForbiddenError(StoreError, PermissionError):
+    """The store refused the operation for this caller."""
+
+
+class StoreCorruptError(StoreError):
+    """The store's data is unreadable; stacksecrets will not overwrite it."""
+
+
+class StoreUnavailableError(StoreError, ConnectionError):
+    """A transient failure: the store may answer if asked again later."""
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        self.retry_after = retry_after
+        super().__init__(message)

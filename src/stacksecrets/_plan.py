@@ -1,0 +1,73 @@
+"""From stacks to the set of referenced secrets: each unique name, its keys, every usage."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from types import MappingProxyType
+
+import attrs
+
+from ._references import scan
+from ._stack import Stack, Usage
+
+
+@attrs.frozen
+class InvalidUse:
+    """A malformed reference and the place it was written."""
+
+    usage: Usage
+    text: str
+    reason: str
+
+
+@attrs.frozen
+class References:
+    """Every reference in a set of stacks, grouped by secret name then key."""
+
+    #: secret name -> key -> every usage, in a stable order.
+    secrets: Mapping[str, Mapping[str, tuple[Usage, ...]]]
+    invalid: tuple[InvalidUse, ...]
+    #: How many references were written (each occurrence counts).
+    count: int
+    stacks: tuple[str, ...]
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return tuple(self.secrets)
+
+    def usages_of(self, name: str) -> tuple[Usage, ...]:
+        """Every usage of any key of secret ``name``."""
+        keys = self.secrets.get(name, {})
+        return tuple(sorted(u for usages in keys.values() for u in usages))
+
+
+def collect(stacks: Iterable[Stack]) -> References:
+    """Find every reference, whole or embedded, in every string leaf of every stack."""
+    grouped: dict[str, dict[str, list[Usage]]] = {}
+    invalid: list[InvalidUse] = []
+    count = 0
+    names: list[str] = []
+    for stack in stacks:
+        names.append(stack.name)
+        for component in stack.components:
+            for path, value in component.string_leaves():
+                found = scan(value)
+                if not found.references and not found.malformed:
+                    continue
+                usage = Usage(stack.name, component.type, component.name, path)
+                for occurrence in found.references:
+                    ref = occurrence.reference
+                    grouped.setdefault(ref.name, {}).setdefault(ref.key, []).append(usage)
+                    count += 1
+                invalid.extend(InvalidUse(usage, bad.text, bad.reason) for bad in found.malformed)
+    secrets = MappingProxyType(
+        {
+            name: MappingProxyType({key: tuple(sorted(set(us))) for key, us in sorted(keys.items())})
+            for name, keys in sorted(grouped.items())
+        }
+    )
+    return References(secrets, tuple(sorted(invalid, key=_invalid_order)), count, tuple(names))
+
+
+def _invalid_order(item: InvalidUse) -> tuple[Usage, str]:
+    return (item.usage, item.text)

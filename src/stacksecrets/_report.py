@@ -1,0 +1,152 @@
+"""What a validation found: every problem, each with every place it is used, and stats."""
+
+from __future__ import annotations
+
+import enum
+import json
+from collections.abc import Sequence
+from typing import Any
+
+import attrs
+
+from ._errors import SecretValidationError
+from ._levels import ValidationLevel
+from ._stack import Usage
+
+
+class ProblemKind(str, enum.Enum):
+    """What is wrong with a reference."""
+
+    INVALID_REFERENCE = "invalid_reference"
+    MISSING_SECRET = "missing_secret"
+    MISSING_KEY = "missing_key"
+    VALUE_NOT_READABLE = "value_not_readable"
+    FORBIDDEN = "forbidden"
+    STORE_ERROR = "store_error"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+_TITLES = {
+    ProblemKind.INVALID_REFERENCE: "invalid reference",
+    ProblemKind.MISSING_SECRET: "missing secret",
+    ProblemKind.MISSING_KEY: "missing key",
+    ProblemKind.VALUE_NOT_READABLE: "value not readable",
+    ProblemKind.FORBIDDEN: "forbidden",
+    ProblemKind.STORE_ERROR: "store error",
+}
+_KIND_ORDER = {kind: i for i, kind in enumerate(ProblemKind)}
+
+
+def _sorted_usages(usages: Sequence[Usage]) -> tuple[Usage, ...]:
+    return tuple(sorted(set(usages)))
+
+
+@attrs.frozen
+class Problem:
+    """One problem: its kind, the secret and key (when known), where it is used, and detail.
+
+    ``detail`` never holds a secret value: for an invalid reference it is the reason and the
+    text as written in the configuration; for store errors, the store's sanitized message.
+    """
+
+    kind: ProblemKind
+    secret: str | None
+    key: str | None
+    usages: tuple[Usage, ...] = attrs.field(converter=_sorted_usages)
+    detail: str = ""
+
+    @property
+    def subject(self) -> str:
+        if self.secret is None:
+            return self.detail
+        if self.key is None:
+            return repr(self.secret)
+        return f"{self.secret!r} key {self.key!r}"
+
+    def sort_key(self) -> tuple[str, str, int, str, tuple[Usage, ...]]:
+        return (self.secret or "", self.key or "", _KIND_ORDER[self.kind], self.detail, self.usages)
+
+    def to_text(self) -> str:
+        lines = [f"{_TITLES[self.kind]}: {self.subject}"]
+        if self.secret is not None and self.detail:
+            lines[0] += f" ({self.detail})"
+        lines.extend(f"    used in {usage}" for usage in self.usages)
+        return "\n".join(lines)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind.value,
+            "secret": self.secret,
+            "key": self.key,
+            "detail": self.detail,
+            "usages": [usage.to_dict() for usage in self.usages],
+        }
+
+
+@attrs.frozen
+class Stats:
+    """Counts and timing of one validation."""
+
+    stacks: int = 0
+    references: int = 0
+    unique_secrets: int = 0
+    store_calls: int = 0
+    cache_hits: int = 0
+    seconds: float = 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return attrs.asdict(self)
+
+
+def _sorted_problems(problems: Sequence[Problem]) -> tuple[Problem, ...]:
+    return tuple(sorted(problems, key=Problem.sort_key))
+
+
+@attrs.frozen
+class ValidationReport:
+    """Every problem of a validation in a stable order, and its stats."""
+
+    level: ValidationLevel
+    problems: tuple[Problem, ...] = attrs.field(converter=_sorted_problems)
+    stats: Stats = attrs.field(factory=Stats)
+    stacks: tuple[str, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems
+
+    def raise_for_problems(self) -> ValidationReport:
+        """Raise ``SecretValidationError`` carrying this report unless it is ok."""
+        if not self.ok:
+            raise SecretValidationError(self)
+        return self
+
+    def to_text(self) -> str:
+        stacks = ", ".join(repr(name) for name in self.stacks) or "no stacks"
+        s = self.stats
+        summary = (
+            f"{s.references} references to {s.unique_secrets} secrets in {s.stacks} stacks; "
+            f"{s.store_calls} store calls, {s.cache_hits} cache hits, {s.seconds:.3f} s"
+        )
+        if self.ok:
+            return f"Secret references OK at level {self.level} ({stacks}).\n{summary}"
+        count = len(self.problems)
+        noun = "problem" if count == 1 else "problems"
+        lines = [f"Secret validation at level {self.level} found {count} {noun} ({stacks}):"]
+        lines.extend("  " + problem.to_text() for problem in self.problems)
+        lines.append(summary)
+        return "\n".join(lines)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "level": self.level.value,
+            "stacks": list(self.stacks),
+            "problems": [problem.to_dict() for problem in self.problems],
+            "stats": self.stats.to_dict(),
+        }
+
+    def to_json(self, *, indent: int | None = 2) -> str:
+        return json.dumps(self.to_dict(), indent=indent, sort_keys=False)

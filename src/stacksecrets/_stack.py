@@ -1,0 +1,109 @@
+"""Stacks and their components, and the walk over every string leaf in them.
+
+ZenML only looks at top-level configuration values; stacksecrets walks nested mappings and
+lists in both ``configuration`` and ``settings``, so a reference in
+``settings.docker.environment.TOKEN`` or ``configuration.hosts[2]`` is found too.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from types import MappingProxyType
+from typing import Any
+
+import attrs
+
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_\-]*")
+
+
+def _frozen_mapping(value: Mapping[str, Any] | None) -> Mapping[str, Any]:
+    return MappingProxyType(dict(value or {}))
+
+
+@attrs.frozen
+class Component:
+    """One stack component: its type, flavor, name, configuration and settings."""
+
+    type: str
+    flavor: str
+    name: str
+    configuration: Mapping[str, Any] = attrs.field(factory=dict, converter=_frozen_mapping)
+    settings: Mapping[str, Any] = attrs.field(factory=dict, converter=_frozen_mapping)
+
+    def string_leaves(self) -> Iterator[tuple[str, str]]:
+        """Every string value in configuration and settings, with its attribute path."""
+        yield from _walk(self.configuration, "configuration")
+        yield from _walk(self.settings, "settings")
+
+
+def _components(value: Sequence[Component]) -> tuple[Component, ...]:
+    return tuple(value)
+
+
+@attrs.frozen
+class Stack:
+    """A named set of components."""
+
+    name: str
+    components: tuple[Component, ...] = attrs.field(factory=tuple, converter=_components)
+
+    @components.validator
+    def _unique_names(self, _attribute: object, value: tuple[Component, ...]) -> None:
+        seen: set[tuple[str, str]] = set()
+        for component in value:
+            ident = (component.type, component.name)
+            if ident in seen:
+                raise ValueError(
+                    f"stack {self.name!r} has two {component.type} components named "
+                    f"{component.name!r}"
+                )
+            seen.add(ident)
+
+
+@attrs.frozen(order=True)
+class Usage:
+    """One place a reference is used: stack, component and attribute path."""
+
+    stack: str
+    component_type: str
+    component_name: str
+    attribute: str
+
+    def __str__(self) -> str:
+        return (
+            f"stack {self.stack!r}, {self.component_type} {self.component_name!r}, "
+            f"{self.attribute}"
+        )
+
+    def to_dict(self) -> dict[str, str]:
+        return {
+            "stack": self.stack,
+            "component_type": self.component_type,
+            "component_name": self.component_name,
+            "attribute": self.attribute,
+        }
+
+
+def _child_path(path: str, key: object) -> str:
+    text = str(key)
+    if _IDENTIFIER.fullmatch(text):
+        return f"{path}.{text}"
+    return f"{path}[{text!r}]"
+
+
+def _walk(value: object, path: str) -> Iterator[tuple[str, str]]:
+    # An explicit stack instead of recursion: deeply nested input must not hit the
+    # recursion limit.
+    pending: list[tuple[str, object]] = [(path, value)]
+    while pending:
+        here, item = pending.pop()
+        if isinstance(item, str):
+            yield here, item
+        elif isinstance(item, Mapping):
+            children = [(_child_path(here, k), v) for k, v in item.items()]
+            pending.extend(reversed(children))
+        elif isinstance(item, (list, tuple)):
+            children = [(f"{here}[{i}]", v) for i, v in enumerate(item)]
+            pending.extend(reversed(children))
+        # Other values (numbers, booleans, None) cannot hold references.
