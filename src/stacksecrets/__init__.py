@@ -7,6 +7,7 @@ is used.
 
 from __future__ import annotations
 
+from ._client import AsyncClient, Client, ClientOptions, validate_stack, validate_stacks
 from ._errors import (
     ClosedError,
     ConfigurationError,
@@ -21,6 +22,7 @@ from ._errors import (
     StoreUnavailableError,
 )
 from ._levels import ValidationLevel
+from ._logging import SecretRedactor, redact_secrets
 from ._plan import InvalidUse, References, collect
 from ._references import (
     Malformed,
@@ -33,10 +35,13 @@ from ._references import (
     scan,
 )
 from ._report import Problem, ProblemKind, Stats, ValidationReport
-from ._secret import Secret
+from ._secret import Secret, SecretValue
 from ._stack import Component, Stack, Usage
 
 __all__ = [
+    "AsyncClient",
+    "Client",
+    "ClientOptions",
     "ClosedError",
     "Component",
     "ConfigurationError",
@@ -51,8 +56,10 @@ __all__ = [
     "Secret",
     "SecretExistsError",
     "SecretNotFoundError",
+    "SecretRedactor",
     "SecretReference",
     "SecretValidationError",
+    "SecretValue",
     "Stack",
     "StackLoadError",
     "StackSecretsError",
@@ -67,5 +74,8 @@ __all__ = [
     "format_reference",
     "is_secret_reference",
     "parse_reference",
+    "redact_secrets",
     "scan",
+    "validate_stack",
+    "validate_stacks",
 ]

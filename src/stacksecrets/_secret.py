@@ -38,3 +38,39 @@ class Secret:
         return f"Secret(name={self.name!r}, keys={sorted(self.keys)!r})"
 
     __str__ = __repr__
+
+
+class SecretValue:
+    """A resolved value that holds secret material: masked in repr, str and format.
+
+    ``get_secret_value()`` gives the real string, for the code that needs it.
+    """
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: str) -> None:
+        self._value = value
+
+    def get_secret_value(self) -> str:
+        return self._value
+
+    def __repr__(self) -> str:
+        return "SecretValue('**********')"
+
+    def __str__(self) -> str:
+        return "**********"
+
+    def __format__(self, spec: str) -> str:
+        return format(str(self), spec)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, SecretValue):
+            return self._value == other._value
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(self._value)
+
+    def __reduce__(self) -> tuple[object, ...]:
+        # Pickling would write the value out in the clear somewhere; refuse.
+        raise TypeError("SecretValue cannot be pickled")

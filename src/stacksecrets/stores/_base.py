@@ -7,14 +7,10 @@ from types import TracebackType
 from typing import Protocol, runtime_checkable
 
 import attrs
+from typing_extensions import Self
 
 from .._errors import ClosedError, ForbiddenError
 from .._secret import Secret
-
-try:
-    from typing import Self
-except ImportError:  # Python 3.10
-    from typing_extensions import Self
 
 
 @attrs.frozen
