@@ -51,6 +51,9 @@ class ClientOptions:
     retry_attempts: int = 5
     #: Seconds one store call may spend retrying.
     retry_timeout: float = 30.0
+    #: First back-off in seconds (doubling, with as much jitter, up to ``retry_wait_max``).
+    retry_wait_initial: float = 0.1
+    retry_wait_max: float = 5.0
     #: Seconds one client operation (a validation, a read) may take in all; None: no limit.
     deadline: float | None = None
 
@@ -85,6 +88,8 @@ class AsyncClient:
             missing_ttl=self.options.missing_ttl,
             retry_attempts=self.options.retry_attempts,
             retry_timeout=self.options.retry_timeout,
+            retry_wait_initial=self.options.retry_wait_initial,
+            retry_wait_max=self.options.retry_wait_max,
         )
         self._closed = False
 

@@ -1,8 +1,12 @@
 """The library's logger, and a structlog processor that redacts known secret values.
 
-stacksecrets never configures logging: it logs through ``structlog.get_logger("stacksecrets")``
-with namespaced events (``stacksecrets.fetch.done``) and only names, counts, durations and
-hosts. Applications that log values of their own can add ``redact_secrets`` to their structlog
+stacksecrets never configures logging. Where the application configured structlog, events go
+through ``structlog.get_logger("stacksecrets")``; where it did not, they go to the stdlib logger
+``stacksecrets`` (silent below WARNING until the application says otherwise), so that step code
+and scripts do not get library chatter on stdout. Events are namespaced
+(``stacksecrets.fetch.done``) and carry only names, counts, durations and hosts.
+
+Applications that log values of their own can add ``redact_secrets`` to their structlog
 processors: every value stacksecrets has read (and its base64 and URL-encoded forms) is then
 replaced by ``'**********'`` in their events.
 """
@@ -10,6 +14,7 @@ replaced by ``'**********'`` in their events.
 from __future__ import annotations
 
 import base64
+import logging
 import threading
 import urllib.parse
 from collections.abc import Iterable, MutableMapping
@@ -20,7 +25,38 @@ import structlog
 if TYPE_CHECKING:
     from ._secret import Secret
 
-logger = structlog.get_logger("stacksecrets")
+_stdlib_logger: Any = structlog.wrap_logger(
+    logging.getLogger("stacksecrets"),
+    wrapper_class=structlog.stdlib.BoundLogger,
+    processors=[
+        structlog.stdlib.filter_by_level,
+        structlog.processors.KeyValueRenderer(key_order=["event"], sort_keys=True),
+    ],
+)
+
+
+class _Logger:
+    """Chooses structlog or stdlib logging at each call, as described above."""
+
+    def _target(self) -> Any:
+        if structlog.is_configured():
+            return structlog.get_logger("stacksecrets")
+        return _stdlib_logger
+
+    def bind(self, **values: Any) -> Any:
+        return self._target().bind(**values)
+
+    def debug(self, event: str, **values: Any) -> None:
+        self._target().debug(event, **values)
+
+    def info(self, event: str, **values: Any) -> None:
+        self._target().info(event, **values)
+
+    def warning(self, event: str, **values: Any) -> None:
+        self._target().warning(event, **values)
+
+
+logger = _Logger()
 
 MASK = "**********"
 #: Values shorter than this are not redacted: masking "1" or "on" everywhere would destroy logs.

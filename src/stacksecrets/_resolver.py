@@ -81,6 +81,8 @@ class Resolver:
         missing_ttl: float = 5.0,
         retry_attempts: int = 5,
         retry_timeout: float = 30.0,
+        retry_wait_initial: float = 0.1,
+        retry_wait_max: float = 5.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if max_concurrency < 1:
@@ -91,6 +93,8 @@ class Resolver:
         self.missing_ttl = missing_ttl
         self.retry_attempts = retry_attempts
         self.retry_timeout = retry_timeout
+        self.retry_wait_initial = retry_wait_initial
+        self.retry_wait_max = retry_wait_max
         self._clock = clock
         self._limiter: anyio.CapacityLimiter | None = None
         self._found: dict[str, tuple[Secret, float]] = {}
@@ -152,9 +156,9 @@ class Resolver:
             on=_retry_hook,
             attempts=self.retry_attempts,
             timeout=self.retry_timeout,
-            wait_initial=0.1,
-            wait_max=5.0,
-            wait_jitter=0.5,
+            wait_initial=self.retry_wait_initial,
+            wait_max=self.retry_wait_max,
+            wait_jitter=self.retry_wait_initial,
         ):
             with attempt:
                 async with self.limiter:

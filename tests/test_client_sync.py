@@ -1,0 +1,100 @@
+"""The blocking Client: plain scripts, many threads, inside a running event loop."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import pytest
+
+from counting_store import CountingStore
+from stacksecrets import Client, ClosedError, Component, SecretNotFoundError, Stack
+
+
+def portal_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == "stacksecrets-portal"]
+
+
+def test_plain_script_reads_a_secret_as_in_the_seed():
+    """A script uses Client().get_secret(name).secret_values like ZenML step code, and exits."""
+    script = textwrap.dedent(
+        """
+        from stacksecrets import Client
+        Client("memory://").create_secret("mlflow_secret", {"username": "admin"})
+        secret = Client("memory://").get_secret("mlflow_secret")
+        print(secret.secret_values["username"])
+        """
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "admin"
+
+
+def test_clients_on_one_url_share_one_engine_and_cache():
+    """Client() handles for the same store URL and options share the engine and its cache."""
+    first, second = Client("memory://"), Client("memory://")
+    assert first.async_client is second.async_client
+    assert Client("memory://", max_concurrency=3).async_client is not first.async_client
+
+
+def test_many_threads_each_name_fetched_once():
+    """16 threads reading 200 names get correct answers; each name is read from the store once."""
+    values = {f"n{i}": {"k": f"value-{i}"} for i in range(200)}
+    store = CountingStore(values, latency=0.001)
+    with Client(store) as client:
+
+        def read(i: int) -> bool:
+            return client.get_secret(f"n{i % 200}").secret_values == {"k": f"value-{i % 200}"}
+
+        with ThreadPoolExecutor(16) as pool:
+            answers = list(pool.map(read, range(1600)))
+    assert all(answers)
+    assert store.calls["get_secret"] == 200
+
+
+def test_calls_start_no_event_loop_or_thread_per_call():
+    """Repeated calls reuse the one portal thread: no new thread, no new event loop per call."""
+    client = Client(CountingStore({"a": {"k": "v-value"}}))
+    client.get_secret("a")
+    before = threading.active_count()
+    for _ in range(100):
+        client.get_secret("a")
+    assert threading.active_count() == before
+    assert len(portal_threads()) == 1
+    client.close()
+
+
+@pytest.mark.anyio
+async def test_sync_client_works_inside_a_running_event_loop():
+    """Sync step code called from inside an event loop (asyncio or trio) still works."""
+    store = CountingStore({"mlflow_secret": {"username": "admin", "password": "pw-value"}})
+    client = Client(store)
+    secret = client.get_secret("mlflow_secret")
+    report = client.validate_stack(
+        Stack("s", [Component("t", "f", "c", {"u": "{{mlflow_secret.username}}"})])
+    )
+    client.close()
+    assert secret.secret_values["username"] == "admin"
+    assert report.ok
+
+
+def test_missing_secret_raises_key_error_like_zenml():
+    """A missing secret raises SecretNotFoundError, which is a KeyError as in ZenML."""
+    with Client(CountingStore({})) as client, pytest.raises(KeyError) as info:
+        client.get_secret("nope")
+    assert isinstance(info.value, SecretNotFoundError)
+    assert str(info.value) == "The secret 'nope' does not exist in counting://."
+
+
+def test_closed_client_refuses_use():
+    """After close(), calls raise ClosedError; close() is idempotent."""
+    client = Client(CountingStore({"a": {"k": "v-value"}}))
+    client.close()
+    client.close()
+    with pytest.raises(ClosedError):
+        client.get_secret("a")
