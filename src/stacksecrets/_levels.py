@@ -32,7 +32,9 @@ class ValidationLevel(str, enum.Enum):
             if level.value == wanted:
                 return level
         valid = ", ".join(level.value for level in cls)
-        raise ConfigurationError(f"{source}: {text!r} is not a validation level; use one of {valid}")
+        raise ConfigurationError(
+            f"{source}: {text!r} is not a validation level; use one of {valid}"
+        )
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> ValidationLevel:

@@ -38,7 +38,7 @@ class References:
     def usages_of(self, name: str) -> tuple[Usage, ...]:
         """Every usage of any key of secret ``name``."""
         keys = self.secrets.get(name, {})
-        return tuple(sorted(u for usages in keys.values() for u in usages))
+        return tuple(dict.fromkeys(u for usages in keys.values() for u in usages))
 
 
 def collect(stacks: Iterable[Stack]) -> References:
@@ -62,12 +62,16 @@ def collect(stacks: Iterable[Stack]) -> References:
                 invalid.extend(InvalidUse(usage, bad.text, bad.reason) for bad in found.malformed)
     secrets = MappingProxyType(
         {
-            name: MappingProxyType({key: tuple(sorted(set(us))) for key, us in sorted(keys.items())})
+            name: MappingProxyType(
+                # Usages stay in the order the walk met them (stacks, components, paths);
+                # a leaf that repeats a reference counts once.
+                {key: tuple(dict.fromkeys(us)) for key, us in sorted(keys.items())}
+            )
             for name, keys in sorted(grouped.items())
         }
     )
     return References(secrets, tuple(sorted(invalid, key=_invalid_order)), count, tuple(names))
 
 
-def _invalid_order(item: InvalidUse) -> tuple[Usage, str]:
-    return (item.usage, item.text)
+def _invalid_order(item: InvalidUse) -> tuple[tuple[str, str, str, str], str]:
+    return (item.usage.sort_key(), item.text)

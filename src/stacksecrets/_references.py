@@ -6,8 +6,14 @@ Two readings of a string value:
 ``\\{\\{\\s*\\S+?\\.\\S+\\s*\\}\\}`` as a whole; the braces are dropped, the rest split on the
 FIRST ``.`` and stripped. So ``{{ a.b }}`` is ``a``/``b``, ``{{a.b.c}}`` is ``a``/``b.c``,
 ``{{a..b}}`` is ``a``/``.b``, ``{{{a.b}}`` is ``{a``/``b`` and ``{{a.b}}}`` is ``a``/``b}``.
-One exception: where that body itself contains ``}}`` (``{{a.b}}{{c.d}}``, which ZenML reads as
-key ``b}}{{c.d``), stacksecrets reads the value as text holding several references.
+Two exceptions, where ZenML's reading is a bug and stacksecrets is stricter:
+
+- where that body itself contains ``}}`` (``{{a.b}}{{c.d}}``, which ZenML reads as key
+  ``b}}{{c.d``), stacksecrets reads the value as text holding several references;
+- where the name is empty (``{{.a.b}}``, which ZenML reads as secret ``''`` and key ``a.b``),
+  stacksecrets reports a malformed reference: no secret can have an empty name.
+
+``is_secret_reference`` keeps ZenML's answer in both cases (it says what ZenML would do).
 
 *Embedded* (``scan``): references anywhere inside a longer string, each with its span, such as
 ``postgresql://{{db.user}}:{{db.password}}@host/x``. Inside text a reference is
@@ -26,12 +32,12 @@ turns it into ``{{``. ZenML has no escape and keeps such a value unchanged.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Callable
 
 import attrs
 
-_ZENML_WHOLE = re.compile(r"\{\{\s*\S+?\.\S+\s*\}\}")
 _EMBEDDED = re.compile(r"\{\{\s*([^\s.{}]+)\.([^\s{}]+)\s*\}\}")
 _OPENERS = re.compile(r"\\\{\{|\{\{")
 _ESCAPE = "\\{{"
@@ -91,27 +97,52 @@ def format_reference(name: str, key: str) -> str:
     return "{{" + name + "." + key + "}}"
 
 
+def _zenml_whole(value: str) -> bool:
+    # The strings ZenML's regex above fullmatches, in linear time: the regex backtracks
+    # quadratically on a long run of non-blank text with dots (64 kB took 30 s). The middle
+    # is blanks, one run of non-blank text with a '.' neither first nor last, blanks; ``\s``,
+    # ``str.isspace`` and ``str.strip`` agree on what a blank is.
+    if not (value.startswith("{{") and value.endswith("}}")):
+        return False
+    core = value[2:-2].strip()
+    return len(core) >= 3 and "." in core[1:-1] and not any(ch.isspace() for ch in core)
+
+
 def is_secret_reference(value: object) -> bool:
     """Whether ZenML would treat ``value`` as a reference (whole-value reading)."""
-    return isinstance(value, str) and _ZENML_WHOLE.fullmatch(value) is not None
+    return isinstance(value, str) and _zenml_whole(value)
 
 
 def parse_reference(value: str) -> SecretReference | None:
-    """Read a whole value as ZenML does; ``None`` when it is not exactly one reference."""
-    if _ZENML_WHOLE.fullmatch(value) is None:
+    """Read a whole value as ZenML does; ``None`` when it is not exactly one reference.
+
+    Also ``None`` where ZenML's reading is a bug (see the module docs): a body holding
+    ``}}``, or an empty secret name.
+    """
+    if not _zenml_whole(value):
         return None
     body = value[2:-2]
     if "}}" in body:
         # ZenML's reading here is a bug; ``scan`` reads the references in it.
         return None
     name, _, key = body.partition(".")
-    return SecretReference(name.strip(), key.strip())
+    name = name.strip()
+    if not name:
+        # ZenML would look up a secret named ''; ``scan`` reports it as malformed.
+        return None
+    return SecretReference(name, key.strip())
 
 
 def scan(value: str) -> Scan:
     """Find every reference and every malformed one in ``value``."""
     if "{{" not in value:
         return _EMPTY
+    return _scan(value)
+
+
+# Many stacks repeat the same values ("{{aws.key}}" in fifty stacks); a scan is immutable.
+@functools.lru_cache(maxsize=65536)
+def _scan(value: str) -> Scan:
     whole = parse_reference(value)
     if whole is not None:
         return Scan(references=(Occurrence(whole, 0, len(value)),), whole=True)
@@ -145,11 +176,12 @@ def scan(value: str) -> Scan:
 
 
 def _malformed_at(value: str, start: int) -> Malformed:
-    close = value.find("}}", start + 2)
+    # Look for '}}' only up to the next opener, so that many unclosed '{{' stay linear.
     reopen = _OPENERS.search(value, start + 2)
-    if close == -1 or (reopen is not None and reopen.start() < close):
-        end = len(value) if reopen is None else reopen.start()
-        return Malformed(value[start:end], start, end, "'{{' is not closed by '}}'")
+    limit = len(value) if reopen is None else reopen.start()
+    close = value.find("}}", start + 2, limit)
+    if close == -1:
+        return Malformed(value[start:limit], start, limit, "'{{' is not closed by '}}'")
     end = close + 2
     body = value[start + 2 : close].strip()
     name, dot, key = body.partition(".")

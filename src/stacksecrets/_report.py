@@ -40,7 +40,7 @@ _KIND_ORDER = {kind: i for i, kind in enumerate(ProblemKind)}
 
 
 def _sorted_usages(usages: Sequence[Usage]) -> tuple[Usage, ...]:
-    return tuple(sorted(set(usages)))
+    return tuple(sorted(set(usages), key=Usage.sort_key))
 
 
 @attrs.frozen
@@ -65,8 +65,9 @@ class Problem:
             return repr(self.secret)
         return f"{self.secret!r} key {self.key!r}"
 
-    def sort_key(self) -> tuple[str, str, int, str, tuple[Usage, ...]]:
-        return (self.secret or "", self.key or "", _KIND_ORDER[self.kind], self.detail, self.usages)
+    def sort_key(self) -> tuple[str, str, int, str, tuple[tuple[str, str, str, str], ...]]:
+        usages = tuple(usage.sort_key() for usage in self.usages)
+        return (self.secret or "", self.key or "", _KIND_ORDER[self.kind], self.detail, usages)
 
     def to_text(self) -> str:
         lines = [f"{_TITLES[self.kind]}: {self.subject}"]

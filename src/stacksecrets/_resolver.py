@@ -306,12 +306,20 @@ class Resolver:
             names = [name for name in names if existence.get(name, True) is True]
 
         outcomes: dict[str, Outcome] = {}
+        to_read: list[str] = []
+        for name in names:
+            cached = self._cached_secret(name)
+            if cached is None:
+                to_read.append(name)
+            else:  # no task needed for an answer already in hand
+                counters.cache_hits += 1
+                outcomes[name] = cached
 
         async def read(name: str) -> None:
             outcomes[name] = await self.fetch(name, counters)
 
         async with anyio.create_task_group() as tg:
-            for name in names:
+            for name in to_read:
                 tg.start_soon(read, name)
 
         for name in names:

@@ -7,6 +7,7 @@ lists in both ``configuration`` and ``settings``, so a reference in
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from types import MappingProxyType
@@ -72,9 +73,12 @@ class Usage:
 
     def __str__(self) -> str:
         return (
-            f"stack {self.stack!r}, {self.component_type} {self.component_name!r}, "
-            f"{self.attribute}"
+            f"stack {self.stack!r}, {self.component_type} {self.component_name!r}, {self.attribute}"
         )
+
+    def sort_key(self) -> tuple[str, str, str, str]:
+        """A plain tuple to sort by: much faster than attrs' generated comparisons."""
+        return (self.stack, self.component_type, self.component_name, self.attribute)
 
     def to_dict(self) -> dict[str, str]:
         return {
@@ -86,10 +90,12 @@ class Usage:
 
 
 def _child_path(path: str, key: object) -> str:
-    text = str(key)
-    if _IDENTIFIER.fullmatch(text):
-        return f"{path}.{text}"
-    return f"{path}[{text!r}]"
+    return path + _key_suffix(str(key))
+
+
+@functools.lru_cache(maxsize=4096)
+def _key_suffix(text: str) -> str:
+    return f".{text}" if _IDENTIFIER.fullmatch(text) else f"[{text!r}]"
 
 
 def _walk(value: object, path: str) -> Iterator[tuple[str, str]]:

@@ -1,0 +1,3 @@
+from stacksecrets._cli import main
+
+main()

@@ -1,0 +1,356 @@
+"""The ``stacksecrets`` command line.
+
+Exit codes: 0 all good; 1 problems found (or the secret asked for does not exist); 2 bad input
+or configuration; 3 the store could not be reached; 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from collections.abc import Callable, Coroutine, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, NoReturn, TypeVar
+
+import anyio
+import click
+import structlog
+import yaml
+
+from ._client import AsyncClient, ClientOptions
+from ._errors import (
+    ConfigurationError,
+    ForbiddenError,
+    SecretExistsError,
+    SecretNotFoundError,
+    StackLoadError,
+    StackSecretsError,
+    StoreCorruptError,
+    StoreUnavailableError,
+)
+from ._levels import ValidationLevel
+from ._logging import redact_secrets
+from ._report import ProblemKind, ValidationReport
+from ._stack import Stack
+
+T = TypeVar("T")
+
+EXIT_OK, EXIT_PROBLEMS, EXIT_BAD_INPUT, EXIT_UNREACHABLE, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+MASK = "**********"
+
+
+def _configure_logging(verbose: int) -> None:
+    """The CLI is an application: it, not the library, decides where events go (stderr)."""
+    level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
+    structlog.configure(
+        processors=[
+            redact_secrets,
+            structlog.processors.add_log_level,
+            structlog.dev.ConsoleRenderer(colors=False),
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(level),
+        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+        cache_logger_on_first_use=False,
+    )
+    logging.basicConfig(level=level, stream=sys.stderr)
+
+
+def _fail(message: str, code: int) -> NoReturn:
+    click.echo(f"stacksecrets: error: {message}", err=True)
+    sys.exit(code)
+
+
+@contextmanager
+def _errors_to_exit_codes() -> Iterator[None]:
+    try:
+        yield
+    except KeyboardInterrupt:
+        _fail("interrupted", EXIT_INTERRUPTED)
+    except (StackLoadError, ConfigurationError, StoreCorruptError, ForbiddenError) as exc:
+        _fail(str(exc), EXIT_BAD_INPUT)
+    except StoreUnavailableError as exc:
+        _fail(str(exc), EXIT_UNREACHABLE)
+    except (SecretNotFoundError, SecretExistsError) as exc:
+        _fail(str(exc), EXIT_PROBLEMS)
+    except StackSecretsError as exc:
+        _fail(str(exc), EXIT_UNREACHABLE)
+
+
+def _run(
+    store: str | None,
+    options: ClientOptions,
+    action: Callable[[AsyncClient], Coroutine[Any, Any, T]],
+    *,
+    level: ValidationLevel | None = None,
+) -> T:
+    async def main() -> T:
+        async with AsyncClient(store, level=level, options=options) as client:
+            return await action(client)
+
+    with _errors_to_exit_codes():
+        return anyio.run(main)
+    raise AssertionError  # pragma: no cover
+
+
+store_option = click.option(
+    "--store",
+    "store",
+    envvar="STACKSECRETS_STORE",
+    metavar="URL",
+    help="Secret store: file:///path.json, memory://, zenml+https://host "
+    "[env STACKSECRETS_STORE; default: the local file store].",
+)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("-v", "--verbose", count=True, help="Log more (-v info, -vv debug) to stderr.")
+@click.version_option(package_name="stacksecrets")
+def cli(verbose: int) -> None:
+    """Secret references ({{name.key}}) in stack configuration: validate, resolve, manage."""
+    _configure_logging(verbose)
+
+
+# -- validate ------------------------------------------------------------------------------
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, type=click.Path(path_type=Path))
+@store_option
+@click.option(
+    "--level",
+    metavar="LEVEL",
+    help="NONE, SECRET_EXISTS or SECRET_AND_KEY_EXISTS (default) "
+    "[env STACKSECRETS_VALIDATION_LEVEL, ZENML_SECRET_VALIDATION_LEVEL].",
+)
+@click.option(
+    "--concurrency",
+    type=click.IntRange(1, 1024),
+    default=16,
+    show_default=True,
+    help="Most store calls in flight at once.",
+)
+@click.option("--deadline", type=click.FloatRange(min=0, min_open=True), help="Seconds in all.")
+@click.option("--zenml-stack", "zenml_stacks", multiple=True, help="A stack on the ZenML server.")
+@click.option("--all-zenml-stacks", is_flag=True, help="Every stack on the ZenML server.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+def validate(
+    paths: tuple[Path, ...],
+    store: str | None,
+    level: str | None,
+    concurrency: int,
+    deadline: float | None,
+    zenml_stacks: tuple[str, ...],
+    as_json: bool,
+    all_zenml_stacks: bool,
+) -> None:
+    """Check every secret reference in the stacks in PATHS (files or folders) and/or on a
+    ZenML server. Every problem is reported at once, with every place it is used."""
+    with _errors_to_exit_codes():
+        chosen = ValidationLevel.from_env() if level is None else ValidationLevel.parse(level)
+        stacks: list[Stack] = []
+        if paths:
+            from ._loaders import load_stacks
+
+            stacks.extend(load_stacks(*paths))
+    if not paths and not zenml_stacks and not all_zenml_stacks:
+        _fail("nothing to validate: give stack files or folders, or --zenml-stack NAME", 2)
+    options = ClientOptions(max_concurrency=concurrency, deadline=deadline)
+
+    async def action(client: AsyncClient) -> ValidationReport:
+        if zenml_stacks or all_zenml_stacks:
+            stacks.extend(await _server_stacks(client, zenml_stacks, all_zenml_stacks))
+        _check_stack_names(stacks)
+        with _progress(len(stacks)):
+            return await client.validate_stacks(stacks, level=chosen)
+
+    report = _run(store, options, action)
+    click.echo(report.to_json() if as_json else report.to_text())
+    if report.ok:
+        sys.exit(EXIT_OK)
+    unreachable = any(p.kind is ProblemKind.STORE_ERROR for p in report.problems)
+    sys.exit(EXIT_UNREACHABLE if unreachable else EXIT_PROBLEMS)
+
+
+async def _server_stacks(client: AsyncClient, names: Sequence[str], every: bool) -> list[Stack]:
+    get_stacks = getattr(client.store, "get_stacks", None)
+    if get_stacks is None:
+        raise ConfigurationError(
+            "--zenml-stack and --all-zenml-stacks need a ZenML store: "
+            "--store zenml+https://host (or STACKSECRETS_STORE)"
+        )
+    stacks: list[Stack] = await get_stacks(None if every else list(names))
+    return stacks
+
+
+def _check_stack_names(stacks: Sequence[Stack]) -> None:
+    seen: set[str] = set()
+    for stack in stacks:
+        if stack.name in seen:
+            raise ConfigurationError(f"two stacks are named {stack.name!r}")
+        seen.add(stack.name)
+
+
+@contextmanager
+def _progress(count: int) -> Iterator[None]:
+    """A one-line note on stderr while a validation runs, only on a terminal."""
+    if not sys.stderr.isatty():
+        yield
+        return
+    click.echo(f"validating {count} stack(s)...", err=True, nl=False)
+    try:
+        yield
+    finally:
+        click.echo("\r\033[K", err=True, nl=False)
+
+
+# -- secret ----------------------------------------------------------------------------------
+
+
+@cli.group()
+def secret() -> None:
+    """Create, read, list, update and delete secrets in a store."""
+
+
+_EXTRA = {"ignore_unknown_options": True, "allow_extra_args": True}
+
+
+def _parse_pairs(args: Sequence[str]) -> dict[str, str]:
+    """``--key=value`` or ``--key value`` pairs, as in ``zenml secret create NAME --k=v``."""
+    values: dict[str, str] = {}
+    items = list(args)
+    while items:
+        arg = items.pop(0)
+        if not arg.startswith("--") or arg == "--":
+            raise click.UsageError(f"expected --key=value, got {arg.split('=', 1)[0]!r}")
+        key, eq, value = arg[2:].partition("=")
+        if not eq:
+            if not items:
+                raise click.UsageError(f"--{key} has no value")
+            value = items.pop(0)
+        if not key:
+            raise click.UsageError("a key cannot be empty")
+        if key in values:
+            raise click.UsageError(f"key {key!r} is given twice")
+        values[key] = value
+    return values
+
+
+def _read_values_file(source: str) -> dict[str, str]:
+    """Key-value pairs from a JSON or YAML mapping in a file, or on stdin with ``-``."""
+    where = "stdin" if source == "-" else source
+    try:
+        text = sys.stdin.read() if source == "-" else Path(source).read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigurationError(
+            f"cannot read values from {where}: {exc.strerror or exc}"
+        ) from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError:
+        raise ConfigurationError(
+            f"values in {where} are not a JSON or YAML mapping of key: value"
+        ) from None
+    if not isinstance(data, Mapping) or not all(
+        isinstance(k, str) and isinstance(v, (str, int, float, bool)) for k, v in data.items()
+    ):
+        raise ConfigurationError(f"values in {where} must be a mapping of string keys to values")
+    return {k: v if isinstance(v, str) else json.dumps(v) for k, v in data.items()}
+
+
+def _gather_values(args: Sequence[str], values_file: str | None) -> dict[str, str]:
+    values = _read_values_file(values_file) if values_file else {}
+    for key, value in _parse_pairs(args).items():
+        values[key] = value
+    return values
+
+
+values_file_option = click.option(
+    "--values-file",
+    metavar="FILE",
+    help="Read key-value pairs from a JSON/YAML file ('-' for stdin), out of shell history.",
+)
+
+
+@secret.command("create", context_settings=_EXTRA)
+@click.argument("name")
+@values_file_option
+@store_option
+@click.pass_context
+def secret_create(
+    ctx: click.Context, name: str, values_file: str | None, store: str | None
+) -> None:
+    """Create secret NAME: stacksecrets secret create NAME --key=value [--key2=value2 ...]."""
+    with _errors_to_exit_codes():
+        values = _gather_values(ctx.args, values_file)
+    if not values:
+        _fail("a secret needs at least one --key=value (or --values-file)", EXIT_BAD_INPUT)
+    _run(store, ClientOptions(), lambda c: c.create_secret(name, values))
+    click.echo(f"Created secret {name!r} with keys: {', '.join(sorted(values))}")
+
+
+@secret.command("update", context_settings=_EXTRA)
+@click.argument("name")
+@values_file_option
+@click.option("--remove-key", "remove_keys", multiple=True, help="A key to remove.")
+@store_option
+@click.pass_context
+def secret_update(
+    ctx: click.Context,
+    name: str,
+    values_file: str | None,
+    remove_keys: tuple[str, ...],
+    store: str | None,
+) -> None:
+    """Set or replace keys of secret NAME (--key=value), or remove some (--remove-key KEY)."""
+    with _errors_to_exit_codes():
+        values = _gather_values(ctx.args, values_file)
+    if not values and not remove_keys:
+        _fail("nothing to update: give --key=value or --remove-key KEY", EXIT_BAD_INPUT)
+    _run(store, ClientOptions(), lambda c: c.update_secret(name, values, remove_keys=remove_keys))
+    click.echo(f"Updated secret {name!r}")
+
+
+@secret.command("get")
+@click.argument("name")
+@click.option("--show-values", is_flag=True, help="Print the values (hidden by default).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@store_option
+def secret_get(name: str, show_values: bool, as_json: bool, store: str | None) -> None:
+    """Show secret NAME: its keys, and its values only with --show-values."""
+    found = _run(store, ClientOptions(), lambda c: c.get_secret(name))
+    values = {k: v if show_values else MASK for k, v in sorted(found.values.items())}
+    values.update(dict.fromkeys(sorted(found.unreadable_keys), "<not readable>"))
+    if as_json:
+        click.echo(json.dumps({"name": found.name, "values": values}, indent=2))
+        return
+    click.echo(f"Secret {found.name!r}:")
+    for key, value in values.items():
+        click.echo(f"  {key}: {value}")
+
+
+@secret.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@store_option
+def secret_list(as_json: bool, store: str | None) -> None:
+    """List the names of every secret in the store."""
+    names = _run(store, ClientOptions(), lambda c: c.list_secrets())
+    click.echo(json.dumps(names) if as_json else "\n".join(names))
+
+
+@secret.command("delete")
+@click.argument("name")
+@click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation.")
+@store_option
+def secret_delete(name: str, yes: bool, store: str | None) -> None:
+    """Delete secret NAME."""
+    if not yes and not click.confirm(f"Delete secret {name!r}?", default=False, err=True):
+        _fail("not deleted", EXIT_PROBLEMS)
+    _run(store, ClientOptions(), lambda c: c.delete_secret(name))
+    click.echo(f"Deleted secret {name!r}")
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Entry point of the ``stacksecrets`` command."""
+    cli.main(args=list(argv) if argv is not None else None, prog_name="stacksecrets")
