@@ -1,0 +1,531 @@
+"""The embedded default store: one JSON file per store (``file://``).
+
+See ``docs/file-store.md`` for the format, URL forms and guarantees. In short: reads never take
+a lock (writes replace the file atomically, so a reader sees the old or the new file, whole);
+writes are read-modify-write under a cross-process ``filelock`` beside the store file, go to a
+0600 temporary file in the same folder, are flushed and fsynced, then ``os.replace``-d onto the
+store file, and the folder is fsynced. A file that cannot be parsed is never overwritten.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import os
+import re
+import secrets
+import stat
+import time
+from collections.abc import AsyncIterator, Callable, Collection, Mapping, Sequence
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any, Literal, Protocol
+from urllib.parse import unquote
+
+import aiofiles
+import anyio
+import anyio.to_thread
+import attrs
+import filelock
+
+from .._errors import (
+    ConfigurationError,
+    ForbiddenError,
+    SecretExistsError,
+    SecretNotFoundError,
+    StoreCorruptError,
+    StoreError,
+    StoreUnavailableError,
+)
+from .._logging import logger
+from .._secret import Secret
+from ._base import StoreBase, StoreCapabilities
+
+FORMAT_VERSION = 1
+_FILE_MODE = 0o600
+_FOLDER_MODE = 0o700
+#: A read is reused only when the file's ctime is older than this at the time of the read:
+#: file timestamps are coarse (a jiffy on Linux, up to 2 s elsewhere), so a change made in the
+#: same tick as the read would leave every stat field as it was.
+_TRUSTED_AGE_NS = 2_000_000_000
+#: Errors worth asking again for: the engine retries ``StoreUnavailableError``.
+_TRANSIENT_ERRNOS = frozenset(
+    {errno.EAGAIN, errno.EWOULDBLOCK, errno.EBUSY, errno.EINTR, errno.ETIMEDOUT, errno.ESTALE}
+)
+_TEMP_SUFFIX = ".tmp"
+
+
+# --- The one place that chooses the file API -------------------------------------------------
+
+
+class _AsyncBinaryFile(Protocol):
+    async def read(self, size: int = -1, /) -> bytes: ...
+    async def write(self, data: bytes, /) -> int: ...
+    async def flush(self) -> None: ...
+
+
+def _on_asyncio() -> bool:
+    try:
+        import sniffio
+    except ImportError:  # trio depends on sniffio, so without it the loop is asyncio
+        return True
+    return sniffio.current_async_library() == "asyncio"
+
+
+@asynccontextmanager
+async def _open_fd(fd: int, mode: Literal["rb", "wb"]) -> AsyncIterator[_AsyncBinaryFile]:
+    """An open descriptor as an async file: aiofiles on asyncio, anyio's files on trio.
+
+    The file takes ownership of ``fd`` and closes it.
+    """
+    if _on_asyncio():
+        async with aiofiles.open(fd, mode) as file:
+            yield file
+    else:
+        async with await anyio.open_file(fd, mode) as anyio_file:
+            yield anyio_file
+
+
+# --- The document ----------------------------------------------------------------------------
+
+
+@attrs.define
+class _Document:
+    """The parsed store file. ``extra`` keeps top-level fields this version does not use."""
+
+    secrets: dict[str, dict[str, str]] = attrs.field(factory=dict, repr=False)
+    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
+
+
+@attrs.frozen
+class _Snapshot:
+    """The last read: reused while the file's identity and timestamps are unchanged."""
+
+    key: tuple[int, ...]
+    trusted: bool
+    document: _Document = attrs.field(repr=False)
+
+
+def _stat_key(st: os.stat_result) -> tuple[int, ...]:
+    return (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+
+
+def _kind(value: object) -> str:
+    """The JSON type of ``value``, for messages that must not show the value itself."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "an array"
+    return "an object"
+
+
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            # Which of two entries wins is a guess; a hand edit went wrong.
+            raise _DuplicateKeyError(key)
+        result[key] = value
+    return result
+
+
+class _DuplicateKeyError(ValueError):
+    def __init__(self, key: str) -> None:
+        self.key = key
+        super().__init__(key)
+
+
+def _parse(data: bytes, path: Path) -> _Document:
+    """The document in ``data``; else ``StoreCorruptError`` saying what is wrong, never its content.
+
+    The original errors are not chained: ``JSONDecodeError.doc`` and
+    ``UnicodeDecodeError.object`` hold the whole file, secrets and all.
+    """
+
+    def corrupt(problem: str) -> StoreCorruptError:
+        return StoreCorruptError(
+            f"the store file {path} is not a valid stacksecrets store: {problem}. "
+            "stacksecrets will not overwrite it; fix or move it."
+        )
+
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise corrupt(f"it is not UTF-8 text (bad byte at offset {exc.start})") from None
+    if not text.strip():
+        return _Document()  # an empty file (``touch``) holds no secrets: an empty store
+    try:
+        raw = json.loads(text, object_pairs_hook=_no_duplicates)
+    except _DuplicateKeyError as exc:
+        raise corrupt(f"the name or key {exc.key!r} appears twice in one object") from None
+    except json.JSONDecodeError as exc:
+        raise corrupt(f"invalid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})") from None
+    except RecursionError:
+        raise corrupt("invalid JSON (nested too deeply)") from None
+    if not isinstance(raw, dict):
+        raise corrupt(f"the top level must be an object, found {_kind(raw)}")
+    version = raw.pop("version", None)
+    if type(version) is not int or version != FORMAT_VERSION:
+        if type(version) is int and version > FORMAT_VERSION:
+            raise corrupt(
+                f"it has format version {version}, newer than this stacksecrets reads "
+                f"({FORMAT_VERSION}); upgrade stacksecrets"
+            )
+        raise corrupt(f'"version" must be {FORMAT_VERSION}')
+    stored = raw.pop("secrets", {})
+    if not isinstance(stored, dict):
+        raise corrupt(f'"secrets" must be an object, found {_kind(stored)}')
+    result: dict[str, dict[str, str]] = {}
+    for name, values in stored.items():
+        if not isinstance(values, dict):
+            raise corrupt(
+                f"the secret {name!r} must be an object of strings, found {_kind(values)}"
+            )
+        for key, value in values.items():
+            if not isinstance(value, str):
+                raise corrupt(
+                    f"the key {key!r} of secret {name!r} holds {_kind(value)}, not a string"
+                )
+        result[name] = values
+    return _Document(result, raw)
+
+
+def _dump(document: _Document) -> bytes:
+    # ASCII escapes keep any Python string (lone surrogates too) round-tripping exactly.
+    # Sorted names and keys keep diffs and backups of the file stable.
+    stored = {
+        name: dict(sorted(document.secrets[name].items())) for name in sorted(document.secrets)
+    }
+    content = {"version": FORMAT_VERSION, **document.extra, "secrets": stored}
+    return (json.dumps(content, indent=2, ensure_ascii=True) + "\n").encode()
+
+
+# --- Blocking helpers, run in worker threads --------------------------------------------------
+
+
+def _open_for_reading(path: Path) -> int:
+    return os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+
+
+def _create_private(path: Path) -> int:
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+    fd = os.open(path, flags, _FILE_MODE)
+    try:
+        if hasattr(os, "fchmod"):
+            os.fchmod(fd, _FILE_MODE)  # whatever the umask did
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _prepare_target(path: Path) -> Path:
+    """The real file to write (through symlinks), with its folder created 0700 if missing."""
+    target = Path(os.path.realpath(path))
+    if not target.parent.is_dir():
+        target.parent.mkdir(mode=_FOLDER_MODE, parents=True, exist_ok=True)
+    return target
+
+
+def _temp_path(target: Path) -> Path:
+    return target.with_name(f".{target.name}.{secrets.token_hex(8)}{_TEMP_SUFFIX}")
+
+
+def _remove_stale_temps(target: Path) -> int:
+    """Remove temporary files left by killed writers; only called under the writers' lock."""
+    pattern = re.compile(rf"\.{re.escape(target.name)}\.[0-9a-f]{{16}}{re.escape(_TEMP_SUFFIX)}")
+    removed = 0
+    for entry in target.parent.iterdir():
+        if pattern.fullmatch(entry.name):
+            entry.unlink(missing_ok=True)
+            removed += 1
+    return removed
+
+
+def _fsync_folder(folder: Path) -> None:
+    if not hasattr(os, "O_DIRECTORY"):  # Windows cannot open folders; NTFS journals renames
+        return
+    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    except OSError as exc:
+        if exc.errno != errno.EINVAL:  # some file systems cannot sync folders
+            raise
+    finally:
+        os.close(fd)
+
+
+# --- File operations ---------------------------------------------------------------------------
+
+
+async def _read_file(path: Path) -> tuple[bytes, os.stat_result] | None:
+    """The file's bytes and the stat of exactly that file; ``None`` when it does not exist."""
+    try:
+        fd = await anyio.to_thread.run_sync(_open_for_reading, path)
+    except FileNotFoundError:
+        return None
+    async with _open_fd(fd, "rb") as file:
+        st = await anyio.to_thread.run_sync(os.fstat, fd)
+        data = await file.read()
+    return data, st
+
+
+async def _write_atomically(target: Path, data: bytes) -> None:
+    """Replace ``target`` with ``data`` whole, or leave it as it was."""
+    temp = _temp_path(target)
+    fd = await anyio.to_thread.run_sync(_create_private, temp)
+    try:
+        async with _open_fd(fd, "wb") as file:
+            await file.write(data)
+            await file.flush()
+            await anyio.to_thread.run_sync(os.fsync, fd)
+        await anyio.to_thread.run_sync(os.replace, temp, target)
+    except BaseException:
+        with anyio.CancelScope(shield=True):
+            await anyio.to_thread.run_sync(lambda: temp.unlink(missing_ok=True))
+        raise
+    await anyio.to_thread.run_sync(_fsync_folder, target.parent)
+
+
+async def _acquire(lock: filelock.BaseFileLock, *, patience: float, path: Path) -> None:
+    """Take the cross-process lock, polling with short sleeps so that cancellation is prompt.
+
+    (A blocking ``acquire`` in a worker thread could not be cancelled.)
+    """
+    delay = 0.001
+    with anyio.move_on_after(patience):
+        while True:
+            try:
+                await anyio.to_thread.run_sync(lambda: lock.acquire(blocking=False))
+            except filelock.Timeout:
+                await anyio.sleep(delay)
+                delay = min(delay * 2, 0.05)
+            else:
+                return
+    raise StoreUnavailableError(
+        f"the store file {path} stayed locked by another writer for {patience:g} s "
+        f"(lock file {lock.lock_file})"
+    )
+
+
+def _os_error(action: str, path: Path, exc: OSError) -> StoreError:
+    """Our error for a file-system failure: names the path, never content."""
+    reason = exc.strerror or type(exc).__name__
+    message = f"cannot {action} the store file {path}: {reason}"
+    if isinstance(exc, PermissionError):
+        return ForbiddenError(message)
+    if exc.errno in _TRANSIENT_ERRNOS:
+        return StoreUnavailableError(message)
+    return StoreError(message)
+
+
+def _check_values(name: str, values: Mapping[str, str]) -> dict[str, str]:
+    copied = dict(values)
+    for key, value in copied.items():
+        if not isinstance(key, str) or not isinstance(value, str):
+            kind = type(key).__name__ if not isinstance(key, str) else type(value).__name__
+            raise TypeError(f"secret {name!r}: keys and values must be strings, found a {kind}")
+    return copied
+
+
+# --- The store ---------------------------------------------------------------------------------
+
+
+class FileStore(StoreBase):
+    """Secrets in one local JSON file, private to the user (0600, in a 0700 folder).
+
+    ``lock_timeout`` bounds the wait for another writer's lock; past it a write raises
+    ``StoreUnavailableError``.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], *, lock_timeout: float = 30.0) -> None:
+        self._path = _checked_path(os.fspath(path))
+        self.lock_timeout = lock_timeout
+        self._write_lock = anyio.Lock()
+        self._read_lock = anyio.Lock()
+        self._snapshot: _Snapshot | None = None
+        self._warned: tuple[int, int] | None = None
+
+    @classmethod
+    def from_url(cls, url: str, *, lock_timeout: float = 30.0) -> FileStore:
+        """The store for ``file:///abs/path.json``, ``file://relative/path.json`` or ``file://~/...``.
+
+        Everything after ``file://`` is the path, percent-decoded (as ``Path.as_uri()`` writes it).
+        """
+        scheme, sep, rest = url.strip().partition("://")
+        if not sep or scheme.lower() != "file":
+            raise ConfigurationError(
+                f"{url[:20]!r}... is not a file store URL; use file:///absolute/path/secrets.json"
+            )
+        path = unquote(rest)
+        if os.name == "nt" and re.match(r"/[A-Za-z]:[/\\]", path):
+            path = path[1:]  # file:///C:/x is C:/x
+        return cls(path, lock_timeout=lock_timeout)
+
+    @property
+    def path(self) -> Path:
+        """The store file (absolute, with ``~`` expanded)."""
+        return self._path
+
+    @property
+    def capabilities(self) -> StoreCapabilities:
+        return StoreCapabilities(batched_exists=True, writable=True)
+
+    @property
+    def description(self) -> str:
+        return f"file://{self._path}"
+
+    # -- reads
+
+    async def get_secret(self, name: str) -> Secret:
+        document = await self._read()
+        try:
+            return Secret(name, document.secrets[name])
+        except KeyError:
+            raise SecretNotFoundError(name, store=self.description) from None
+
+    async def secrets_exist(self, names: Sequence[str]) -> frozenset[str]:
+        document = await self._read()
+        return frozenset(name for name in names if name in document.secrets)
+
+    async def list_secrets(self) -> list[str]:
+        return sorted((await self._read()).secrets)
+
+    async def _read(self) -> _Document:
+        self._check_open()
+        async with self._read_lock:
+            try:
+                return await self._read_unlocked()
+            except StoreError:
+                raise
+            except OSError as exc:
+                raise _os_error("read", self._path, exc) from exc
+
+    async def _read_unlocked(self) -> _Document:
+        path = self._path
+        cached = self._snapshot
+        if cached is not None and cached.trusted:
+            try:
+                st = await anyio.to_thread.run_sync(os.stat, path)
+            except FileNotFoundError:
+                st = None
+            if st is not None and _stat_key(st) == cached.key:
+                return cached.document
+        loaded = await _read_file(path)
+        if loaded is None:
+            self._snapshot = None
+            return _Document()
+        data, st = loaded
+        document = _parse(data, self._path)
+        self._check_mode(st)
+        trusted = st.st_ctime_ns + _TRUSTED_AGE_NS <= time.time_ns()
+        self._snapshot = _Snapshot(_stat_key(st), trusted, document)
+        return document
+
+    def _check_mode(self, st: os.stat_result) -> None:
+        mode = stat.S_IMODE(st.st_mode)
+        if os.name == "nt" or not mode & 0o077 or self._warned == (st.st_ino, mode):
+            return
+        self._warned = (st.st_ino, mode)
+        logger.warning(
+            "stacksecrets.file.permissions",
+            path=str(self._path),
+            mode=f"{mode:04o}",
+            hint=f"other users may read this store; run: chmod 600 {self._path}",
+        )
+
+    # -- writes
+
+    async def create_secret(self, name: str, values: Mapping[str, str]) -> None:
+        new = _check_values(name, values)
+
+        def change(stored: dict[str, dict[str, str]]) -> None:
+            if name in stored:
+                raise SecretExistsError(name)
+            stored[name] = new
+
+        await self._modify("create", name, change)
+
+    async def update_secret(
+        self, name: str, values: Mapping[str, str], *, remove_keys: Collection[str] = ()
+    ) -> None:
+        new = _check_values(name, values)
+        removed = list(remove_keys)
+
+        def change(stored: dict[str, dict[str, str]]) -> None:
+            if name not in stored:
+                raise SecretNotFoundError(name, store=self.description)
+            current = stored[name]
+            current.update(new)
+            for key in removed:
+                current.pop(key, None)
+
+        await self._modify("update", name, change)
+
+    async def delete_secret(self, name: str) -> None:
+        def change(stored: dict[str, dict[str, str]]) -> None:
+            if stored.pop(name, None) is None:
+                raise SecretNotFoundError(name, store=self.description)
+
+        await self._modify("delete", name, change)
+
+    async def _modify(
+        self, action: str, name: str, change: Callable[[dict[str, dict[str, str]]], None]
+    ) -> None:
+        self._check_open()
+        if not isinstance(name, str) or not name:
+            raise ConfigurationError("a secret name must be a non-empty string")
+        started = time.perf_counter()
+        async with self._write_lock:
+            self._snapshot = None
+            try:
+                await self._modify_locked(change)
+            except StoreError:
+                raise
+            except OSError as exc:
+                raise _os_error("write", self._path, exc) from exc
+        logger.debug(
+            "stacksecrets.file.write",
+            action=action,
+            secret=name,
+            path=str(self._path),
+            seconds=round(time.perf_counter() - started, 6),
+        )
+
+    async def _modify_locked(self, change: Callable[[dict[str, dict[str, str]]], None]) -> None:
+        target = await anyio.to_thread.run_sync(_prepare_target, self._path)
+        lock = filelock.FileLock(f"{target}.lock", mode=_FILE_MODE, thread_local=False)
+        await _acquire(lock, patience=self.lock_timeout, path=self._path)
+        try:
+            removed = await anyio.to_thread.run_sync(_remove_stale_temps, target)
+            if removed:
+                logger.debug(
+                    "stacksecrets.file.stale_temp_removed", path=str(target), count=removed
+                )
+            loaded = await _read_file(target)
+            document = _Document() if loaded is None else _parse(loaded[0], self._path)
+            change(document.secrets)
+            await _write_atomically(target, _dump(document))
+        finally:
+            with anyio.CancelScope(shield=True):
+                await anyio.to_thread.run_sync(lock.release)
+
+
+def _checked_path(raw: str) -> Path:
+    fix = "name the store file, e.g. file:///home/me/.local/share/stacksecrets/secrets.json"
+    if not raw.strip():
+        raise ConfigurationError(f"the file store needs a path; {fix}")
+    if "\0" in raw:
+        raise ConfigurationError(f"the file store path contains a NUL character; {fix}")
+    if raw.endswith(("/", os.sep)):
+        raise ConfigurationError(f"the file store path {raw!r} names a folder; {fix}")
+    path = Path(os.path.normpath(Path(raw).expanduser().absolute()))
+    if path.is_dir():
+        raise ConfigurationError(f"the file store path {str(path)!r} is a folder; {fix}")
+    return path
