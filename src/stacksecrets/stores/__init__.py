@@ -20,16 +20,20 @@ import platformdirs
 
 from .._errors import ConfigurationError
 from ._base import SecretStore, StoreBase, StoreCapabilities
+from ._file import FileStore
 from ._memory import MemoryStore
+from ._zenml import ZenMLStore
 
 STORE_VARIABLE = "STACKSECRETS_STORE"
 
 __all__ = [
     "STORE_VARIABLE",
+    "FileStore",
     "MemoryStore",
     "SecretStore",
     "StoreBase",
     "StoreCapabilities",
+    "ZenMLStore",
     "default_store_path",
     "open_store",
     "store_url",
@@ -65,12 +69,8 @@ def open_store(url: str | None = None, *, environ: Mapping[str, str] | None = No
     if scheme == "memory":
         return MemoryStore()
     if scheme == "file":
-        from ._file import FileStore
-
         return FileStore.from_url(resolved)
     if scheme in {"zenml+http", "zenml+https"}:
-        from ._zenml import ZenMLStore
-
         return ZenMLStore.from_url(resolved, environ=env)
     raise ConfigurationError(
         f"store URL scheme {scheme!r} is not supported; use file://, memory://, zenml+http:// "
