@@ -242,10 +242,10 @@ def _read_values_file(source: str) -> dict[str, str]:
     where = "stdin" if source == "-" else source
     try:
         text = sys.stdin.read() if source == "-" else Path(source).read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigurationError(
-            f"cannot read values from {where}: {exc.strerror or exc}"
-        ) from None
+    except OSError as exc:
+        raise ConfigurationError(f"cannot read values from {where}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        raise ConfigurationError(f"cannot read values from {where}: not UTF-8 text") from None
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError:
