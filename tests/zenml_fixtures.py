@@ -1,0 +1,293 @@
+"""A pytest plugin that runs a real ZenML server on loopback, once per test session.
+
+``zenml_server`` starts ZenML 0.98's own FastAPI app with uvicorn, on SQLite in a temporary
+directory, with password authentication on, and gives its URL, admin credentials, an
+environment for ZenML's CLI and Python client, and helpers to drive both. The ZenML venv is
+``$STACKSECRETS_ZENML_PYTHON``, else ``<repo>/.cache/zenml-0.98.0/bin/python``; without it the
+tests that need a server are skipped (and fail when ``CI`` is set).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import time
+import uuid
+from collections.abc import Callable, Iterator, Mapping
+from pathlib import Path
+from typing import Any
+
+import attrs
+import httpx
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+DEFAULT_PYTHON = ROOT / ".cache" / "zenml-0.98.0" / "bin" / "python"
+START_TIMEOUT = float(os.environ.get("STACKSECRETS_ZENML_START_TIMEOUT", "60"))
+API = "/api/v1"
+
+
+def _clean_environ() -> dict[str, str]:
+    """The test process's environment without any ZenML setting that could leak in."""
+    return {k: v for k, v in os.environ.items() if not k.startswith("ZENML_")}
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _tail(path: Path, lines: int = 60) -> str:
+    try:
+        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no server log)"
+
+
+@attrs.define
+class ZenMLServer:
+    """A running ZenML server and the ways to talk to it."""
+
+    url: str
+    username: str
+    password: str
+    #: ZENML_* variables (and a private ZENML_CONFIG_PATH) for the CLI and client of the venv.
+    env: dict[str, str] = attrs.field(repr=False)
+    python: Path
+    log_path: Path
+    _rest: httpx.Client | None = attrs.field(default=None, repr=False)
+
+    @property
+    def host(self) -> str:
+        return self.url.removeprefix("http://")
+
+    @property
+    def store_url(self) -> str:
+        """The stacksecrets URL of this server, without credentials."""
+        return f"zenml+{self.url}"
+
+    def _run(self, argv: list[str], what: str) -> str:
+        result = subprocess.run(
+            argv, env=self.env, capture_output=True, text=True, timeout=300, check=False
+        )
+        if result.returncode != 0:
+            pytest.fail(
+                f"{what} failed with exit code {result.returncode}\n"
+                f"--- stdout\n{result.stdout[-3000:]}\n--- stderr\n{result.stderr[-3000:]}",
+                pytrace=False,
+            )
+        return result.stdout
+
+    def zenml(self, *args: str) -> str:
+        """Run ``zenml ARGS`` of the ZenML venv against this server; its stdout."""
+        cli = self.python.parent / "zenml"
+        if cli.exists():
+            argv = [str(cli), *args]
+        else:
+            argv = [str(self.python), "-c", "from zenml.cli.cli import cli; cli()", *args]
+        return self._run(argv, f"zenml {' '.join(args[:2])}")
+
+    def run_python(self, code: str) -> str:
+        """Run ``code`` in the ZenML venv's python against this server; its stdout."""
+        return self._run([str(self.python), "-c", code], "python in the ZenML venv")
+
+    def rest(self) -> httpx.Client:
+        """A sync REST client logged in as the admin (for setting up test data)."""
+        if self._rest is None:
+            client = httpx.Client(base_url=self.url + API, timeout=30.0)
+            answer = client.post(
+                "/login", data={"username": self.username, "password": self.password}
+            )
+            answer.raise_for_status()
+            client.headers["Authorization"] = f"Bearer {answer.json()['access_token']}"
+            self._rest = client
+        return self._rest
+
+    def create_secret(self, name: str, values: Mapping[str, str], *, private: bool = False) -> str:
+        """Create a secret through the REST API; its id."""
+        answer = self.rest().post(
+            "/secrets", json={"name": name, "private": private, "values": dict(values)}
+        )
+        answer.raise_for_status()
+        return str(answer.json()["id"])
+
+    def delete_secret(self, secret_id: str) -> None:
+        answer = self.rest().delete(f"/secrets/{uuid.UUID(secret_id)}")
+        if answer.status_code != httpx.codes.NOT_FOUND:
+            answer.raise_for_status()
+
+    def create_service_account(self, name: str) -> str:
+        """A new active service account with one API key; the key (``ZENKEY_...``)."""
+        rest = self.rest()
+        account = rest.post("/service_accounts", json={"name": name, "active": True})
+        account.raise_for_status()
+        key = rest.post(
+            f"/service_accounts/{uuid.UUID(account.json()['id'])}/api_keys",
+            json={"name": f"{name}-key"},
+        )
+        key.raise_for_status()
+        return str(key.json()["body"]["key"])
+
+    def close(self) -> None:
+        if self._rest is not None:
+            self._rest.close()
+            self._rest = None
+
+
+def _zenml_python() -> Path:
+    configured = os.environ.get("STACKSECRETS_ZENML_PYTHON")
+    python = Path(configured) if configured else DEFAULT_PYTHON
+    if not python.exists():
+        reason = (
+            f"no ZenML venv at {python}: create it with `uv venv {ROOT / '.cache/zenml-0.98.0'}` "
+            "and `uv pip install 'zenml[server]==0.98.0'` into it, or set "
+            "STACKSECRETS_ZENML_PYTHON to its python"
+        )
+        if os.environ.get("CI"):
+            pytest.fail(reason, pytrace=False)
+        pytest.skip(reason)
+    return python
+
+
+def _start(python: Path, workdir: Path, port: int, password: str) -> subprocess.Popen[bytes]:
+    server_env = {
+        **_clean_environ(),
+        "ZENML_CONFIG_PATH": str(workdir / "server-config"),
+        "ZENML_ANALYTICS_OPT_IN": "false",
+        "ZENML_STORE_URL": f"sqlite:///{workdir / 'zenml.db'}",
+        "ZENML_SERVER_AUTO_ACTIVATE": "true",
+        "ZENML_DEFAULT_USER_NAME": "admin",
+        "ZENML_DEFAULT_USER_PASSWORD": password,
+        "ZENML_SERVER_JWT_SECRET_KEY": secrets.token_hex(32),
+        "ZENML_SERVER_AUTH_SCHEME": "OAUTH2_PASSWORD_BEARER",
+        "ZENML_LOGGING_VERBOSITY": "WARN",
+    }
+    log = (workdir / "server.log").open("ab")
+    try:
+        return subprocess.Popen(
+            [
+                str(python),
+                "-m",
+                "uvicorn",
+                "zenml.zen_server.zen_server_api:app",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--log-level",
+                "warning",
+            ],
+            env=server_env,
+            cwd=workdir,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own process group, ended as one
+        )
+    finally:
+        log.close()
+
+
+def _wait_ready(process: subprocess.Popen[bytes], url: str) -> str | None:
+    """``None`` once ``GET /info`` answers; else why the server did not come up."""
+    deadline = time.monotonic() + START_TIMEOUT
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            return f"the server exited with code {process.returncode}"
+        try:
+            if httpx.get(f"{url}{API}/info", timeout=2.0).status_code == httpx.codes.OK:
+                return None
+        except httpx.TransportError:
+            pass
+        time.sleep(0.25)
+    return f"the server did not answer GET {API}/info within {START_TIMEOUT:.0f} s"
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is not None:
+        return
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=15)
+    except ProcessLookupError:
+        return
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=15)
+
+
+@pytest.fixture(scope="session")
+def zenml_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ZenMLServer]:
+    """A real ZenML 0.98 server on loopback for the whole session (see the module docs)."""
+    python = _zenml_python()
+    workdir = tmp_path_factory.mktemp("zenml-server")
+    password = secrets.token_urlsafe(16)
+    process: subprocess.Popen[bytes] | None = None
+    failure: str | None = "not started"
+    for _attempt in range(3):  # a free port can be taken between probe and bind
+        port = _free_port()
+        url = f"http://127.0.0.1:{port}"
+        process = _start(python, workdir, port, password)
+        failure = _wait_ready(process, url)
+        if failure is None:
+            break
+        _stop(process)
+        if "address already in use" not in _tail(workdir / "server.log").lower():
+            break
+    if failure is not None or process is None:
+        pytest.fail(
+            f"could not start the ZenML server: {failure}\n"
+            f"--- {workdir / 'server.log'}\n{_tail(workdir / 'server.log')}",
+            pytrace=False,
+        )
+    client_config = workdir / "client-config"
+    client_config.mkdir()
+    env = {
+        **_clean_environ(),
+        "ZENML_STORE_URL": url,
+        "ZENML_STORE_USERNAME": "admin",
+        "ZENML_STORE_PASSWORD": password,
+        "ZENML_CONFIG_PATH": str(client_config),
+        "ZENML_ANALYTICS_OPT_IN": "false",
+        "ZENML_LOGGING_VERBOSITY": "WARN",
+        "ZENML_ENABLE_RICH_TRACEBACK": "false",
+        "NO_COLOR": "1",
+        "COLUMNS": "200",
+    }
+    server = ZenMLServer(
+        url=url, username="admin", password=password, env=env, python=python,
+        log_path=workdir / "server.log",
+    )  # fmt: skip
+    try:
+        yield server
+    finally:
+        server.close()
+        _stop(process)
+
+
+@pytest.fixture
+def unique_prefix() -> str:
+    """A name prefix no other test uses, so tests share one server without clashing."""
+    return f"t{uuid.uuid4().hex[:8]}-"
+
+
+@pytest.fixture
+def make_secret(zenml_server: ZenMLServer) -> Iterator[Callable[..., str]]:
+    """Create secrets through the REST API (``make_secret(name, values, private=False)``).
+
+    Each is deleted after the test.
+    """
+    created: list[str] = []
+
+    def make(name: str, values: Mapping[str, str] | None = None, **options: Any) -> str:
+        secret_id = zenml_server.create_secret(name, values or {"k": "v"}, **options)
+        created.append(secret_id)
+        return secret_id
+
+    yield make
+    for secret_id in created:
+        zenml_server.delete_secret(secret_id)
