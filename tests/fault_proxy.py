@@ -1,0 +1,304 @@
+"""A loopback TCP proxy that adds network latency and injects faults, for tests and benchmarks.
+
+``FaultProxy`` listens on 127.0.0.1 and forwards every connection to one loopback target. It
+models a link with a fixed one-way delay of ``latency_ms / 2`` in each direction: every chunk
+read on one side is written to the other side ``latency_ms / 2`` after it arrived (chunks keep
+their order and are pipelined, as on a real link), so an HTTP request and its answer cost one
+round trip of ``latency_ms``. With ``handshake=True`` (the default) the first request of each
+new connection waits one more round trip, as a TCP handshake would: opening a connection is
+not free on a real network.
+
+Faults are decided per HTTP request (a client chunk that starts with an HTTP method), from a
+queue of ``Fault`` values (``proxy.inject(Fault.RESET, count=2)``), else ``default_fault``:
+
+- ``DROP``: close the client's connection without forwarding the request.
+- ``RESET``: forward the request, let ``reset_after_bytes`` bytes of the answer through, then
+  reset the connection (RST).
+- ``STALL``: forward nothing more on this connection, in either direction, until it is closed.
+
+Counters (``connections``, ``requests``, ``bytes_up``, ``bytes_down``) tell how much went
+through. Targets must be loopback addresses: this proxy never reaches another host.
+
+Use it in-process on its own thread (``with ProxyThread("127.0.0.1", port, latency_ms=50) as
+proxy: ... proxy.port``), from async code (``await tg.start(proxy.serve)``), or as a process::
+
+    python tests/fault_proxy.py --target 127.0.0.1:8080 --latency-ms 50 --port 0
+
+which prints ``PORT <n>`` once listening, then a ``STATS ...`` line whenever it reads a line on
+its standard input, and exits when its standard input closes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import enum
+import ipaddress
+import json
+import math
+import socket
+import struct
+import sys
+import time
+from contextlib import ExitStack
+from types import TracebackType
+from typing import Any
+
+import anyio
+import anyio.abc
+import anyio.from_thread
+import anyio.streams.memory
+
+_METHODS = (b"GET ", b"POST ", b"PUT ", b"DELETE ", b"PATCH ", b"HEAD ", b"OPTIONS ")
+_CHUNK = 65536
+
+
+class Fault(enum.Enum):
+    """What happens to one HTTP request."""
+
+    NONE = "none"
+    DROP = "drop"
+    RESET = "reset"
+    STALL = "stall"
+
+
+def _check_loopback(host: str) -> None:
+    if host == "localhost":
+        return
+    try:
+        loopback = ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = False
+    if not loopback:
+        raise ValueError(f"the fault proxy only forwards to loopback addresses, not {host!r}")
+
+
+class _Connection:
+    """One proxied connection: its fault state, shared by both directions."""
+
+    def __init__(self, client: anyio.abc.SocketStream) -> None:
+        self.client = client
+        self.stalled = anyio.Event()
+        self.reset_budget: int | None = None
+        self.first_request = True
+
+
+class FaultProxy:
+    """Forwards loopback TCP connections to ``target_host:target_port`` with latency/faults."""
+
+    def __init__(
+        self,
+        target_host: str,
+        target_port: int,
+        *,
+        latency_ms: float = 0.0,
+        handshake: bool = True,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        reset_after_bytes: int = 64,
+    ) -> None:
+        _check_loopback(target_host)
+        _check_loopback(host)
+        self.target_host = target_host
+        self.target_port = target_port
+        self.latency_ms = latency_ms
+        self.handshake = handshake
+        self.host = host
+        self.port = port
+        self.reset_after_bytes = reset_after_bytes
+        self.default_fault = Fault.NONE
+        self._faults: collections.deque[Fault] = collections.deque()
+        self.connections = 0
+        self.requests = 0
+        self.bytes_up = 0
+        self.bytes_down = 0
+
+    # -- control -------------------------------------------------------------------------
+
+    def inject(self, fault: Fault, count: int = 1) -> None:
+        """Apply ``fault`` to the next ``count`` requests (after any already queued)."""
+        self._faults.extend([fault] * count)
+
+    def reset_counters(self) -> None:
+        self.connections = self.requests = self.bytes_up = self.bytes_down = 0
+
+    def stats(self) -> dict[str, int]:
+        return {
+            "connections": self.connections,
+            "requests": self.requests,
+            "bytes_up": self.bytes_up,
+            "bytes_down": self.bytes_down,
+        }
+
+    def _next_fault(self) -> Fault:
+        return self._faults.popleft() if self._faults else self.default_fault
+
+    @property
+    def _one_way(self) -> float:
+        return self.latency_ms / 2000.0
+
+    # -- serving -------------------------------------------------------------------------
+
+    async def serve(
+        self, *, task_status: anyio.abc.TaskStatus[int] = anyio.TASK_STATUS_IGNORED
+    ) -> None:
+        """Listen and forward until cancelled; reports the listening port to ``task_status``."""
+        listener = await anyio.create_tcp_listener(local_host=self.host, local_port=self.port)
+        async with listener:
+            self.port = int(listener.extra(anyio.abc.SocketAttribute.local_port))  # noqa: S610
+            task_status.started(self.port)
+            await listener.serve(self._handle)
+
+    async def _handle(self, client: anyio.abc.SocketStream) -> None:
+        self.connections += 1
+        conn = _Connection(client)
+        try:
+            upstream = await anyio.connect_tcp(self.target_host, self.target_port)
+        except OSError:
+            await client.aclose()
+            return
+        async with client, upstream, anyio.create_task_group() as tg:
+            tg.start_soon(self._pipe, conn, client, upstream, True, tg.cancel_scope)  # noqa: FBT003
+            tg.start_soon(self._pipe, conn, upstream, client, False, tg.cancel_scope)  # noqa: FBT003
+
+    async def _pipe(
+        self,
+        conn: _Connection,
+        source: anyio.abc.SocketStream,
+        sink: anyio.abc.SocketStream,
+        upward: bool,
+        scope: anyio.CancelScope,
+    ) -> None:
+        """Reads ``source`` and writes each chunk to ``sink`` one one-way delay later."""
+        send, receive = anyio.create_memory_object_stream[tuple[float, bytes | None]](math.inf)
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(self._deliver, conn, receive, sink, upward, scope)
+            async with send:
+                while True:
+                    try:
+                        chunk = await source.receive(_CHUNK)
+                    except (anyio.EndOfStream, anyio.BrokenResourceError, OSError):
+                        send.send_nowait((time.monotonic() + self._one_way, None))
+                        break
+                    delay = self._one_way
+                    if upward and chunk.startswith(_METHODS):
+                        self.requests += 1
+                        if conn.first_request and self.handshake:
+                            delay += 2 * self._one_way
+                        conn.first_request = False
+                        fault = self._next_fault()
+                        if fault is Fault.DROP:
+                            scope.cancel()
+                            return
+                        if fault is Fault.STALL:
+                            conn.stalled.set()
+                        elif fault is Fault.RESET:
+                            conn.reset_budget = self.reset_after_bytes
+                    send.send_nowait((time.monotonic() + delay, chunk))
+
+    async def _deliver(
+        self,
+        conn: _Connection,
+        receive: anyio.streams.memory.MemoryObjectReceiveStream[tuple[float, bytes | None]],
+        sink: anyio.abc.SocketStream,
+        upward: bool,
+        scope: anyio.CancelScope,
+    ) -> None:
+        async with receive:
+            async for due, received in receive:
+                chunk = received
+                wait = due - time.monotonic()
+                if wait > 0:
+                    await anyio.sleep(wait)
+                if conn.stalled.is_set():
+                    await anyio.sleep_forever()
+                if chunk is None:
+                    try:
+                        await sink.send_eof()
+                    except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError):
+                        scope.cancel()
+                    return
+                if not upward and conn.reset_budget is not None:
+                    chunk = chunk[: conn.reset_budget]
+                    conn.reset_budget -= len(chunk)
+                    if conn.reset_budget <= 0:
+                        await _send(sink, chunk)
+                        _abort(conn.client)
+                        scope.cancel()
+                        return
+                if upward:
+                    self.bytes_up += len(chunk)
+                else:
+                    self.bytes_down += len(chunk)
+                if not await _send(sink, chunk):
+                    scope.cancel()
+                    return
+
+
+async def _send(sink: anyio.abc.SocketStream, chunk: bytes) -> bool:
+    try:
+        await sink.send(chunk)
+    except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError):
+        return False
+    return True
+
+
+def _abort(stream: anyio.abc.SocketStream) -> None:
+    """Make the coming close send a TCP reset instead of an orderly FIN."""
+    raw: socket.socket = stream.extra(anyio.abc.SocketAttribute.raw_socket)  # noqa: S610
+    raw.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+
+
+class ProxyThread:
+    """A ``FaultProxy`` served on its own thread and event loop (a context manager)."""
+
+    def __init__(self, target_host: str, target_port: int, **options: Any) -> None:
+        self.proxy = FaultProxy(target_host, target_port, **options)
+        self._stack = ExitStack()
+
+    def __enter__(self) -> FaultProxy:
+        portal = self._stack.enter_context(anyio.from_thread.start_blocking_portal())
+        future, _ = portal.start_task(self.proxy.serve)
+        self._stack.callback(future.cancel)
+        return self.proxy
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._stack.close()
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--target", required=True, help="HOST:PORT on loopback")
+    parser.add_argument("--latency-ms", type=float, default=0.0, help="round-trip delay")
+    parser.add_argument("--port", type=int, default=0, help="0: a free port")
+    parser.add_argument("--no-handshake", action="store_true", help="new connections are free")
+    args = parser.parse_args(argv)
+    host, _, port = args.target.rpartition(":")
+    proxy = FaultProxy(
+        host, int(port), latency_ms=args.latency_ms, port=args.port, handshake=not args.no_handshake
+    )
+
+    async def run() -> None:
+        async with anyio.create_task_group() as tg:
+            listening = await tg.start(proxy.serve)
+            print(f"PORT {listening}", flush=True)
+            # Each line on stdin asks for the counters; end of input stops the proxy.
+            while True:
+                line = await anyio.to_thread.run_sync(sys.stdin.readline)
+                if not line:
+                    break
+                if line.strip() == "reset":
+                    proxy.reset_counters()
+                print("STATS " + json.dumps(proxy.stats()), flush=True)
+            tg.cancel_scope.cancel()
+
+    anyio.run(run)
+
+
+if __name__ == "__main__":
+    main()
