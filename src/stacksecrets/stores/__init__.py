@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import platformdirs
 
@@ -22,7 +23,18 @@ from .._errors import ConfigurationError
 from ._base import SecretStore, StoreBase, StoreCapabilities
 from ._file import FileStore
 from ._memory import MemoryStore
-from ._zenml import ZenMLStore
+
+if TYPE_CHECKING:
+    from ._zenml import ZenMLStore
+
+
+def __getattr__(name: str) -> Any:
+    # httpx takes a quarter of a second to import: only pay for it when a ZenML store is used.
+    if name == "ZenMLStore":
+        from ._zenml import ZenMLStore
+
+        return ZenMLStore
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 STORE_VARIABLE = "STACKSECRETS_STORE"
 
@@ -71,6 +83,8 @@ def open_store(url: str | None = None, *, environ: Mapping[str, str] | None = No
     if scheme == "file":
         return FileStore.from_url(resolved)
     if scheme in {"zenml+http", "zenml+https"}:
+        from ._zenml import ZenMLStore
+
         return ZenMLStore.from_url(resolved, environ=env)
     raise ConfigurationError(
         f"store URL scheme {scheme!r} is not supported; use file://, memory://, zenml+http:// "
