@@ -105,7 +105,7 @@ def _zenml_whole(value: str) -> bool:
     if not (value.startswith("{{") and value.endswith("}}")):
         return False
     core = value[2:-2].strip()
-    return len(core) >= 3 and "." in core[1:-1] and not any(ch.isspace() for ch in core)
+    return "." in core[1:-1] and not any(ch.isspace() for ch in core)
 
 
 def is_secret_reference(value: object) -> bool:

@@ -102,14 +102,33 @@ def _walk(value: object, path: str) -> Iterator[tuple[str, str]]:
     # An explicit stack instead of recursion: deeply nested input must not hit the
     # recursion limit.
     pending: list[tuple[str, object]] = [(path, value)]
+    # Containers being walked, by id: a container inside itself (YAML anchors can build one)
+    # is skipped there, as its leaves are walked once already.
+    inside: set[int] = set()
     while pending:
         here, item = pending.pop()
         if isinstance(item, str):
             yield here, item
-        elif isinstance(item, Mapping):
-            children = [(_child_path(here, k), v) for k, v in item.items()]
-            pending.extend(reversed(children))
-        elif isinstance(item, (list, tuple)):
-            children = [(f"{here}[{i}]", v) for i, v in enumerate(item)]
+        elif isinstance(item, _Leave):
+            inside.discard(item.ident)
+        elif isinstance(item, (Mapping, list, tuple)):
+            ident = id(item)
+            if ident in inside:
+                continue
+            inside.add(ident)
+            pending.append((here, _Leave(ident)))
+            if isinstance(item, Mapping):
+                children = [(_child_path(here, k), v) for k, v in item.items()]
+            else:
+                children = [(f"{here}[{i}]", v) for i, v in enumerate(item)]
             pending.extend(reversed(children))
         # Other values (numbers, booleans, None) cannot hold references.
+
+
+class _Leave:
+    """Marks, in the walk's pending list, the end of a container's children."""
+
+    __slots__ = ("ident",)
+
+    def __init__(self, ident: int) -> None:
+        self.ident = ident
