@@ -53,6 +53,8 @@ _TRANSIENT_ERRNOS = frozenset(
     {errno.EAGAIN, errno.EWOULDBLOCK, errno.EBUSY, errno.EINTR, errno.ETIMEDOUT, errno.ESTALE}
 )
 _TEMP_SUFFIX = ".tmp"
+#: The longest sleep between two tries for the writers' lock (tries start at 1 ms and double).
+_MAX_LOCK_POLL = 0.01
 
 
 # --- The one place that chooses the file API -------------------------------------------------
@@ -141,12 +143,26 @@ class _DuplicateKeyError(ValueError):
         super().__init__(key)
 
 
-def _parse(data: bytes, path: Path) -> _Document:
-    """The document in ``data``; else ``StoreCorruptError`` saying what is wrong, never its content.
+def _load_json(data: bytes) -> tuple[Any, str | None]:
+    """The parsed JSON, or what is wrong with it.
 
-    The original errors are not chained: ``JSONDecodeError.doc`` and
-    ``UnicodeDecodeError.object`` hold the whole file, secrets and all.
+    No exception leaves this function: ``JSONDecodeError.doc`` and ``UnicodeDecodeError.object``
+    hold the whole file, secrets and all, and must not ride along as a cause or context.
     """
+    try:
+        return json.loads(data.decode("utf-8"), object_pairs_hook=_no_duplicates), None
+    except UnicodeDecodeError as exc:
+        return None, f"it is not UTF-8 text (bad byte at offset {exc.start})"
+    except _DuplicateKeyError as exc:
+        return None, f"the name or key {exc.key!r} appears twice in one object"
+    except json.JSONDecodeError as exc:
+        return None, f"invalid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})"
+    except RecursionError:
+        return None, "invalid JSON (nested too deeply)"
+
+
+def _parse(data: bytes, path: Path) -> _Document:
+    """The document in ``data``; else ``StoreCorruptError`` saying what is wrong, never content."""
 
     def corrupt(problem: str) -> StoreCorruptError:
         return StoreCorruptError(
@@ -154,20 +170,11 @@ def _parse(data: bytes, path: Path) -> _Document:
             "stacksecrets will not overwrite it; fix or move it."
         )
 
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise corrupt(f"it is not UTF-8 text (bad byte at offset {exc.start})") from None
-    if not text.strip():
+    if not data.strip():
         return _Document()  # an empty file (``touch``) holds no secrets: an empty store
-    try:
-        raw = json.loads(text, object_pairs_hook=_no_duplicates)
-    except _DuplicateKeyError as exc:
-        raise corrupt(f"the name or key {exc.key!r} appears twice in one object") from None
-    except json.JSONDecodeError as exc:
-        raise corrupt(f"invalid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})") from None
-    except RecursionError:
-        raise corrupt("invalid JSON (nested too deeply)") from None
+    raw, problem = _load_json(data)
+    if problem is not None:
+        raise corrupt(problem)
     if not isinstance(raw, dict):
         raise corrupt(f"the top level must be an object, found {_kind(raw)}")
     version = raw.pop("version", None)
@@ -181,7 +188,6 @@ def _parse(data: bytes, path: Path) -> _Document:
     stored = raw.pop("secrets", {})
     if not isinstance(stored, dict):
         raise corrupt(f'"secrets" must be an object, found {_kind(stored)}')
-    result: dict[str, dict[str, str]] = {}
     for name, values in stored.items():
         if not isinstance(values, dict):
             raise corrupt(
@@ -192,8 +198,7 @@ def _parse(data: bytes, path: Path) -> _Document:
                 raise corrupt(
                     f"the key {key!r} of secret {name!r} holds {_kind(value)}, not a string"
                 )
-        result[name] = values
-    return _Document(result, raw)
+    return _Document(stored, raw)
 
 
 def _dump(document: _Document) -> bytes:
@@ -305,7 +310,7 @@ async def _acquire(lock: filelock.BaseFileLock, *, patience: float, path: Path) 
                 await anyio.to_thread.run_sync(lambda: lock.acquire(blocking=False))
             except filelock.Timeout:
                 await anyio.sleep(delay)
-                delay = min(delay * 2, 0.05)
+                delay = min(delay * 2, _MAX_LOCK_POLL)
             else:
                 return
     raise StoreUnavailableError(
