@@ -16,6 +16,7 @@ import tempfile
 import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import anyio
 import filelock
@@ -61,6 +62,19 @@ def write_store(path: Path, secrets: dict[str, dict[str, str]], *, mode: int = 0
 def store_path(tmp_path: Path) -> Path:
     """Where a store file goes: in a folder that does not exist yet."""
     return tmp_path / "store" / "secrets.json"
+
+
+@pytest.fixture
+def log_events() -> Iterator[list[dict[str, Any]]]:
+    """The structlog events logged during the test; structlog's configuration is restored."""
+    was_configured = structlog.is_configured()
+    old = structlog.get_config()
+    with structlog.testing.capture_logs() as events:
+        yield events
+    if was_configured:
+        structlog.configure(**old)
+    else:
+        structlog.reset_defaults()
 
 
 @pytest.fixture
@@ -307,7 +321,7 @@ def test_as_uri_of_a_path_round_trips(tmp_path: Path) -> None:
         pytest.param("file://{tmp}", "is a folder", id="existing-folder"),
         pytest.param("file://{tmp}/new/", "names a folder", id="trailing-slash"),
         pytest.param("file://{tmp}/a%00b.json", "NUL", id="nul"),
-        pytest.param("http://host/secrets.json", "not a file store URL", id="other-scheme"),
+        pytest.param("https://user:pw@host/s.json", "scheme 'https'", id="other-scheme"),
     ],
 )
 def test_bad_urls_say_what_to_fix(tmp_path: Path, url: str, problem: str) -> None:
@@ -316,6 +330,7 @@ def test_bad_urls_say_what_to_fix(tmp_path: Path, url: str, problem: str) -> Non
         FileStore.from_url(url.format(tmp=tmp_path))
     assert problem in str(info.value)
     assert "file:///" in str(info.value)
+    assert ("pw" in str(info.value)) is False
 
 
 def test_open_store_dispatches_file_urls(tmp_path: Path) -> None:
@@ -389,15 +404,14 @@ async def test_write_over_a_readable_file_leaves_it_private(
 
 @pytest.mark.anyio
 async def test_readable_file_logs_one_permissions_warning(
-    store: FileStore, store_path: Path
+    store: FileStore, store_path: Path, log_events: list[dict[str, Any]]
 ) -> None:
     """Reading a file that others can read logs ``stacksecrets.file.permissions`` (path, mode),
     once."""
     write_store(store_path, {"db": {"k": "v"}}, mode=0o644)
-    with structlog.testing.capture_logs() as events:
-        await store.list_secrets()
-        await store.get_secret("db")
-    warnings = [e for e in events if e["event"] == "stacksecrets.file.permissions"]
+    await store.list_secrets()
+    await store.get_secret("db")
+    warnings = [e for e in log_events if e["event"] == "stacksecrets.file.permissions"]
     assert len(warnings) == 1
     assert warnings[0]["log_level"] == "warning"
     assert warnings[0]["path"] == str(store_path)
@@ -405,24 +419,26 @@ async def test_readable_file_logs_one_permissions_warning(
 
 
 @pytest.mark.anyio
-async def test_private_file_logs_no_warning(store: FileStore, store_path: Path) -> None:
+async def test_private_file_logs_no_warning(
+    store: FileStore, store_path: Path, log_events: list[dict[str, Any]]
+) -> None:
     """A 0600 file reads without a permissions warning."""
     write_store(store_path, {"db": {"k": "v"}}, mode=0o600)
-    with structlog.testing.capture_logs() as events:
-        await store.list_secrets()
-    assert [e for e in events if e["event"] == "stacksecrets.file.permissions"] == []
+    await store.list_secrets()
+    assert [e for e in log_events if e["event"] == "stacksecrets.file.permissions"] == []
 
 
 @pytest.mark.anyio
-async def test_write_logs_name_and_path_but_no_value(store: FileStore, store_path: Path) -> None:
+async def test_write_logs_name_and_path_but_no_value(
+    store: FileStore, store_path: Path, log_events: list[dict[str, Any]]
+) -> None:
     """A write logs ``stacksecrets.file.write`` with the action, name and path; no value."""
-    with structlog.testing.capture_logs() as events:
-        await store.create_secret("db", {"password": SENTINEL})
-    writes = [e for e in events if e["event"] == "stacksecrets.file.write"]
+    await store.create_secret("db", {"password": SENTINEL})
+    writes = [e for e in log_events if e["event"] == "stacksecrets.file.write"]
     assert [(e["action"], e["secret"], e["path"]) for e in writes] == [
         ("create", "db", str(store_path))
     ]
-    assert (SENTINEL in repr(events)) is False
+    assert (SENTINEL in repr(log_events)) is False
 
 
 # --- corrupt files -------------------------------------------------------------------------------
@@ -689,58 +705,94 @@ async def test_an_unchanged_file_is_not_read_again(
 # --- real processes ------------------------------------------------------------------------------
 
 
-def start_writer(*args: str) -> subprocess.Popen[bytes]:
-    """A ``_store_writer.py`` process, started and waiting for its go file."""
-    writer = subprocess.Popen(
-        [sys.executable, str(WRITER), *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE
-    )
-    assert writer.stdout is not None
-    assert writer.stdout.readline() == b"waiting\n"
-    return writer
+class Writers:
+    """The ``_store_writer.py`` parent process, which forks writer processes on request."""
+
+    def __init__(self, path: Path, go: Path) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, str(WRITER), str(path), str(go)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+        )
+        self.pending: list[list[str]] = []
+        self.expect("started")
+
+    def expect(self, word: str) -> list[int]:
+        """The numbers on the next line that starts with ``word`` (lines come in any order)."""
+        for line in self.pending:
+            if line[0] == word:
+                self.pending.remove(line)
+                return [int(n) for n in line[1:]]
+        assert self.process.stdout is not None
+        while True:
+            line = self.process.stdout.readline().decode().split()
+            assert line, f"the writers' parent ended while {word!r} was expected"
+            assert line[0] != "failed", f"writer {line[1]} failed (traceback on stderr)"
+            if line[0] == word:
+                return [int(n) for n in line[1:]]
+            self.pending.append(line)
+
+    def send(self, command: str) -> None:
+        assert self.process.stdin is not None
+        self.process.stdin.write(f"{command}\n".encode())
+        self.process.stdin.flush()
+
+    def spawn(self, command: str) -> int:
+        """Fork a writer process for ``command``; its PID."""
+        self.send(command)
+        [pid] = self.expect("child")
+        return pid
+
+    def reap(self, pid: int) -> int:
+        """Wait for writer ``pid`` to end; its wait status."""
+        self.send(f"reap {pid}")
+        [reaped, status] = self.expect("reaped")
+        assert reaped == pid
+        return status
+
+    def close(self) -> None:
+        self.process.kill()
+        self.process.communicate()
 
 
-def stop(writers: list[subprocess.Popen[bytes]]) -> None:
-    for writer in writers:
-        if writer.poll() is None:
-            writer.kill()
-        writer.communicate()
-
-
-def test_eight_processes_creating_at_once_lose_nothing(tmp_path: Path) -> None:
-    """8 processes (asyncio and trio) creating 25 secrets each at the same time: all 200 are
-    there, with their values, in a valid file."""
-    path = tmp_path / "secrets.json"
-    go = tmp_path / "go"
-    backends = ["asyncio", "trio"] * 4
-    writers: list[subprocess.Popen[bytes]] = []
+@pytest.fixture
+def writers(tmp_path: Path) -> Iterator[Writers]:
+    """A writers' parent for ``tmp_path/store/secrets.json``, go file ``tmp_path/go``."""
+    parent = Writers(tmp_path / "store" / "secrets.json", tmp_path / "go")
     try:
-        for i, backend in enumerate(backends):
-            writers.append(start_writer("create", str(path), str(go), backend, f"p{i}", "25"))
-        go.touch()
-        for writer in writers:
-            out, err = writer.communicate(timeout=120)
-            assert writer.returncode == 0, err.decode()
-            assert out == b"done\n"
+        yield parent
     finally:
-        stop(writers)
+        parent.close()
+
+
+def test_eight_processes_creating_at_once_lose_nothing(tmp_path: Path, writers: Writers) -> None:
+    """8 processes (asyncio and trio) creating 25 secrets each at the same time: all 200 are
+    there, with their values, in a valid 0600 file."""
+    path = tmp_path / "store" / "secrets.json"
+    backends = ["asyncio", "trio"] * 4
+    pids = [writers.spawn(f"create {backend} p{i} 25") for i, backend in enumerate(backends)]
+    (tmp_path / "go").touch()
+    done = {writers.expect("done")[0] for _ in pids}
+    assert done == set(pids)
+    assert [writers.reap(pid) for pid in pids] == [0] * 8
+
     content = json.loads(path.read_bytes())
     expected = {f"p{i}-{n}": {"value": f"p{i}/{n}"} for i in range(8) for n in range(25)}
     assert content["secrets"] == expected
     assert mode_of(path) == 0o600
-    assert temp_files(tmp_path) == []
+    assert temp_files(path.parent) == []
 
 
 def letter(n: int) -> str:
     return chr(ord("a") + n % 26)
 
 
-def test_killed_writers_leave_the_old_or_the_new_file(tmp_path: Path) -> None:
+def test_killed_writers_leave_the_old_or_the_new_file(tmp_path: Path, writers: Writers) -> None:
     """A writer of large values killed (SIGKILL) at random moments, 20 times, always leaves a
     whole file, never older than the last one seen; leftover temporary files disturb nothing and
     the next write removes them."""
     path = tmp_path / "store" / "secrets.json"
     size = 300_000
-    rounds = 20
     write_store(path, {"churn": {"n": "0", "blob": ""}})
     # Timing only, not cryptography; the seed is in every failure message to replay a run.
     seed = random.randrange(2**32)  # noqa: S311
@@ -751,32 +803,21 @@ def test_killed_writers_leave_the_old_or_the_new_file(tmp_path: Path) -> None:
         async with FileStore(path) as store:
             return int((await store.get_secret("churn")).values["n"])
 
-    def start(round_: int) -> subprocess.Popen[bytes]:
-        go = str(tmp_path / f"go-{round_}")
-        return start_writer("churn", str(path), go, ["asyncio", "trio"][round_ % 2], str(size))
+    for round_ in range(20):
+        pid = writers.spawn(f"churn {['asyncio', 'trio'][round_ % 2]} {size}")
+        assert writers.expect("ready") == [pid]
+        time.sleep(rng.uniform(0, 0.1))
+        os.kill(pid, signal.SIGKILL)
+        status = writers.reap(pid)
+        assert os.WIFSIGNALED(status)
 
-    writers = [start(0)]
-    try:
-        for round_ in range(rounds):
-            writer = writers[-1]
-            (tmp_path / f"go-{round_}").touch()
-            assert writer.stdout is not None
-            assert writer.stdout.readline() == b"ready\n"
-            if round_ + 1 < rounds:
-                writers.append(start(round_ + 1))  # starts up while this one writes
-            time.sleep(rng.uniform(0, 0.15))
-            writer.send_signal(signal.SIGKILL)
-            writer.wait()
-
-            churn = json.loads(path.read_bytes())["secrets"]["churn"]
-            n = int(churn["n"])
-            whole = churn["blob"] == letter(n) * size
-            assert whole, f"round {round_} (seed {seed}): value {n} is not whole"
-            assert n >= last, f"round {round_} (seed {seed}): went back from {last} to {n}"
-            assert anyio.run(read_n) == n
-            last = n
-    finally:
-        stop(writers)
+        churn = json.loads(path.read_bytes())["secrets"]["churn"]
+        n = int(churn["n"])
+        whole = churn["blob"] == letter(n) * size
+        assert whole, f"round {round_} (seed {seed}): value {n} is not whole"
+        assert n >= last, f"round {round_} (seed {seed}): went back from {last} to {n}"
+        assert anyio.run(read_n) == n
+        last = n
 
     async def write_once() -> None:
         async with FileStore(path) as store:

@@ -365,8 +365,10 @@ class FileStore(StoreBase):
         """
         scheme, sep, rest = url.strip().partition("://")
         if not sep or scheme.lower() != "file":
+            # Only the scheme is shown: the rest of a URL may hold a password.
+            shown = f"scheme {scheme!r}" if sep else "no scheme"
             raise ConfigurationError(
-                f"{url[:20]!r}... is not a file store URL; use file:///absolute/path/secrets.json"
+                f"not a file store URL ({shown}); use file:///absolute/path/secrets.json"
             )
         path = unquote(rest)
         if os.name == "nt" and re.match(r"/[A-Za-z]:[/\\]", path):
@@ -448,6 +450,9 @@ class FileStore(StoreBase):
     # -- writes
 
     async def create_secret(self, name: str, values: Mapping[str, str]) -> None:
+        self._check_open()
+        if not isinstance(name, str) or not name:
+            raise ConfigurationError("a secret name must be a non-empty string")
         new = _check_values(name, values)
 
         def change(stored: dict[str, dict[str, str]]) -> None:
@@ -460,6 +465,7 @@ class FileStore(StoreBase):
     async def update_secret(
         self, name: str, values: Mapping[str, str], *, remove_keys: Collection[str] = ()
     ) -> None:
+        self._check_open()
         new = _check_values(name, values)
         removed = list(remove_keys)
 
@@ -484,8 +490,6 @@ class FileStore(StoreBase):
         self, action: str, name: str, change: Callable[[dict[str, dict[str, str]]], None]
     ) -> None:
         self._check_open()
-        if not isinstance(name, str) or not name:
-            raise ConfigurationError("a secret name must be a non-empty string")
         started = time.perf_counter()
         async with self._write_lock:
             self._snapshot = None
