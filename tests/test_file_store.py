@@ -38,7 +38,6 @@ from stacksecrets.stores import SecretStore, _file, default_store_path, open_sto
 from stacksecrets.stores._file import FileStore
 
 WRITER = Path(__file__).parent / "_store_writer.py"
-DOCS = Path(__file__).parent.parent / "docs" / "file-store.md"
 #: A value that must never show in a message.
 SENTINEL = "s3cr3t-SENTINEL-4242"
 
@@ -383,9 +382,17 @@ async def test_closed_store_refuses_use(store_path: Path) -> None:
 
 
 @pytest.mark.anyio
-async def test_created_file_and_folder_are_private(store: FileStore, store_path: Path) -> None:
-    """The store creates its folder 0700 and its file 0600 (and the lock file 0600)."""
-    await store.create_secret("db", {"k": "v"})
+@pytest.mark.parametrize("umask", [0o022, 0o277])
+async def test_created_file_and_folder_are_private(
+    store: FileStore, store_path: Path, umask: int
+) -> None:
+    """The store creates its folder 0700 and its file 0600 (and the lock file 0600), whatever
+    the umask."""
+    old_umask = os.umask(umask)
+    try:
+        await store.create_secret("db", {"k": "v"})
+    finally:
+        os.umask(old_umask)
     assert mode_of(store_path.parent) == 0o700
     assert mode_of(store_path) == 0o600
     lock = store_path.with_name("secrets.json.lock")
@@ -826,15 +833,3 @@ def test_killed_writers_leave_the_old_or_the_new_file(tmp_path: Path, writers: W
     anyio.run(write_once)
     assert temp_files(path.parent) == []
     assert sorted(json.loads(path.read_bytes())["secrets"]) == ["after", "churn"]
-
-
-# --- docs ----------------------------------------------------------------------------------------
-
-
-def test_docs_examples_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The Python examples in docs/file-store.md run as written."""
-    monkeypatch.chdir(tmp_path)
-    blocks = re.findall(r"```python\n(.*?)```", DOCS.read_text(), flags=re.DOTALL)
-    assert blocks
-    for block in blocks:
-        exec(compile(block, str(DOCS), "exec"), {"__name__": "__docs__"})  # noqa: S102

@@ -235,6 +235,7 @@ def _prepare_target(path: Path) -> Path:
     target = Path(os.path.realpath(path))
     if not target.parent.is_dir():
         target.parent.mkdir(mode=_FOLDER_MODE, parents=True, exist_ok=True)
+        target.parent.chmod(_FOLDER_MODE)  # whatever the umask did
     return target
 
 
