@@ -332,3 +332,19 @@ async def test_resolve_stack_refuses_a_stack_with_problems():
         with pytest.raises(SecretValidationError) as info:
             await client.resolve_stack(stack)
     assert len(info.value.report.problems) == 2
+
+
+@pytest.mark.parametrize("batched", [True, False])
+async def test_a_corrupt_store_fails_the_validation_instead_of_each_secret(batched: bool):
+    """A store whose data is unreadable raises StoreCorruptError once, rather than reporting
+    a store error per secret."""
+    from stacksecrets import StoreCorruptError
+
+    store = CountingStore(secrets(3), batched_exists=batched)
+
+    def corrupt(method: str, subject: str) -> None:
+        raise StoreCorruptError("the store file is not valid JSON")
+
+    store.fault = corrupt
+    with pytest.raises(StoreCorruptError, match="not valid JSON"):
+        await validate_stack(stack_using("p", ["s0", "s1", "s2"]), store=store)

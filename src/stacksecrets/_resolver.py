@@ -29,6 +29,7 @@ import stamina
 from ._errors import (
     ForbiddenError,
     SecretNotFoundError,
+    StoreCorruptError,
     StoreError,
     StoreUnavailableError,
 )
@@ -296,6 +297,7 @@ class Resolver:
         if level is ValidationLevel.SECRET_EXISTS or (batched and len(unread) > 1):
             wanted = names if level is ValidationLevel.SECRET_EXISTS else unread
             existence = await self.exists(wanted, counters)
+            _raise_if_unusable(existence.values())
             for name, answer in existence.items():
                 if answer is False:
                     problems.append(_problem(ProblemKind.MISSING_SECRET, refs, name))
@@ -322,6 +324,7 @@ class Resolver:
             for name in to_read:
                 tg.start_soon(read, name)
 
+        _raise_if_unusable(outcomes.values())
         for name in names:
             outcome = outcomes[name]
             if isinstance(outcome, _Missing):
@@ -331,6 +334,13 @@ class Resolver:
             else:
                 problems.extend(_key_problems(refs, outcome))
         return problems
+
+
+def _raise_if_unusable(answers: Iterable[object]) -> None:
+    """A corrupt store is no per-secret problem: the whole store is unusable, so say that."""
+    for answer in answers:
+        if isinstance(answer, StoreCorruptError):
+            raise answer
 
 
 def _retry_hook(exc: Exception) -> bool | float:
