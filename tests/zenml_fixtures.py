@@ -91,9 +91,10 @@ class ZenMLServer:
             argv = [str(self.python), "-c", "from zenml.cli.cli import cli; cli()", *args]
         return self._run(argv, f"zenml {' '.join(args[:2])}")
 
-    def run_python(self, code: str) -> str:
-        """Run ``code`` in the ZenML venv's python against this server; its stdout."""
-        return self._run([str(self.python), "-c", code], "python in the ZenML venv")
+    def run_python(self, code: str, *args: str) -> str:
+        """Run ``code`` (``sys.argv[1:]`` = ``args``) in the ZenML venv's python against this
+        server; its stdout."""
+        return self._run([str(self.python), "-c", code, *args], "python in the ZenML venv")
 
     def rest(self) -> httpx.Client:
         """A sync REST client logged in as the admin (for setting up test data)."""
@@ -106,6 +107,11 @@ class ZenMLServer:
             client.headers["Authorization"] = f"Bearer {answer.json()['access_token']}"
             self._rest = client
         return self._rest
+
+    @property
+    def admin_token(self) -> str:
+        """A bearer token of the admin (logged in once per session)."""
+        return str(self.rest().headers["Authorization"]).removeprefix("Bearer ")
 
     def create_secret(self, name: str, values: Mapping[str, str], *, private: bool = False) -> str:
         """Create a secret through the REST API; its id."""

@@ -23,6 +23,7 @@ method and path; never a token, password, key or a response body.
 from __future__ import annotations
 
 import email.utils
+import http.cookiejar
 import json
 import math
 import os
@@ -128,6 +129,11 @@ class ZenMLStore(StoreBase):
             headers={"Accept": "application/json"},
             verify=verify,
             follow_redirects=False,
+            # The server also sets its token as a cookie, which it prefers to the header; keep
+            # none, so the bearer token this store manages is the only credential sent.
+            cookies=http.cookiejar.CookieJar(
+                http.cookiejar.DefaultCookiePolicy(allowed_domains=[])
+            ),
         )
 
     # ------------------------------------------------------------------ configuration
