@@ -82,7 +82,7 @@ def open_store(url: str | None = None, *, environ: Mapping[str, str] | None = No
         return MemoryStore()
     if scheme == "file":
         return FileStore.from_url(resolved)
-    if scheme in {"zenml+http", "zenml+https"}:
+    if scheme in {"zenml", "zenml+http", "zenml+https"}:
         from ._zenml import ZenMLStore
 
         return ZenMLStore.from_url(resolved, environ=env)
