@@ -718,10 +718,11 @@ def test_from_url_messages_never_show_credentials():
     assert ("s3cr3t" in str(caught.value)) is False
 
 
-def test_open_store_routes_zenml_urls():
-    """stacksecrets.stores.open_store builds a ZenMLStore for zenml+http(s) URLs."""
+@pytest.mark.parametrize("url", ["zenml+https://h", "zenml+http://h:8080", "zenml://"])
+def test_open_store_routes_zenml_urls(url):
+    """stacksecrets.stores.open_store builds a ZenMLStore for each ZenML URL form."""
     from stacksecrets.stores import open_store
 
-    store = open_store("zenml+https://h", environ=ENV)
+    store = open_store(url, environ=ENV)
     assert isinstance(store, ZenMLStore)
     anyio.run(store.aclose)
