@@ -216,6 +216,7 @@ class _Lines:
     def __init__(self) -> None:
         self._starts: dict[int, int] = {}
         self._members: dict[int, dict[object, int]] = {}
+        self.top: int | None = None  # where the document's value starts
 
     def add(self, container: object, line: int) -> None:
         self._starts[id(container)] = line
@@ -272,7 +273,7 @@ class _Open:
     key: object = _NO_KEY  # in a mapping: the key whose value comes next
     key_line: int = 0
     size: int = 1  # values inside, itself included (what an alias of it expands to)
-    height: int = 1  # levels inside, itself included
+    height: int = 1  # levels of mappings and lists, itself included (a scalar has none)
 
 
 class _YamlBuilder:
@@ -305,8 +306,8 @@ class _YamlBuilder:
                 self._count(1, line)
                 tag = self._resolve(event)
                 value = self._scalar(event, tag, line)
-                self._remember(event.anchor, value, 1, 1)
-                self._add(value, line, 1, 1, (tag, event.value))
+                self._remember(event.anchor, value, 1, 0)
+                self._add(value, line, 1, 0, (tag, event.value))
             elif isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
                 self._start(event, line)
             elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
@@ -335,7 +336,8 @@ class _YamlBuilder:
         self._values += values
         if self._values > MAX_VALUES:
             self._fail(
-                f"more than {MAX_VALUES} values (aliases count as the values they repeat)", line
+                f"more than {MAX_VALUES} keys and values (an alias counts as all it repeats)",
+                line,
             )
 
     def _start(self, event: Any, line: int) -> None:
@@ -381,6 +383,7 @@ class _YamlBuilder:
         # `scalar` is (tag, text as written) when the value is a scalar: keys need both.
         if not self._open:
             self._root = value
+            self._lines.top = line
             return
         parent = self._open[-1]
         parent.size += size
@@ -469,11 +472,14 @@ def _plain(value: object, source: str) -> Any:
     """A copy of ``value`` as dicts with string keys, lists and leaves; depth and size capped."""
     nodes = 0
 
-    def start(item: object, path: str, depth: int) -> Any:
+    def count() -> None:
         nonlocal nodes
         nodes += 1
         if nodes > MAX_VALUES:
-            raise StackLoadError(f"more than {MAX_VALUES} values", source=source)
+            raise StackLoadError(f"more than {MAX_VALUES} keys and values", source=source)
+
+    def start(item: object, path: str, depth: int) -> Any:
+        count()
         if not isinstance(item, (Mapping, list, tuple)):
             return item
         if depth > MAX_DEPTH:
@@ -492,6 +498,7 @@ def _plain(value: object, source: str) -> Any:
                     raise StackLoadError(
                         f"{_where(path)}: keys must be strings, found {_kind(key)}", source=source
                     )
+                count()
                 out[key] = start(child, _member(path, key), depth + 1)
         else:
             out.extend(start(child, f"{path}[{i}]", depth + 1) for i, child in enumerate(item))
@@ -537,7 +544,11 @@ class _Reader:
 
     def read(self, data: Any) -> list[tuple[Stack, int | None]]:
         if not isinstance(data, dict):
-            self._fail(f"the top level must be a mapping, not {_kind(data)}", data)
+            raise StackLoadError(
+                f"the top level must be a mapping, not {_kind(data)}",
+                source=self._source,
+                line=self._lines.top,
+            )
         if "stack_name" in data or "zenml_version" in data:
             stacks = [self._zenml_export(data)]
         else:
