@@ -45,19 +45,20 @@ __all__ = [
     "stack_from_dict",
 ]
 
-#: Larger files are refused before they are parsed. Stack files are a few KiB; composing YAML
-#: costs about a second per MiB in PyYAML, so this bounds a load to seconds, not minutes.
+#: Larger files are refused before they are parsed. Stack files are a few KiB; reading YAML
+#: costs a few seconds per MiB on a busy small machine, so this and MAX_VALUES bound a load to
+#: seconds, not minutes.
 MAX_FILE_BYTES = 16 * 1024 * 1024
 #: Mappings and lists nested deeper than this are refused (configuration needs a handful).
 MAX_DEPTH = 100
-#: At most this many values (mappings, lists and scalars) in one file or object; a YAML alias
-#: counts as every value it repeats, so a "billion laughs" file stops here too.
+#: At most this many keys and values (mappings, lists and scalars) in one file or object; a
+#: YAML alias counts as everything it repeats, so a "billion laughs" file stops here too.
 MAX_VALUES = 1_000_000
 #: Files a folder source contributes (case-insensitive).
 STACK_FILE_SUFFIXES = (".json", ".yaml", ".yml")
 
-# libyaml's parser is about three times faster and caps nesting itself; the pure-Python one is
-# the fallback where PyYAML was built without it (its recursion is caught below).
+# libyaml's parser is several times faster; the pure-Python one is the fallback where PyYAML
+# was built without it. Both only produce events here: nothing recurses per nesting level.
 _YamlLoader: type[Any] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 _YAML_MAP = "tag:yaml.org,2002:map"
