@@ -262,6 +262,50 @@ async def test_secrets_exist_in_chunks_without_reading_values(zenml_server, seed
 
 
 @pytest.mark.anyio
+async def test_a_read_after_an_existence_check_costs_one_call(zenml_server, make_secret):
+    """The id from the existence answer serves the next read once: one call, then two."""
+    name = f"t{uuid.uuid4().hex[:8]}-memo"
+    make_secret(name, {"k": "v"})
+    async with _store(zenml_server) as store:
+        sent = _record_requests(store)
+        assert await store.secrets_exist([name]) == {name}
+        assert (await store.get_secret(name)).secret_values == {"k": "v"}
+        assert [r.url.path.startswith(SECRET_PATH) for r in sent] == [False, True]
+        sent.clear()
+        await store.get_secret(name)
+        assert [r.url.path.startswith(SECRET_PATH) for r in sent] == [False, True]
+
+
+@pytest.mark.anyio
+async def test_a_remembered_id_follows_zenml_order_and_staleness(zenml_server, make_secret):
+    """A remembered id prefers the public twin, and one made stale by a delete and re-create
+    is replaced by a fresh look-up."""
+    name = f"t{uuid.uuid4().hex[:8]}-stale"
+    make_secret(name, {"which": "private"}, private=True)
+    first = make_secret(name, {"which": "public-1"})
+    async with _store(zenml_server) as store:
+        await store.secrets_exist([name])
+        assert (await store.get_secret(name)).secret_values == {"which": "public-1"}
+        await store.secrets_exist([name])
+        zenml_server.delete_secret(first)
+        make_secret(name, {"which": "public-2"})
+        assert (await store.get_secret(name)).secret_values == {"which": "public-2"}
+
+
+@pytest.mark.anyio
+async def test_remembered_ids_expire(zenml_server, make_secret, monkeypatch):
+    """Past ID_MEMO_SECONDS, a read looks the name up again (list, then read)."""
+    monkeypatch.setattr(_zenml, "ID_MEMO_SECONDS", 0.0)
+    name = f"t{uuid.uuid4().hex[:8]}-expire"
+    make_secret(name)
+    async with _store(zenml_server) as store:
+        await store.secrets_exist([name])
+        sent = _record_requests(store)
+        await store.get_secret(name)
+    assert [r.url.path == "/api/v1/secrets" for r in sent] == [True, False]
+
+
+@pytest.mark.anyio
 async def test_secrets_exist_of_nothing_sends_nothing(zenml_server):
     """No names, no request: ZenML reads `oneof:[]` as 'every secret'."""
     async with _store(zenml_server) as store:
@@ -376,7 +420,7 @@ async def test_special_names_never_change_the_url(zenml_server, unique_prefix, r
 async def test_refused_token_is_replaced_once(zenml_server, seeded):
     """A token the server refuses (401) leads to one new login and a retried call."""
     async with _store(zenml_server, login=True) as store:
-        await store.secrets_exist([seeded.cli_secret])
+        await store.list_stack_names()
         store._token = "garbage"
         sent = _record_requests(store)
         assert (await store.get_secret(seeded.cli_secret)).keys == {"user", "password"}

@@ -7,7 +7,9 @@ itself is loose, this store is exact:
   answer is compared name by name again here. ZenML's validation matches by substring, so
   ``{{aws-pr.k}}`` passes when only ``aws-prod`` exists, and more than 20 partial matches hide
   an exact one; neither happens here.
-- Existence is answered from list calls only (no value is read), many names per call.
+- Existence is answered from list calls only (no value is read), many names per call. The ids
+  they return serve one read each within ``ID_MEMO_SECONDS``, so a key-level validation costs
+  one call per found secret after the existence pass, where ZenML spends two.
 - A secret is found as ZenML resolves it at run time: a public secret before a private one.
 - ``null`` values (the caller may see the key but not the value) become
   ``Secret.unreadable_keys``, never a value.
@@ -60,6 +62,8 @@ MAX_NAMES_PER_CALL = 50
 MAX_FILTER_CHARS = 4000
 #: ZenML's largest page.
 PAGE_SIZE = 10_000
+#: How long an id seen in an existence answer may stand in for a fresh exact-name look-up.
+ID_MEMO_SECONDS = 10.0
 
 _TRANSIENT_STATUSES = frozenset({429, 502, 503, 504})
 _URL_OPTIONS = frozenset({"username", "password", "api_key", "verify_ssl"})
@@ -118,6 +122,8 @@ class ZenMLStore(StoreBase):
         self._token: str | None = None
         self._token_generation = 0
         self._login_lock = anyio.Lock()
+        #: name -> (id, when): ids from the last existence answers, each used at most once.
+        self._recent_ids: dict[str, tuple[uuid.UUID, float]] = {}
         #: HTTP requests sent, logins included.
         self.http_calls = 0
         self._client = httpx.AsyncClient(
@@ -249,8 +255,11 @@ class ZenMLStore(StoreBase):
         wanted = list(dict.fromkeys(names))
         found: set[str] = set()
 
+        self._forget_stale_ids()
+
         async def one_chunk(chunk: list[str]) -> None:
             items = await self._list_all("/secrets", {"name": _oneof(chunk)})
+            self._remember_ids(items)
             found.update(_name(item) for item in items)
 
         chunks = list(_chunks(wanted))
@@ -264,9 +273,20 @@ class ZenMLStore(StoreBase):
         return frozenset(name for name in wanted if name in found)
 
     async def get_secret(self, name: str) -> Secret:
-        secret_id = await self._find_secret_id(name)
+        self._check_open()
+        remembered = self._recent_ids.pop(name, None)
+        if remembered is not None and time.monotonic() - remembered[1] < ID_MEMO_SECONDS:
+            try:
+                return await self._read_secret(name, remembered[0])
+            except SecretNotFoundError:
+                pass  # deleted or renamed since the existence call: look it up afresh
+        return await self._read_secret(name, await self._find_secret_id(name))
+
+    async def _read_secret(self, name: str, secret_id: uuid.UUID) -> Secret:
         response = await self._request("GET", f"/secrets/{secret_id}", not_found=name)
         item = _json_object(response, self._where("GET", f"/secrets/{secret_id}"))
+        if _name(item) != name:
+            raise SecretNotFoundError(name, store=self.description)
         if item.get("permission_denied") is True:
             raise ForbiddenError(f"the ZenML server {self._host} refuses to show secret {name!r}")
         body = item.get("body")
@@ -293,6 +313,7 @@ class ZenMLStore(StoreBase):
 
     async def create_secret(self, name: str, values: Mapping[str, str]) -> None:
         self._check_open()
+        self._recent_ids.pop(name, None)  # a new public secret outranks a private one
         body = {"name": name, "private": False, "values": dict(values)}
         await self._request("POST", "/secrets", json_body=body, exists=name)
 
@@ -312,8 +333,25 @@ class ZenMLStore(StoreBase):
         )
 
     async def delete_secret(self, name: str) -> None:
+        self._recent_ids.pop(name, None)
         secret_id = await self._find_secret_id(name)
         await self._request("DELETE", f"/secrets/{secret_id}", not_found=name)
+
+    def _remember_ids(self, items: Sequence[Mapping[str, Any]]) -> None:
+        """Keep the ids an existence answer gave, so a read right after needs one call."""
+        now = time.monotonic()
+        # Private first, so a public secret of the same name replaces it: ZenML's order.
+        for item in sorted(items, key=_is_private, reverse=True):
+            try:
+                self._recent_ids[_name(item)] = (_uuid(item.get("id"), self._host), now)
+            except StoreError:
+                continue
+
+    def _forget_stale_ids(self) -> None:
+        now = time.monotonic()
+        stale = [n for n, (_, at) in self._recent_ids.items() if now - at >= ID_MEMO_SECONDS]
+        for name in stale:
+            del self._recent_ids[name]
 
     async def _find_secret_id(self, name: str) -> uuid.UUID:
         """The id of the secret ZenML would use at run time: public first, then private."""
