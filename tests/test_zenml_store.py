@@ -22,6 +22,7 @@ import pytest
 import structlog
 
 from stacksecrets import (
+    AsyncClient,
     ClosedError,
     Component,
     ConfigurationError,
@@ -499,6 +500,36 @@ async def test_get_stacks_reads_components_with_references(zenml_server, seeded)
         },
     )
     assert [r.url.path for r in sent] == ["/api/v1/stacks", "/api/v1/components"]
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("level", "calls"), [("NONE", 0), ("SECRET_EXISTS", 1), ("SECRET_AND_KEY_EXISTS", 2)]
+)
+async def test_validating_a_server_stack_costs_few_calls(zenml_server, seeded, level, calls):
+    """A ZenML stack validated with the engine: the prefix `{{...cl.k}}` ZenML would accept is
+    missing, a missing key is found at key level, and each level costs 0, 1 or 2 requests."""
+    async with _store(zenml_server) as store:
+        (stack,) = await store.get_stacks([seeded.stack])
+        bad = Component(
+            "alerter", "slack", "bad", {"a": "{{" + seeded.cli_secret[:-1] + ".password}}"}
+        )
+        worse = Component("annotator", "x", "worse", {"b": "{{" + seeded.cli_secret + ".nope}}"})
+        stack = attrs.evolve(stack, components=(*stack.components, bad, worse))
+        before = store.http_calls
+        async with AsyncClient(store, level=level) as client:
+            report = await client.validate_stack(stack)
+        assert store.http_calls - before == calls
+    problems = {(p.kind.value, p.secret, p.key) for p in report.problems}
+    expected = {
+        "NONE": set(),
+        "SECRET_EXISTS": {("missing_secret", seeded.cli_secret[:-1], None)},
+        "SECRET_AND_KEY_EXISTS": {
+            ("missing_secret", seeded.cli_secret[:-1], None),
+            ("missing_key", seeded.cli_secret, "nope"),
+        },
+    }[level]
+    assert problems == expected
 
 
 @pytest.mark.anyio
