@@ -22,6 +22,7 @@ from ._errors import (
     StoreUnavailableError,
 )
 from ._levels import ValidationLevel
+from ._loaders import load_stack_file, load_stacks, stack_from_dict
 from ._logging import SecretRedactor, redact_secrets
 from ._plan import InvalidUse, References, collect
 from ._references import (
@@ -73,9 +74,12 @@ __all__ = [
     "collect",
     "format_reference",
     "is_secret_reference",
+    "load_stack_file",
+    "load_stacks",
     "parse_reference",
     "redact_secrets",
     "scan",
+    "stack_from_dict",
     "validate_stack",
     "validate_stacks",
 ]
