@@ -26,7 +26,15 @@ def zenml_python() -> str:
     if not marker.exists():
         subprocess.run(["uv", "venv", "-q", "--python", PYTHON, str(ZENML_VENV)], check=True)
         subprocess.run(
-            ["uv", "pip", "install", "-q", "--python", str(python), f"zenml[server]=={ZENML_VERSION}"],
+            [
+                "uv",
+                "pip",
+                "install",
+                "-q",
+                "--python",
+                str(python),
+                f"zenml[server]=={ZENML_VERSION}",
+            ],
             check=True,
         )
         marker.touch()

@@ -36,6 +36,7 @@ def __getattr__(name: str) -> Any:
         return ZenMLStore
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
+
 STORE_VARIABLE = "STACKSECRETS_STORE"
 
 __all__ = [
