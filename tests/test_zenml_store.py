@@ -476,6 +476,20 @@ async def test_unreachable_server_is_unavailable():
     assert caught.value.retry_after is None
 
 
+@pytest.mark.anyio
+async def test_a_server_that_never_answers_times_out_as_unavailable():
+    """A server that accepts the connection but never answers: StoreUnavailableError after
+    the timeout, naming the host and path."""
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen()
+        port = silent.getsockname()[1]
+        store = ZenMLStore(f"http://127.0.0.1:{port}", username="a", password="b", timeout=0.3)
+        async with store:
+            with pytest.raises(StoreUnavailableError, match=r"POST /api/v1/login.*Timeout"):
+                await store.list_secrets()
+
+
 # ---------------------------------------------------------------------- stacks
 
 
