@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from types import MappingProxyType
 
 import attrs
@@ -10,6 +10,10 @@ import attrs
 
 def _frozen_values(values: Mapping[str, str]) -> Mapping[str, str]:
     return MappingProxyType(dict(values))
+
+
+def _key_set(keys: Iterable[str]) -> frozenset[str]:
+    return frozenset(keys)
 
 
 @attrs.frozen(repr=False)
@@ -22,7 +26,7 @@ class Secret:
 
     name: str
     values: Mapping[str, str] = attrs.field(converter=_frozen_values, repr=False)
-    unreadable_keys: frozenset[str] = attrs.field(default=frozenset(), converter=frozenset)
+    unreadable_keys: frozenset[str] = attrs.field(default=frozenset(), converter=_key_set)
 
     @property
     def secret_values(self) -> dict[str, str]:

@@ -304,7 +304,7 @@ class ZenMLStore(StoreBase):
             else:
                 unreadable.add(str(key))
         # attrs types the frozenset converter as Iterable[_T_co]; the value is a set of str.
-        return Secret(name, values, unreadable_keys=unreadable)  # type: ignore[arg-type]
+        return Secret(name, values, unreadable_keys=unreadable)
 
     async def list_secrets(self) -> list[str]:
         self._check_open()
