@@ -14,10 +14,18 @@ queue of ``Fault`` values (``proxy.inject(Fault.RESET, count=2)``), else ``defau
 - ``DROP``: close the client's connection without forwarding the request.
 - ``RESET``: forward the request, let ``reset_after_bytes`` bytes of the answer through, then
   reset the connection (RST).
-- ``STALL``: forward nothing more on this connection, in either direction, until it is closed.
+- ``STALL``: forward nothing more on this connection, in either direction, until the client
+  closes it.
+- ``HTTP_408``, ``HTTP_429``, ``HTTP_500``, ``HTTP_502``, ``HTTP_503``, ``HTTP_504``: answer
+  the request with that status (one round trip later) instead of forwarding it, with a small
+  JSON body, ``Connection: close`` and, for 429 and 503, ``Retry-After: <retry_after>`` when
+  ``retry_after`` is set; then close the connection once the client has read the answer.
 
 Counters (``connections``, ``requests``, ``bytes_up``, ``bytes_down``) tell how much went
-through. Targets must be loopback addresses: this proxy never reaches another host.
+through; ``faults_applied`` counts each fault applied; ``open_connections`` is how many client
+connections are open now and ``max_open_connections`` the most open at once (a connection
+counts as closed as soon as the proxy closes it or sees the client close it).
+Targets must be loopback addresses: this proxy never reaches another host.
 
 Use it in-process on its own thread (``with ProxyThread("127.0.0.1", port, latency_ms=50) as
 proxy: ... proxy.port``), from async code (``await tg.start(proxy.serve)``), or as a process::
@@ -60,6 +68,27 @@ class Fault(enum.Enum):
     DROP = "drop"
     RESET = "reset"
     STALL = "stall"
+    HTTP_408 = "408"
+    HTTP_429 = "429"
+    HTTP_500 = "500"
+    HTTP_502 = "502"
+    HTTP_503 = "503"
+    HTTP_504 = "504"
+
+    @property
+    def status(self) -> int | None:
+        """The HTTP status this fault answers with, if it answers instead of forwarding."""
+        return int(self.value) if self.value.isdigit() else None
+
+
+_REASONS = {
+    408: "Request Timeout",
+    429: "Too Many Requests",
+    500: "Internal Server Error",
+    502: "Bad Gateway",
+    503: "Service Unavailable",
+    504: "Gateway Timeout",
+}
 
 
 def _check_loopback(host: str) -> None:
@@ -76,11 +105,22 @@ def _check_loopback(host: str) -> None:
 class _Connection:
     """One proxied connection: its fault state, shared by both directions."""
 
-    def __init__(self, client: anyio.abc.SocketStream) -> None:
+    def __init__(self, proxy: FaultProxy, client: anyio.abc.SocketStream) -> None:
+        self.proxy = proxy
         self.client = client
         self.stalled = anyio.Event()
         self.reset_budget: int | None = None
         self.first_request = True
+        self.answered = False
+        self.open = True
+        proxy.open_connections += 1
+        proxy.max_open_connections = max(proxy.max_open_connections, proxy.open_connections)
+
+    def closed(self) -> None:
+        """The client's side is gone (closed by either end); counted once."""
+        if self.open:
+            self.open = False
+            self.proxy.open_connections -= 1
 
 
 class FaultProxy:
@@ -106,7 +146,12 @@ class FaultProxy:
         self.host = host
         self.port = port
         self.reset_after_bytes = reset_after_bytes
+        #: The ``Retry-After`` header value of HTTP_429 and HTTP_503 answers (None: no header).
+        self.retry_after: str | None = None
         self.default_fault = Fault.NONE
+        self.faults_applied: collections.Counter[Fault] = collections.Counter()
+        self.open_connections = 0
+        self.max_open_connections = 0
         self._faults: collections.deque[Fault] = collections.deque()
         self.connections = 0
         self.requests = 0
@@ -121,6 +166,8 @@ class FaultProxy:
 
     def reset_counters(self) -> None:
         self.connections = self.requests = self.bytes_up = self.bytes_down = 0
+        self.faults_applied.clear()
+        self.max_open_connections = self.open_connections
 
     def stats(self) -> dict[str, int]:
         return {
@@ -131,7 +178,22 @@ class FaultProxy:
         }
 
     def _next_fault(self) -> Fault:
-        return self._faults.popleft() if self._faults else self.default_fault
+        fault = self._faults.popleft() if self._faults else self.default_fault
+        if fault is not Fault.NONE:
+            self.faults_applied[fault] += 1
+        return fault
+
+    def _answer(self, status: int) -> bytes:
+        body = json.dumps({"detail": [_REASONS[status].replace(" ", ""), "fault proxy"]}).encode()
+        headers = [
+            f"HTTP/1.1 {status} {_REASONS[status]}",
+            "Content-Type: application/json",
+            f"Content-Length: {len(body)}",
+            "Connection: close",
+        ]
+        if status in {429, 503} and self.retry_after is not None:
+            headers.append(f"Retry-After: {self.retry_after}")
+        return ("\r\n".join(headers) + "\r\n\r\n").encode() + body
 
     @property
     def _one_way(self) -> float:
@@ -151,15 +213,18 @@ class FaultProxy:
 
     async def _handle(self, client: anyio.abc.SocketStream) -> None:
         self.connections += 1
-        conn = _Connection(client)
+        conn = _Connection(self, client)
         try:
-            upstream = await anyio.connect_tcp(self.target_host, self.target_port)
-        except OSError:
-            await client.aclose()
-            return
-        async with client, upstream, anyio.create_task_group() as tg:
-            tg.start_soon(self._pipe, conn, client, upstream, True, tg.cancel_scope)  # noqa: FBT003
-            tg.start_soon(self._pipe, conn, upstream, client, False, tg.cancel_scope)  # noqa: FBT003
+            try:
+                upstream = await anyio.connect_tcp(self.target_host, self.target_port)
+            except OSError:
+                await client.aclose()
+                return
+            async with client, upstream, anyio.create_task_group() as tg:
+                tg.start_soon(self._pipe, conn, client, upstream, True, tg.cancel_scope)  # noqa: FBT003
+                tg.start_soon(self._pipe, conn, upstream, client, False, tg.cancel_scope)  # noqa: FBT003
+        finally:
+            conn.closed()
 
     async def _pipe(
         self,
@@ -178,8 +243,15 @@ class FaultProxy:
                     try:
                         chunk = await source.receive(_CHUNK)
                     except (anyio.EndOfStream, anyio.BrokenResourceError, OSError):
+                        if upward:
+                            conn.closed()
+                            if conn.stalled.is_set() or conn.answered:
+                                scope.cancel()  # nothing more will go through: end it now
+                                return
                         send.send_nowait((time.monotonic() + self._one_way, None))
                         break
+                    if upward and conn.answered:
+                        continue  # the rest of a request answered by the proxy itself
                     delay = self._one_way
                     if upward and chunk.startswith(_METHODS):
                         self.requests += 1
@@ -188,8 +260,19 @@ class FaultProxy:
                         conn.first_request = False
                         fault = self._next_fault()
                         if fault is Fault.DROP:
+                            conn.closed()
                             scope.cancel()
                             return
+                        if fault.status is not None:
+                            # Answer in place of the server, then wait for the client to
+                            # close (closing first could reset the answer away).
+                            conn.answered = True
+                            await anyio.sleep(delay + self._one_way)
+                            if not await _send(source, self._answer(fault.status)):
+                                conn.closed()
+                                scope.cancel()
+                                return
+                            continue
                         if fault is Fault.STALL:
                             conn.stalled.set()
                         elif fault is Fault.RESET:
@@ -224,6 +307,7 @@ class FaultProxy:
                     if conn.reset_budget <= 0:
                         await _send(sink, chunk)
                         _abort(conn.client)
+                        conn.closed()
                         scope.cancel()
                         return
                 if upward:

@@ -13,8 +13,8 @@
         ├── ForbiddenError (PermissionError)   the caller may not do this
         ├── StoreCorruptError                  the store's data cannot be read; it is left as is
         └── StoreUnavailableError (ConnectionError)
-                                               transient: timeouts, resets, 429/5xx; may carry
-                                               a retry-after hint
+                                               transient: timeouts, resets, 408/429/502/503/
+                                               504; may carry a retry-after hint
 
 Messages name secrets, keys, files, hosts and places; never a secret value, token or password.
 Errors from libraries (httpx, the file system) are re-raised as these with ``raise ... from``.

@@ -13,7 +13,9 @@ Every store call runs under one ``CapacityLimiter`` (``max_concurrency``). Concu
 of one name share one call (single-flight). Found secrets are cached for ``ttl`` seconds,
 missing names for ``missing_ttl`` seconds; failures are never cached. Transient failures
 (``StoreUnavailableError``) are retried with exponential back-off and jitter, honouring the
-store's retry-after hint, up to ``retry_attempts`` and ``retry_timeout`` seconds (stamina).
+store's retry-after hint, up to ``retry_attempts`` and ``retry_timeout`` seconds (stamina); a
+hint longer than ``retry_timeout`` ends the retries at once. Back-off waits are async sleeps, so
+a deadline or a cancel scope ends them promptly.
 """
 
 from __future__ import annotations
@@ -153,8 +155,9 @@ class Resolver:
 
     async def _call(self, counters: _Counters, call: Callable[[], Awaitable[T]]) -> T:
         """One store call under the limiter, retried on transient failures."""
-        for attempt in stamina.retry_context(
-            on=_retry_hook,
+        # ``async for``: the back-off must be an async sleep (cancellable, loop not blocked).
+        async for attempt in stamina.retry_context(
+            on=self._retry_on,
             attempts=self.retry_attempts,
             timeout=self.retry_timeout,
             wait_initial=self.retry_wait_initial,
@@ -166,6 +169,13 @@ class Resolver:
                     counters.store_calls += 1
                     return await call()
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _retry_on(self, exc: Exception) -> bool | float:
+        wait = _retry_hook(exc)
+        # A retry-after beyond the whole retry budget cannot end in an answer: give up now.
+        if not isinstance(wait, bool) and wait > self.retry_timeout:
+            return False
+        return wait
 
     async def fetch(self, name: str, counters: _Counters | None = None) -> Outcome:
         """The secret ``name`` from the cache or the store (one call shared by concurrent

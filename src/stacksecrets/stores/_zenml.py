@@ -17,9 +17,9 @@ itself is loose, this store is exact:
   that parsed as UUIDs, so no name can change which endpoint is hit.
 
 Errors: 401 after one fresh login, and 403 -> ``ForbiddenError``; 404 ->
-``SecretNotFoundError``; 429/502/503/504 and network failures -> ``StoreUnavailableError`` with
-the server's ``Retry-After`` hint; anything else -> ``StoreError``. Messages name the host,
-method and path; never a token, password, key or a response body.
+``SecretNotFoundError``; 408/429/502/503/504 and network failures -> ``StoreUnavailableError``
+with the server's ``Retry-After`` hint; anything else (500 too) -> ``StoreError``. Messages name
+the host, method and path; never a token, password, key or a response body.
 """
 
 from __future__ import annotations
@@ -65,7 +65,8 @@ PAGE_SIZE = 10_000
 #: How long an id seen in an existence answer may stand in for a fresh exact-name look-up.
 ID_MEMO_SECONDS = 10.0
 
-_TRANSIENT_STATUSES = frozenset({429, 502, 503, 504})
+# As ZenML's own client retries them; a 500 is a bug on the server, not worth asking again.
+_TRANSIENT_STATUSES = frozenset({408, 429, 502, 503, 504})
 _URL_OPTIONS = frozenset({"username", "password", "api_key", "verify_ssl"})
 _SHOWN_STACKS = 20
 _ERROR_TYPE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,60}")
