@@ -248,7 +248,7 @@ class FaultProxy:
                             if conn.stalled.is_set() or conn.answered:
                                 scope.cancel()  # nothing more will go through: end it now
                                 return
-                        send.send_nowait((time.monotonic() + self._one_way, None))
+                        _queue(send, (time.monotonic() + self._one_way, None))
                         break
                     if upward and conn.answered:
                         continue  # the rest of a request answered by the proxy itself
@@ -277,7 +277,8 @@ class FaultProxy:
                             conn.stalled.set()
                         elif fault is Fault.RESET:
                             conn.reset_budget = self.reset_after_bytes
-                    send.send_nowait((time.monotonic() + delay, chunk))
+                    if not _queue(send, (time.monotonic() + delay, chunk)):
+                        return  # the other side is already gone (a reset, a failed send)
 
     async def _deliver(
         self,
@@ -317,6 +318,18 @@ class FaultProxy:
                 if not await _send(sink, chunk):
                     scope.cancel()
                     return
+
+
+def _queue(
+    send: anyio.streams.memory.MemoryObjectSendStream[tuple[float, bytes | None]],
+    item: tuple[float, bytes | None],
+) -> bool:
+    """Hand a chunk to the delivering task; False once it has stopped."""
+    try:
+        send.send_nowait(item)
+    except (anyio.BrokenResourceError, anyio.ClosedResourceError):
+        return False
+    return True
 
 
 async def _send(sink: anyio.abc.SocketStream, chunk: bytes) -> bool:

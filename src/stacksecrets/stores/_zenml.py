@@ -281,6 +281,10 @@ class ZenMLStore(StoreBase):
                 return await self._read_secret(name, remembered[0])
             except SecretNotFoundError:
                 pass  # deleted or renamed since the existence call: look it up afresh
+            except StoreUnavailableError:
+                # Not used up: the retry of a read that failed on the way costs one call too.
+                self._recent_ids.setdefault(name, remembered)
+                raise
         return await self._read_secret(name, await self._find_secret_id(name))
 
     async def _read_secret(self, name: str, secret_id: uuid.UUID) -> Secret:
