@@ -24,7 +24,11 @@ def zenml_python() -> str:
     python = ZENML_VENV / "bin" / "python"
     marker = ZENML_VENV / ".complete"
     if not marker.exists():
-        subprocess.run(["uv", "venv", "-q", "--python", PYTHON, str(ZENML_VENV)], check=True)
+        # --allow-existing: finish a venv an earlier, interrupted setup left behind.
+        subprocess.run(
+            ["uv", "venv", "-q", "--allow-existing", "--python", PYTHON, str(ZENML_VENV)],
+            check=True,
+        )
         subprocess.run(
             [
                 "uv",
