@@ -24,12 +24,12 @@ from typing import Any
 
 import anyio
 import httpx
+import stamina
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import _infra
 import scenarios
-from _proposed import IdReusingZenMLStore
 
 import stacksecrets
 from stacksecrets import AsyncClient, Stack, ValidationLevel
@@ -87,27 +87,37 @@ def log(message: str) -> None:
 
 
 async def _seed_secrets(server: _infra.Server, count: int) -> None:
-    """Create ``count`` secrets through the REST API, 16 at a time."""
+    """Create ``count`` secrets through the REST API, 8 at a time."""
     async with httpx.AsyncClient(base_url=server.url + _infra.API, timeout=60) as client:
         answer = await client.post(
             "/login", data={"username": server.username, "password": server.password}
         )
         answer.raise_for_status()
         client.headers["Authorization"] = f"Bearer {answer.json()['access_token']}"
-        limiter = anyio.CapacityLimiter(16)
+        limiter = anyio.CapacityLimiter(8)
 
         async def create(index: int) -> None:
-            async with limiter:
-                body = {
-                    "name": scenarios.secret_name(index),
-                    "private": False,
-                    "values": scenarios.secret_values(index),
-                }
-                (await client.post("/secrets", json=body)).raise_for_status()
+            body = {
+                "name": scenarios.secret_name(index),
+                "private": False,
+                "values": scenarios.secret_values(index),
+            }
+            # SQLite under concurrent writes sometimes answers 500 ("database is locked").
+            async for attempt in stamina.retry_context(on=_server_error, attempts=5):
+                with attempt:
+                    async with limiter:
+                        answer = await client.post("/secrets", json=body)
+                    if answer.status_code == httpx.codes.CONFLICT:
+                        return  # an earlier attempt did create it
+                    answer.raise_for_status()
 
         async with anyio.create_task_group() as tg:
             for index in range(count):
                 tg.start_soon(create, index)
+
+
+def _server_error(exc: Exception) -> bool:
+    return isinstance(exc, httpx.HTTPStatusError) and exc.response.status_code >= 500
 
 
 def seed(server: _infra.Server, config: dict[str, Any]) -> dict[str, list[str]]:
@@ -134,13 +144,8 @@ def seed(server: _infra.Server, config: dict[str, Any]) -> dict[str, list[str]]:
 # -- measuring stacksecrets ----------------------------------------------------------------
 
 
-def _store(
-    url: str,
-    server: _infra.Server,
-    connections: int = CONCURRENCY,
-    kind: type[ZenMLStore] = ZenMLStore,
-) -> ZenMLStore:
-    return kind(
+def _store(url: str, server: _infra.Server, connections: int = CONCURRENCY) -> ZenMLStore:
+    return ZenMLStore(
         url, username=server.username, password=server.password, max_connections=connections
     )
 
@@ -197,20 +202,6 @@ async def measure_stacksecrets(
 
         out["pipeline/SECRET_AND_KEY_EXISTS/one_client"] = await _timed(store, reps, pipeline)
 
-    # The proposed store change (benchmarks/_proposed.py): reads reuse the ids of the
-    # batched existence calls.
-    async with _store(url, server, kind=IdReusingZenMLStore) as store:
-        await store.secrets_exist(["warm-up"])
-        out[f"a/{KEY.value}/proposed_per_stack"] = await _timed(
-            store,
-            reps,
-            lambda: AsyncClient(store, level=KEY).validate_stacks([stacks[n] for n in names["a"]]),
-        )
-        out[f"b/{KEY.value}/proposed_one_pass"] = await _timed(
-            store,
-            reps,
-            lambda: AsyncClient(store, level=KEY).validate_stacks([stacks[n] for n in names["b"]]),
-        )
     return out
 
 
@@ -407,13 +398,7 @@ def build_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
                     "zenml_seconds": _median(zen[zkey]),
                     "zenml_calls": _calls(zen[zkey]),
                 }
-                for variant in (
-                    "per_stack",
-                    "one_pass",
-                    "one_client",
-                    "proposed_per_stack",
-                    "proposed_one_pass",
-                ):
+                for variant in ("per_stack", "one_pass", "one_client"):
                     runs = ours.get(f"{zkey}/{variant}")
                     if runs:
                         row[f"{variant}_seconds"] = _median(runs)
@@ -432,6 +417,10 @@ def build_rows(results: dict[str, Any]) -> list[dict[str, Any]]:
                     row["floor_model_seconds"] = max(existence_calls * rtt / 1000, 0.0)
                 rows.append(row)
     return rows
+
+
+def _seconds(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
 
 
 def print_table(rows: list[dict[str, Any]], results: dict[str, Any]) -> None:
@@ -458,21 +447,9 @@ def print_table(rows: list[dict[str, Any]], results: dict[str, Any]) -> None:
             f"{row['scenario']:9} {row['rtt_ms']:4.0f} {row['level']:22} "
             f"{fmt(row, 'zenml'):>17} {fmt(row, 'per_stack'):>16} {one:>16} "
             f"{row['ratio_zenml_over_stacksecrets']:9.1f}x "
-            f"{row.get('floor_model_seconds', float('nan')):11.3f} {floor_client_text:>14} "
+            f"{_seconds(row.get('floor_model_seconds')):>11} {floor_client_text:>14} "
             f"{'-' if over is None else f'{over:.2f}x':>10}"
         )
-    print()
-    print("proposed ZenMLStore change (ids reused from the batched existence calls):")
-    for row in rows:
-        for variant in ("proposed_per_stack", "proposed_one_pass"):
-            if f"{variant}_seconds" in row:
-                floor = row["floor_client_seconds"]
-                print(
-                    f"  {row['scenario']:3} {row['rtt_ms']:4.0f} ms {variant:19} "
-                    f"{fmt(row, variant):>16}  ZenML/this "
-                    f"{row['zenml_seconds'] / row[f'{variant}_seconds']:6.1f}x  this/floor "
-                    f"{row[f'{variant}_seconds'] / floor:5.2f}x"
-                )
     server = results["server"]
     engine = results["engine"]
     print()
@@ -547,7 +524,7 @@ def plot(results: dict[str, Any], rows: list[dict[str, Any]], path: Path) -> Non
     ax.set_xscale("log", base=2)
     ax.set_xlabel("max_concurrency")
     ax.set_ylabel("seconds")
-    ax.set_title(f"Scenario (b), one pass, against max_concurrency ({top:.0f} ms RTT)")
+    ax.set_title(f"(b) one pass against max_concurrency ({top:.0f} ms RTT)")
     fig.suptitle(
         f"stacksecrets {results['machine']['stacksecrets']} vs ZenML "
         f"{results['machine']['zenml']}, {results['machine']['cpus']} CPUs, "
@@ -580,7 +557,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="fewer settings and repetitions")
     parser.add_argument("--out", type=Path, help="where results.json and bench.png go")
+    parser.add_argument(
+        "--replot", type=Path, help="only redraw the table and plot of a results.json"
+    )
     args = parser.parse_args()
+    if args.replot:
+        results = json.loads(args.replot.read_text())
+        plot(results, results["rows"], args.replot.with_name("bench.png"))
+        print_table(results["rows"], results)
+        return
     config = _config(args.quick)
     out: Path = args.out or config["out"]
     out.mkdir(parents=True, exist_ok=True)
