@@ -69,7 +69,7 @@ class SecretRedactor:
     def __init__(self) -> None:
         self._forms: set[str] = set()
         self._lock = threading.Lock()
-        self._ordered: tuple[str, ...] = ()
+        self._ordered: tuple[str, ...] | None = ()
 
     def add(self, values: Iterable[str]) -> None:
         """Register values (and their base64 and URL-encoded forms) for redaction."""
@@ -89,10 +89,17 @@ class SecretRedactor:
                 }
             )
         with self._lock:
-            if forms - self._forms:
+            if not forms <= self._forms:
                 self._forms |= forms
+                self._ordered = None  # sorted again when next needed, not on every read
+
+    def _order(self) -> tuple[str, ...]:
+        ordered = self._ordered
+        if ordered is None:
+            with self._lock:
                 # Longest first, so a value is masked whole before any part of it.
-                self._ordered = tuple(sorted(self._forms, key=len, reverse=True))
+                ordered = self._ordered = tuple(sorted(self._forms, key=len, reverse=True))
+        return ordered
 
     def add_secret(self, secret: Secret) -> None:
         self.add(secret.values.values())
@@ -103,7 +110,7 @@ class SecretRedactor:
             self._ordered = ()
 
     def redact(self, text: str) -> str:
-        for form in self._ordered:
+        for form in self._order():
             if form in text:
                 text = text.replace(form, MASK)
         return text
@@ -111,7 +118,7 @@ class SecretRedactor:
     def __call__(
         self, _logger: Any, _method: str, event_dict: MutableMapping[str, Any]
     ) -> MutableMapping[str, Any]:
-        if not self._ordered:
+        if not self._order():
             return event_dict
         for key, value in list(event_dict.items()):
             event_dict[key] = self._redact_value(value)

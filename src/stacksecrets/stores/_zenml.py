@@ -63,7 +63,7 @@ MAX_FILTER_CHARS = 4000
 #: ZenML's largest page.
 PAGE_SIZE = 10_000
 #: How long an id seen in an existence answer may stand in for a fresh exact-name look-up.
-ID_MEMO_SECONDS = 10.0
+ID_MEMO_SECONDS = 60.0
 
 # As ZenML's own client retries them; a 500 is a bug on the server, not worth asking again.
 _TRANSIENT_STATUSES = frozenset({408, 429, 502, 503, 504})
