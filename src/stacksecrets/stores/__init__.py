@@ -96,7 +96,7 @@ def open_store(url: str | None = None, *, environ: Mapping[str, str] | None = No
 def _safe(url: str) -> str:
     """``url`` without anything after the scheme's authority that could be a credential."""
     scheme, sep, rest = url.partition("://")
-    if not sep:
-        return url[:40]
+    if not sep:  # no scheme, but perhaps still user:password@host?query: keep only the host
+        return url.rsplit("@", 1)[-1].split("?", 1)[0][:40]
     host = rest.split("/", 1)[0].rsplit("@", 1)[-1].split("?", 1)[0]
     return f"{scheme}://{host}"

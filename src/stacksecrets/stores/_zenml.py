@@ -27,6 +27,7 @@ from __future__ import annotations
 import email.utils
 import http.cookiejar
 import json
+import logging
 import math
 import os
 import re
@@ -70,6 +71,32 @@ _TRANSIENT_STATUSES = frozenset({408, 429, 502, 503, 504})
 _URL_OPTIONS = frozenset({"username", "password", "api_key", "verify_ssl"})
 _SHOWN_STACKS = 20
 _ERROR_TYPE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,60}")
+_SET_COOKIE = re.compile(r"""(b['"]set-cookie['"], )b(['"])(?:\\.|(?!\2).)*\2""", re.IGNORECASE)
+
+
+class _MaskCookies(logging.Filter):
+    """Masks cookie values in httpcore's DEBUG records of response headers.
+
+    httpcore logs every response's headers at DEBUG, and ZenML's login answer sets the bearer
+    token as a cookie: an application that turns on DEBUG logging would write the token out.
+    This filter changes only those records, not any logging configuration.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if "set-cookie" in message.lower():
+            record.msg, record.args = _SET_COOKIE.sub(r"\1b'**********'", message), ()
+        return True
+
+
+def _mask_cookies_in_httpcore_logs() -> None:
+    for name in ("httpcore.http11", "httpcore.http2"):
+        target = logging.getLogger(name)
+        if not any(isinstance(f, _MaskCookies) for f in target.filters):
+            target.addFilter(_MaskCookies())
+
+
+_mask_cookies_in_httpcore_logs()
 
 
 class ZenMLStore(StoreBase):
@@ -614,8 +641,8 @@ def _host(parsed: urllib.parse.SplitResult) -> str:
 def _redacted_url(url: str) -> str:
     """``url`` with userinfo and query dropped: safe to show."""
     scheme, sep, rest = url.strip().partition("://")
-    if not sep:
-        return url.strip()[:60]
+    if not sep:  # no scheme: still drop a user:password@ and a query
+        return url.strip().rsplit("@", 1)[-1].split("?", 1)[0][:60]
     authority, slash, path = rest.partition("/")
     authority = authority.rsplit("@", 1)[-1].split("?", 1)[0]
     path = path.split("?", 1)[0].split("#", 1)[0]
