@@ -57,6 +57,11 @@ def _configure_logging(verbose: int) -> None:
     logging.basicConfig(level=level, stream=sys.stderr)
 
 
+def _shown(text: str) -> str:
+    """``text`` when printable, else its repr: a name cannot forge lines or send escapes."""
+    return text if text.isprintable() else repr(text)
+
+
 def _fail(message: str, code: int) -> NoReturn:
     click.echo(f"stacksecrets: error: {message}", err=True)
     sys.exit(code)
@@ -287,7 +292,7 @@ def secret_create(
     if not values:
         _fail("a secret needs at least one --key=value (or --values-file)", EXIT_BAD_INPUT)
     _run(store, ClientOptions(), lambda c: c.create_secret(name, values))
-    click.echo(f"Created secret {name!r} with keys: {', '.join(sorted(values))}")
+    click.echo(f"Created secret {name!r} with keys: {', '.join(map(_shown, sorted(values)))}")
 
 
 @secret.command("update", context_settings=_EXTRA)
@@ -327,7 +332,7 @@ def secret_get(name: str, show_values: bool, as_json: bool, store: str | None) -
         return
     click.echo(f"Secret {found.name!r}:")
     for key, value in values.items():
-        click.echo(f"  {key}: {value}")
+        click.echo(f"  {_shown(key)}: {value}")
 
 
 @secret.command("list")
@@ -336,7 +341,7 @@ def secret_get(name: str, show_values: bool, as_json: bool, store: str | None) -
 def secret_list(as_json: bool, store: str | None) -> None:
     """List the names of every secret in the store."""
     names = _run(store, ClientOptions(), lambda c: c.list_secrets())
-    click.echo(json.dumps(names) if as_json else "\n".join(names))
+    click.echo(json.dumps(names) if as_json else "\n".join(map(_shown, names)))
 
 
 @secret.command("delete")

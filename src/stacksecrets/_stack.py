@@ -72,9 +72,10 @@ class Usage:
     attribute: str
 
     def __str__(self) -> str:
-        return (
-            f"stack {self.stack!r}, {self.component_type} {self.component_name!r}, {self.attribute}"
-        )
+        # A type from a hostile file must not forge report lines or send terminal escapes.
+        kind = self.component_type
+        kind = kind if kind.isprintable() else repr(kind)
+        return f"stack {self.stack!r}, {kind} {self.component_name!r}, {self.attribute}"
 
     def sort_key(self) -> tuple[str, str, str, str]:
         """A plain tuple to sort by: much faster than attrs' generated comparisons."""

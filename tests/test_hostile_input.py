@@ -1,0 +1,287 @@
+"""Hostile names, keys and settings: they cannot choose a file or URL, forge output, or confuse.
+
+What the store tests already show (tests/test_file_store.py: path-like names touch no other
+file, any name round-trips; tests/test_zenml_store.py: names with / .. ? # % quotes and tabs
+never change the URL) is not repeated here. Added: the same names through the command line,
+hostile keys on both stores, names and component types that try to forge report lines or send
+terminal escapes, and mistakes in store URLs and environment variables, which must get errors
+that say what to fix.
+
+The command runs in-process (click's runner) so that many cases stay cheap; tests/test_cli.py
+runs it as a real process.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import anyio
+import httpx
+import pytest
+import structlog
+from click.testing import CliRunner, Result
+
+from stacksecrets import AsyncClient, Client, Component, ConfigurationError, Stack
+from stacksecrets._cli import cli
+from stacksecrets.stores import FileStore
+from stacksecrets.stores._zenml import ZenMLStore
+from zenml_fixtures import ZenMLServer
+
+HOSTILE = [
+    "../../escaped",
+    "/etc/passwd",
+    "a/b/../c",
+    "x?y=1#frag",
+    "%2e%2e%2Fpct",
+    "sp ace",
+    "q\"u'ote",
+    "tab\there",
+    "new\nline",
+    "esc\x1b[2Jclear",
+    "bell\x07",
+    "ünï/名前",
+]
+
+
+@pytest.fixture
+def runner() -> Iterator[Callable[..., Result]]:
+    """Run the command in-process with a clean environment; the CLI's structlog setup is
+    undone afterwards."""
+    was_configured, saved = structlog.is_configured(), structlog.get_config()
+    base = {"STACKSECRETS_STORE": None, "STACKSECRETS_VALIDATION_LEVEL": None}
+    base.update(dict.fromkeys(("ZENML_STORE_URL", "ZENML_STORE_USERNAME"), None))
+    base.update(dict.fromkeys(("ZENML_STORE_PASSWORD", "ZENML_STORE_API_KEY"), None))
+    base["ZENML_SECRET_VALIDATION_LEVEL"] = None
+
+    def run(*args: str, env: dict[str, str] | None = None, stdin: str | None = None) -> Result:
+        return CliRunner().invoke(cli, list(args), env={**base, **(env or {})}, input=stdin)
+
+    try:
+        yield run
+    finally:
+        structlog.reset_defaults()
+        if was_configured:
+            structlog.configure(**saved)
+
+
+def _files(root: Path) -> set[str]:
+    return {str(p.relative_to(root)) for p in root.rglob("*")}
+
+
+def _printable_lines(text: str) -> bool:
+    return all(line.isprintable() for line in text.splitlines())
+
+
+def test_hostile_names_and_keys_through_the_cli_touch_only_the_store_file(
+    runner: Callable[..., Result], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each hostile name (with hostile keys) is created, read, listed and deleted through the
+    command line: every one round-trips exactly, no file appears anywhere but the store file
+    (and its lock), and text output shows odd names escaped, one per line."""
+    work = tmp_path / "work" / "deeper"
+    work.mkdir(parents=True)
+    monkeypatch.chdir(work)
+    store = tmp_path / "store" / "secrets.json"
+    env = {"STACKSECRETS_STORE": store.as_uri()}
+    keys = {"../k": "v1", "a/b": "v2", "x?y#z": "v3", "new\nkey": "v4", "esc\x1b[0m": "v5"}
+    for name in HOSTILE:
+        created = runner(
+            "secret", "create", name, "--values-file", "-", env=env, stdin=json.dumps(keys)
+        )
+        assert created.exit_code == 0, created.output
+        assert _printable_lines(created.output)
+        shown = runner("secret", "get", name, "--show-values", "--json", env=env)
+        assert json.loads(shown.output) == {"name": name, "values": keys}
+        masked = runner("secret", "get", name, env=env)
+        assert _printable_lines(masked.output)
+        assert masked.output.count("\n") == 1 + len(keys)
+    listed = runner("secret", "list", "--json", env=env)
+    assert sorted(json.loads(listed.output)) == sorted(HOSTILE)
+    text = runner("secret", "list", env=env).output
+    assert _printable_lines(text)
+    assert text.count("\n") == len(HOSTILE)
+    assert _files(tmp_path) == {
+        "work",
+        "work/deeper",
+        "store",
+        "store/secrets.json",
+        "store/secrets.json.lock",
+    }
+    for name in HOSTILE:
+        assert runner("secret", "delete", name, "--yes", env=env).exit_code == 0
+    assert json.loads(runner("secret", "list", "--json", env=env).output) == []
+
+
+def test_a_hostile_stack_cannot_forge_report_lines(tmp_path: Path) -> None:
+    """Stack, component and secret names and keys with newlines and terminal escapes are
+    shown escaped: the report keeps its shape (one line per problem and per usage), and every
+    line is printable."""
+    stack = Stack(
+        "s\n  missing secret: 'forged'",
+        [
+            Component(
+                "orchestrator\nOK: all good\x1b[2J",
+                "x\x1b[31m",
+                "n\ny",
+                {"k\n": "{{ghost\x1b[5m.key}}", "url": "{{no-dot\n\x1b[1m}}"},
+            )
+        ],
+    )
+
+    async def validate() -> str:
+        async with AsyncClient(f"file://{tmp_path / 's.json'}") as client:
+            return (await client.validate_stack(stack)).to_text()
+
+    text = anyio.run(validate)
+    assert _printable_lines(text)
+    lines = text.splitlines()
+    assert lines[0].startswith("Secret validation at level")
+    assert [line.strip().split(":")[0] for line in lines[1:-1] if not line.startswith("    ")] == [
+        "invalid reference",
+        "missing secret",
+    ]
+    assert len(lines) == 1 + 2 * 2 + 1  # title, two problems with one usage each, summary
+
+
+@pytest.mark.zenml
+@pytest.mark.anyio
+async def test_hostile_keys_on_zenml_travel_only_in_bodies(
+    zenml_server: ZenMLServer, unique_prefix: str
+) -> None:
+    """Keys with / .. ? # % quotes, newlines and escapes are stored and read back exactly; no
+    request goes anywhere but /secrets or /secrets/<uuid>."""
+    keys = {"../k": "1", "a/b": "2", "x?y#z": "3", "%2F": "4", 'q"u': "5", "n\nl": "6", "\x1b": "7"}
+    name = f"{unique_prefix}keys"
+    sent: list[httpx.Request] = []
+
+    async def record(request: httpx.Request) -> None:
+        sent.append(request)
+
+    store = ZenMLStore(
+        zenml_server.url, username=zenml_server.username, password=zenml_server.password
+    )
+    store._token = zenml_server.admin_token
+    store._client.event_hooks["request"].append(record)
+    async with store:
+        await store.create_secret(name, keys)
+        assert (await store.get_secret(name)).secret_values == keys
+        await store.update_secret(name, {"../k": "changed"}, remove_keys=["a/b"])
+        after = (await store.get_secret(name)).secret_values
+        await store.delete_secret(name)
+    assert after == {**{k: v for k, v in keys.items() if k != "a/b"}, "../k": "changed"}
+    for request in sent:
+        path = request.url.path
+        assert path == "/api/v1/secrets" or uuid.UUID(path.removeprefix("/api/v1/secrets/"))
+
+
+@pytest.mark.zenml
+def test_hostile_names_through_the_cli_reach_zenml_intact(
+    runner: Callable[..., Result], zenml_server: ZenMLServer, unique_prefix: str
+) -> None:
+    """Names with path, query and fragment characters, created through the command line on
+    a ZenML server, arrive as exactly that name (no other secret appears) and read back."""
+    env = {
+        "STACKSECRETS_STORE": zenml_server.store_url,
+        "ZENML_STORE_USERNAME": zenml_server.username,
+        "ZENML_STORE_PASSWORD": zenml_server.password,
+    }
+    names = [f"{unique_prefix}../../x?y=1#z", f"{unique_prefix}%2F sp\"q'"]
+    for name in names:
+        assert runner("secret", "create", name, "--k=v", env=env).exit_code == 0
+    rest = zenml_server.rest()
+    found = rest.get("/secrets", params={"name": f"startswith:{unique_prefix}", "size": 100})
+    on_server = sorted(item["name"] for item in found.json()["items"])
+    deleted = [runner("secret", "delete", name, "--yes", env=env).exit_code for name in names]
+    assert on_server == sorted(names)
+    assert deleted == [0, 0]
+
+
+# ---------------------------------------------------------------------- settings with mistakes
+
+
+@pytest.mark.parametrize(
+    ("env", "says"),
+    [
+        pytest.param({"STACKSECRETS_STORE": "garbage"}, "has no scheme", id="no-scheme"),
+        pytest.param(
+            {"STACKSECRETS_STORE": "zenml+http://127.0.0.1:notaport"},
+            "bad port in the ZenML store URL",
+            id="bad-port",
+        ),
+        pytest.param(
+            {"STACKSECRETS_STORE": "zenml+http://127.0.0.1:8080"},
+            "set ZENML_STORE_API_KEY, or ZENML_STORE_USERNAME and ZENML_STORE_PASSWORD",
+            id="no-credentials",
+        ),
+        pytest.param(
+            {"STACKSECRETS_STORE": "zenml+http://127.0.0.1:8080", "ZENML_STORE_USERNAME": "u"},
+            "set ZENML_STORE_PASSWORD",
+            id="no-password",
+        ),
+        pytest.param(
+            {"STACKSECRETS_STORE": "zenml://zen.example.com"},
+            "zenml+https://host or zenml+http://host:port",
+            id="zenml-without-protocol",
+        ),
+        pytest.param(
+            {"STACKSECRETS_STORE": "zenml://"},
+            "ZENML_STORE_URL does not hold an http(s):// server URL",
+            id="zenml-without-server",
+        ),
+        pytest.param(
+            {"STACKSECRETS_STORE": "file:///tmp/some/folder/"},
+            "names a folder",
+            id="file-folder",
+        ),
+        pytest.param(
+            {"STACKSECRETS_STORE": "memory://", "ZENML_SECRET_VALIDATION_LEVEL": "bogus"},
+            "ZENML_SECRET_VALIDATION_LEVEL",
+            id="zenml-level-variable",
+        ),
+        pytest.param(
+            {"STACKSECRETS_STORE": "admin:pw-hidden-9@zen.example.com"},
+            "'zen.example.com' has no scheme",
+            id="credentials-without-scheme",
+        ),
+    ],
+)
+def test_setting_mistakes_exit_two_saying_what_to_fix(
+    runner: Callable[..., Result], tmp_path: Path, env: dict[str, str], says: str
+) -> None:
+    """A store URL or variable with a mistake exits 2 with one line that names the fix (and
+    never a password), with no traceback."""
+    stack = tmp_path / "stack.yaml"
+    stack.write_text(
+        "stacks:\n  - name: s\n    components:\n      - {type: t, flavor: f, name: n, "
+        "configuration: {k: '{{a.b}}'}}\n"
+    )
+    result = runner("validate", str(stack), env=env)
+    assert result.exit_code == 2, result.output
+    assert says in result.stderr
+    assert result.stderr.startswith("stacksecrets: error: ")
+    assert result.stderr.count("\n") == 1
+    assert ("pw-hidden-9" in result.output) is False
+
+
+@pytest.mark.parametrize(
+    ("make", "says"),
+    [
+        pytest.param(lambda: Client("garbage"), "has no scheme", id="client-url"),
+        pytest.param(lambda: AsyncClient("memory://", level="bogus"), "use one of", id="level"),
+        pytest.param(lambda: AsyncClient("sqlite:///x.db"), "not supported", id="scheme"),
+        pytest.param(lambda: FileStore(""), "needs a path", id="empty-path"),
+        pytest.param(
+            lambda: ZenMLStore("http://h", username="u"), "no password for user 'u'", id="no-pw"
+        ),
+    ],
+)
+def test_api_setting_mistakes_raise_configuration_error(make: Callable[[], Any], says: str) -> None:
+    """The same mistakes through the API raise ConfigurationError (a ValueError) naming the fix."""
+    with pytest.raises(ConfigurationError) as caught:
+        make()
+    assert says in str(caught.value)
+    assert isinstance(caught.value, ValueError)
