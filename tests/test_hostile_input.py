@@ -1,11 +1,12 @@
-"""Hostile names, keys and settings: they cannot choose a file or URL, forge output, or confuse.
+"""Hostile names, keys, settings and files: no file or URL chosen, no output forged, no crash.
 
 What the store tests already show (tests/test_file_store.py: path-like names touch no other
 file, any name round-trips; tests/test_zenml_store.py: names with / .. ? # % quotes and tabs
 never change the URL) is not repeated here. Added: the same names through the command line,
 hostile keys on both stores, names and component types that try to forge report lines or send
 terminal escapes, and mistakes in store URLs and environment variables, which must get errors
-that say what to fix.
+that say what to fix; arbitrary bytes and YAML-like text fed to the stack loaders (the grammar
+is fuzzed in tests/test_references.py; bombs, depth and size caps in tests/test_loaders.py).
 
 The command runs in-process (click's runner) so that many cases stay cheap; tests/test_cli.py
 runs it as a real process.
@@ -24,8 +25,18 @@ import httpx
 import pytest
 import structlog
 from click.testing import CliRunner, Result
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-from stacksecrets import AsyncClient, Client, Component, ConfigurationError, Stack
+from stacksecrets import (
+    AsyncClient,
+    Client,
+    Component,
+    ConfigurationError,
+    Stack,
+    StackLoadError,
+    load_stack_file,
+)
 from stacksecrets._cli import cli
 from stacksecrets.stores import FileStore
 from stacksecrets.stores._zenml import ZenMLStore
@@ -285,3 +296,50 @@ def test_api_setting_mistakes_raise_configuration_error(make: Callable[[], Any],
         make()
     assert says in str(caught.value)
     assert isinstance(caught.value, ValueError)
+
+
+# ---------------------------------------------------------------------- loaders under fuzzing
+
+#: Pieces of YAML and JSON, so that generated files get past the first character often.
+YAML_TOKENS = st.sampled_from(
+    [
+        "stacks:", "\n", "  ", "- ", "name: ", "components:", "type: ", "flavor: ",
+        "configuration:", "settings:", "{", "}", "[", "]", ", ", ": ", "&a ", "*a", "<<: ",
+        "!!python/object:os.system ", "!!binary ", "'", '"', "{{s.k}}", "{{", "}}", "#", "---",
+        "...", "null", "~", "1e999", "0x1F", "ü名", "\t", "\\", "%YAML 1.1\n", "? ", "|", ">",
+    ]
+)  # fmt: skip
+
+
+def _load(tmp_path: Path, suffix: str, data: bytes) -> None:
+    """Load ``data`` as a stack file: stacks or a StackLoadError; anything else fails."""
+    path = tmp_path / f"fuzz{suffix}"
+    path.write_bytes(data)
+    try:
+        stacks = load_stack_file(path)
+    except StackLoadError as exc:
+        assert str(path) in str(exc)  # noqa: PT017 - either outcome is fine; only its shape is checked
+    else:
+        assert all(isinstance(stack, Stack) for stack in stacks)
+
+
+@settings(
+    max_examples=150, deadline=2000, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(data=st.binary(max_size=2000), suffix=st.sampled_from([".yaml", ".json", ".yml"]))
+def test_binary_junk_is_a_stack_load_error(tmp_path: Path, data: bytes, suffix: str) -> None:
+    """Arbitrary bytes as a stack file give stacks or a StackLoadError naming the file, each
+    within two seconds; never another exception."""
+    _load(tmp_path, suffix, data)
+
+
+@settings(
+    max_examples=300, deadline=2000, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(pieces=st.lists(st.one_of(YAML_TOKENS, st.text(max_size=8)), max_size=120))
+def test_yaml_like_text_is_loaded_or_refused_clearly(tmp_path: Path, pieces: list[str]) -> None:
+    """Text built from YAML and JSON pieces (anchors, aliases, tags, merge keys, references,
+    unicode) gives stacks or a StackLoadError naming the file, within two seconds."""
+    text = "".join(pieces)
+    _load(tmp_path, ".yaml", text.encode("utf-8", errors="surrogatepass"))
+    _load(tmp_path, ".json", text.encode("utf-8", errors="surrogatepass"))
