@@ -40,6 +40,7 @@ from .._errors import (
 from .._logging import logger
 from .._secret import Secret
 from ._base import StoreBase, StoreCapabilities
+from ._crypto import KEY_VARIABLE, SCHEME, FileCrypto
 
 FORMAT_VERSION = 1
 _FILE_MODE = 0o600
@@ -161,8 +162,11 @@ def _load_json(data: bytes) -> tuple[Any, str | None]:
         return None, "invalid JSON (nested too deeply)"
 
 
-def _parse(data: bytes, path: Path) -> _Document:
-    """The document in ``data``; else ``StoreCorruptError`` saying what is wrong, never content."""
+def _parse(data: bytes, path: Path, crypto: FileCrypto | None = None) -> _Document:
+    """The document in ``data``; else ``StoreCorruptError`` saying what is wrong, never content.
+
+    An encrypted file (see ``_crypto.py``) is decrypted with ``crypto`` first.
+    """
 
     def corrupt(problem: str) -> StoreCorruptError:
         return StoreCorruptError(
@@ -177,6 +181,8 @@ def _parse(data: bytes, path: Path) -> _Document:
         raise corrupt(problem)
     if not isinstance(raw, dict):
         raise corrupt(f"the top level must be an object, found {_kind(raw)}")
+    if "encryption" in raw:
+        return _parse(_decrypted(raw, path, crypto, corrupt), path)
     version = raw.pop("version", None)
     if type(version) is not int or version != FORMAT_VERSION:
         if type(version) is int and version > FORMAT_VERSION:
@@ -201,14 +207,44 @@ def _parse(data: bytes, path: Path) -> _Document:
     return _Document(stored, raw)
 
 
-def _dump(document: _Document) -> bytes:
+def _decrypted(
+    raw: dict[str, Any],
+    path: Path,
+    crypto: FileCrypto | None,
+    corrupt: Callable[[str], StoreCorruptError],
+) -> bytes:
+    token = raw.get("ciphertext")
+    if raw.get("encryption") != SCHEME or not isinstance(token, str):
+        raise corrupt(f'"encryption" must be "{SCHEME}", with the "ciphertext" a string')
+    if crypto is None:
+        raise ConfigurationError(
+            f"the store file {path} is encrypted: set {KEY_VARIABLE} to its key"
+        )
+    plain = crypto.decrypt(token)
+    if plain is None:
+        raise StoreCorruptError(
+            f"the store file {path} cannot be decrypted with the key(s) in {KEY_VARIABLE}: "
+            "a wrong key, or the file was changed. stacksecrets will not overwrite it."
+        )
+    return plain
+
+
+def _dump(document: _Document, crypto: FileCrypto | None = None) -> bytes:
     # ASCII escapes keep any Python string (lone surrogates too) round-tripping exactly.
     # Sorted names and keys keep diffs and backups of the file stable.
     stored = {
         name: dict(sorted(document.secrets[name].items())) for name in sorted(document.secrets)
     }
     content = {"version": FORMAT_VERSION, **document.extra, "secrets": stored}
-    return (json.dumps(content, indent=2, ensure_ascii=True) + "\n").encode()
+    plain = (json.dumps(content, indent=2, ensure_ascii=True) + "\n").encode()
+    if crypto is None:
+        return plain
+    envelope = {
+        "version": FORMAT_VERSION,
+        "encryption": SCHEME,
+        "ciphertext": crypto.encrypt(plain),
+    }
+    return (json.dumps(envelope, indent=2) + "\n").encode()
 
 
 # --- Blocking helpers, run in worker threads --------------------------------------------------
@@ -347,11 +383,20 @@ class FileStore(StoreBase):
     """Secrets in one local JSON file, private to the user (0600, in a 0700 folder).
 
     ``lock_timeout`` bounds the wait for another writer's lock; past it a write raises
-    ``StoreUnavailableError``.
+    ``StoreUnavailableError``. ``keys`` are Fernet keys for encryption at rest (the first one
+    writes, all read); ``None`` takes them from ``STACKSECRETS_FILE_KEY``, an empty list
+    means a plain file.
     """
 
-    def __init__(self, path: str | os.PathLike[str], *, lock_timeout: float = 30.0) -> None:
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        lock_timeout: float = 30.0,
+        keys: Sequence[str] | None = None,
+    ) -> None:
         self._path = _checked_path(os.fspath(path))
+        self._crypto = FileCrypto.from_env() if keys is None else FileCrypto(keys) if keys else None
         self.lock_timeout = lock_timeout
         self._write_lock = anyio.Lock()
         self._read_lock = anyio.Lock()
@@ -430,7 +475,7 @@ class FileStore(StoreBase):
             self._snapshot = None
             return _Document()
         data, st = loaded
-        document = _parse(data, self._path)
+        document = _parse(data, self._path, self._crypto)
         self._check_mode(st)
         trusted = st.st_ctime_ns + _TRUSTED_AGE_NS <= time.time_ns()
         self._snapshot = _Snapshot(_stat_key(st), trusted, document)
@@ -487,6 +532,11 @@ class FileStore(StoreBase):
 
         await self._modify("delete", name, change)
 
+    async def reencrypt(self) -> None:
+        """Write the store again, with the first key (after a key rotation, or to encrypt a
+        plain store once a key is set)."""
+        await self._modify("reencrypt", "", lambda _stored: None)
+
     async def _modify(
         self, action: str, name: str, change: Callable[[dict[str, dict[str, str]]], None]
     ) -> None:
@@ -519,9 +569,11 @@ class FileStore(StoreBase):
                     "stacksecrets.file.stale_temp_removed", path=str(target), count=removed
                 )
             loaded = await _read_file(target)
-            document = _Document() if loaded is None else _parse(loaded[0], self._path)
+            document = (
+                _Document() if loaded is None else _parse(loaded[0], self._path, self._crypto)
+            )
             change(document.secrets)
-            await _write_atomically(target, _dump(document))
+            await _write_atomically(target, _dump(document, self._crypto))
         finally:
             with anyio.CancelScope(shield=True):
                 await anyio.to_thread.run_sync(lock.release)
