@@ -11,12 +11,15 @@ import structlog
 from counting_store import CountingStore, fail_times, hang
 from stacksecrets import (
     AsyncClient,
+    AuthenticationError,
     Component,
+    ForbiddenError,
     ProblemKind,
     SecretNotFoundError,
     SecretValidationError,
     SecretValue,
     Stack,
+    StoreCorruptError,
     StoreUnavailableError,
     ValidationLevel,
     validate_stack,
@@ -335,16 +338,36 @@ async def test_resolve_stack_refuses_a_stack_with_problems():
 
 
 @pytest.mark.parametrize("batched", [True, False])
-async def test_a_corrupt_store_fails_the_validation_instead_of_each_secret(batched: bool):
-    """A store whose data is unreadable raises StoreCorruptError once, rather than reporting
-    a store error per secret."""
-    from stacksecrets import StoreCorruptError
-
+@pytest.mark.parametrize(
+    ("error", "message"),
+    [
+        (StoreCorruptError, "the store file is not valid JSON"),
+        (AuthenticationError, "the server refused the login"),
+    ],
+)
+async def test_an_unusable_store_fails_the_validation_instead_of_each_secret(
+    batched: bool, error: type[Exception], message: str
+):
+    """A store whose data is unreadable, or that refuses the caller's credentials, raises
+    once, rather than reporting a problem per secret."""
     store = CountingStore(secrets(3), batched_exists=batched)
 
-    def corrupt(method: str, subject: str) -> None:
-        raise StoreCorruptError("the store file is not valid JSON")
+    def unusable(method: str, subject: str) -> None:
+        raise error(message)
 
-    store.fault = corrupt
-    with pytest.raises(StoreCorruptError, match="not valid JSON"):
+    store.fault = unusable
+    with pytest.raises(error, match=message):
         await validate_stack(stack_using("p", ["s0", "s1", "s2"]), store=store)
+
+
+async def test_a_forbidden_secret_is_a_problem_of_that_secret():
+    """A store that refuses one secret (not the caller) reports 'forbidden' for that one."""
+    store = CountingStore(secrets(2), batched_exists=False)
+
+    def refuse(method: str, subject: str) -> None:
+        if subject == "s1":
+            raise ForbiddenError("no access to s1")
+
+    store.fault = refuse
+    report = await validate_stack(stack_using("p", ["s0", "s1"]), store=store)
+    assert [(p.kind, p.secret) for p in report.problems] == [(ProblemKind.FORBIDDEN, "s1")]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from ._client import AsyncClient, Client, ClientOptions, validate_stack, validate_stacks
 from ._errors import (
+    AuthenticationError,
     ClosedError,
     ConfigurationError,
     ForbiddenError,
@@ -41,6 +42,7 @@ from ._stack import Component, Stack, Usage
 
 __all__ = [
     "AsyncClient",
+    "AuthenticationError",
     "Client",
     "ClientOptions",
     "ClosedError",

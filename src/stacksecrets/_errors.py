@@ -11,6 +11,7 @@
         ├── SecretNotFoundError (KeyError)     no secret with that exact name
         ├── SecretExistsError                  create of a name that is taken
         ├── ForbiddenError (PermissionError)   the caller may not do this
+        │   └── AuthenticationError            the store refused the caller's credentials
         ├── StoreCorruptError                  the store's data cannot be read; it is left as is
         └── StoreUnavailableError (ConnectionError)
                                                transient: timeouts, resets, 408/429/502/503/
@@ -85,6 +86,10 @@ class SecretExistsError(StoreError):
 
 class ForbiddenError(StoreError, PermissionError):
     """The store refused the operation for this caller."""
+
+
+class AuthenticationError(ForbiddenError):
+    """The store refused the caller's credentials: no operation can succeed until they change."""
 
 
 class StoreCorruptError(StoreError):

@@ -29,6 +29,7 @@ import attrs
 import stamina
 
 from ._errors import (
+    AuthenticationError,
     ForbiddenError,
     SecretNotFoundError,
     StoreCorruptError,
@@ -347,9 +348,10 @@ class Resolver:
 
 
 def _raise_if_unusable(answers: Iterable[object]) -> None:
-    """A corrupt store is no per-secret problem: the whole store is unusable, so say that."""
+    """A corrupt store, or one that refuses the caller's credentials, is no per-secret problem:
+    the whole store is unusable, so say that once."""
     for answer in answers:
-        if isinstance(answer, StoreCorruptError):
+        if isinstance(answer, (StoreCorruptError, AuthenticationError)):
             raise answer
 
 

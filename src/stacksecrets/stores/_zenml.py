@@ -42,6 +42,7 @@ import anyio
 import httpx
 
 from .._errors import (
+    AuthenticationError,
     ConfigurationError,
     ForbiddenError,
     SecretExistsError,
@@ -597,7 +598,7 @@ class ZenMLStore(StoreBase):
         response = await self._send("POST", "/login", data=form, auth=False)
         if response.status_code in {httpx.codes.UNAUTHORIZED, httpx.codes.FORBIDDEN}:
             who = "the API key" if grant == "api_key" else f"user {self._username!r}"
-            raise ForbiddenError(
+            raise AuthenticationError(
                 f"the ZenML server {self._host} refused the login of {who} "
                 f"({_error_type(response) or response.status_code})"
             )
