@@ -31,6 +31,7 @@ from typing import Any, NoReturn
 import attrs
 import yaml
 
+from ._describe import kind_of
 from ._errors import StackLoadError
 from ._logging import logger
 from ._stack import Component, Stack
@@ -510,19 +511,7 @@ def _plain(value: object, source: str) -> Any:
 
 
 def _kind(value: object) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, (int, float)):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, dict):
-        return "a mapping"
-    if isinstance(value, list):
-        return "a list"
-    return f"a {type(value).__name__}"
+    return kind_of(value)
 
 
 def _member(path: str, key: str) -> str:

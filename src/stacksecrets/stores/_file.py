@@ -28,6 +28,7 @@ import anyio.to_thread
 import attrs
 import filelock
 
+from .._describe import kind_of
 from .._errors import (
     ConfigurationError,
     ForbiddenError,
@@ -115,17 +116,7 @@ def _stat_key(st: os.stat_result) -> tuple[int, ...]:
 
 def _kind(value: object) -> str:
     """The JSON type of ``value``, for messages that must not show the value itself."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, (int, float)):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list):
-        return "an array"
-    return "an object"
+    return kind_of(value, mapping="an object", sequence="an array")
 
 
 def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
