@@ -19,7 +19,6 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import anyio
-import httpx
 import pytest
 
 from stacksecrets import Client, Secret
@@ -90,29 +89,7 @@ def test_sixteen_threads_read_1000_names_from_the_file_store(
 
 def _seed(server: ZenMLServer, names: list[str]) -> list[str]:
     """Create the secrets through the REST API, eight at a time; their ids."""
-    ids: list[str] = []
-
-    async def seed() -> None:
-        limiter = anyio.CapacityLimiter(8)
-        async with httpx.AsyncClient(
-            base_url=server.url + "/api/v1",
-            headers={"Authorization": f"Bearer {server.admin_token}"},
-            timeout=120,
-        ) as rest:
-
-            async def one(name: str) -> None:
-                body = {"name": name, "private": False, "values": value_of(name)}
-                async with limiter:
-                    answer = await rest.post("/secrets", json=body)
-                answer.raise_for_status()
-                ids.append(answer.json()["id"])
-
-            async with anyio.create_task_group() as group:
-                for name in names:
-                    group.start_soon(one, name)
-
-    anyio.run(seed)
-    return ids
+    return server.create_secrets({name: value_of(name) for name in names})
 
 
 @pytest.fixture

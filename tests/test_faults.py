@@ -113,30 +113,6 @@ def seeded(zenml_server: ZenMLServer) -> Iterator[Fixture]:
     names = tuple(f"{prefix}s{i:02d}" for i in range(SECRETS))
     missing = (f"{prefix}gone-1", f"{prefix}gone-2")
     stack = build_stack(names, missing)
-    ids: list[str] = []
-
-    async def seed() -> None:
-        limiter = anyio.CapacityLimiter(8)  # SQLite serializes writes; be kind to it
-        async with httpx.AsyncClient(
-            base_url=zenml_server.url + "/api/v1",
-            headers={"Authorization": f"Bearer {zenml_server.admin_token}"},
-            timeout=120,
-        ) as rest:
-
-            async def one(name: str) -> None:
-                body = {
-                    "name": name,
-                    "private": False,
-                    "values": {k: f"{k}-of-{name}" for k in KEYS},
-                }
-                async with limiter:
-                    answer = await rest.post("/secrets", json=body)
-                answer.raise_for_status()
-                ids.append(answer.json()["id"])
-
-            async with anyio.create_task_group() as group:
-                for name in names:
-                    group.start_soon(one, name)
 
     async def baseline() -> tuple[ValidationReport, int]:
         with ProxyThread("127.0.0.1", _port(zenml_server)) as proxy:
@@ -144,7 +120,7 @@ def seeded(zenml_server: ZenMLServer) -> Iterator[Fixture]:
                 report = await client.validate_stack(stack)
             return report, proxy.requests
 
-    anyio.run(seed)
+    ids = zenml_server.create_secrets({n: {k: f"{k}-of-{n}" for k in KEYS} for n in names})
     try:
         expected, requests = anyio.run(baseline)
         yield Fixture(names, missing, stack, expected, requests)

@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
+import anyio
 import attrs
 import httpx
 import pytest
@@ -120,6 +121,35 @@ class ZenMLServer:
         )
         answer.raise_for_status()
         return str(answer.json()["id"])
+
+    def create_secrets(
+        self, values_by_name: Mapping[str, Mapping[str, str]], *, concurrency: int = 8
+    ) -> list[str]:
+        """Create many public secrets through the REST API, ``concurrency`` at a time (SQLite
+        serializes writes: be kind to it); their ids."""
+        ids: list[str] = []
+
+        async def seed() -> None:
+            limiter = anyio.CapacityLimiter(concurrency)
+            async with httpx.AsyncClient(
+                base_url=self.url + API,
+                headers={"Authorization": f"Bearer {self.admin_token}"},
+                timeout=120,
+            ) as rest:
+
+                async def one(name: str, values: Mapping[str, str]) -> None:
+                    body = {"name": name, "private": False, "values": dict(values)}
+                    async with limiter:
+                        answer = await rest.post("/secrets", json=body)
+                    answer.raise_for_status()
+                    ids.append(str(answer.json()["id"]))
+
+                async with anyio.create_task_group() as group:
+                    for name, values in values_by_name.items():
+                        group.start_soon(one, name, values)
+
+        anyio.run(seed)
+        return ids
 
     def delete_secret(self, secret_id: str) -> None:
         answer = self.rest().delete(f"/secrets/{uuid.UUID(secret_id)}")
