@@ -91,7 +91,7 @@ async def test_a_cancelled_validation_stops_promptly_and_leaves_nothing_behind(
         assert scope.cancelled_caught
         assert elapsed < 0.3 + PROMPT
         assert len(anyio.get_running_tasks()) == tasks
-        assert client.resolver._flights == {}
+        assert client.in_flight == 0
         assert set(threading.enumerate()) - threads == set()
 
         proxy.default_fault = Fault.NONE

@@ -227,3 +227,15 @@ def test_create_existing_secret_exits_one(example_store: Path):
     assert "already exists" in result.stderr
     kept = run("secret", "get", "aws", "--json", store=example_store)
     assert set(json.loads(kept.stdout)["values"]) == {"access_key_id", "secret_access_key"}
+
+
+@pytest.mark.parametrize(
+    "variable", ["STACKSECRETS_VALIDATION_LEVEL", "ZENML_SECRET_VALIDATION_LEVEL"]
+)
+def test_secret_commands_ignore_a_bad_level_variable(variable: str, example_store: Path):
+    """The level matters only to validation: listing and reading secrets work whatever it is."""
+    listed = run("secret", "list", store=example_store, env={variable: "bogus"})
+    assert listed.returncode == 0, listed.stderr
+    assert "mlflow_secret" in listed.stdout
+    shown = run("secret", "get", "mlflow_secret", store=example_store, env={variable: "bogus"})
+    assert shown.returncode == 0, shown.stderr

@@ -98,3 +98,118 @@ def test_closed_client_refuses_use():
     client.close()
     with pytest.raises(ClosedError):
         client.get_secret("a")
+
+
+def run_script(script: str, timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(script)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+@pytest.mark.parametrize("how", ["os.fork", "multiprocessing fork pool"])
+def test_a_client_used_before_fork_works_in_the_child(how: str, tmp_path):
+    """After ``fork`` the child has no portal thread: its clients start one and read the
+    store, instead of hanging forever (the timeout turns a hang into a failure)."""
+    store = (tmp_path / "secrets.json").as_uri()
+    fork = """
+        pid = os.fork()
+        if pid == 0:
+            os._exit(0 if Client(URL).get_secret("db").secret_values == {"user": "u2"} else 3)
+        _, status = os.waitpid(pid, 0)
+        print("child", os.waitstatus_to_exitcode(status))
+    """
+    pool = """
+        def read(_):
+            return Client(URL).get_secret("db").secret_values["user"]
+        with multiprocessing.get_context("fork").Pool(2) as pool:
+            print("child", pool.map(read, range(4)))
+    """
+    result = run_script(
+        f"""
+        import multiprocessing, os
+        from stacksecrets import Client
+        URL = {store!r}
+        client = Client(URL)
+        client.create_secret("db", {{"user": "u1"}})
+        assert client.get_secret("db").secret_values == {{"user": "u1"}}
+        client.update_secret("db", {{"user": "u2"}})
+        """
+        + (fork if how == "os.fork" else pool)
+        + """
+        print("parent", client.get_secret("db").secret_values["user"])
+        """,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    child = "child 0" if how == "os.fork" else "child ['u2', 'u2', 'u2', 'u2']"
+    assert result.stdout.split("\n")[:2] == [child, "parent u2"]
+
+
+def test_a_client_around_a_store_object_refuses_use_after_fork():
+    """A store object holds the parent's connections: the child gets a clear error, no hang."""
+    result = run_script(
+        """
+        import os
+        from stacksecrets import Client, ClosedError
+        from stacksecrets.stores import MemoryStore
+        client = Client(MemoryStore())
+        client.create_secret("db", {"user": "u"})
+        pid = os.fork()
+        if pid == 0:
+            try:
+                client.get_secret("db")
+            except ClosedError as exc:
+                os._exit(0 if "fork" in str(exc) else 4)
+            os._exit(5)
+        _, status = os.waitpid(pid, 0)
+        print(os.waitstatus_to_exitcode(status))
+        """
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "0"
+
+
+def test_ctrl_c_in_a_blocking_validation_stops_its_store_calls():
+    """Ctrl-C (SIGINT) during ``Client.validate_stack`` cancels the validation before the
+    caller sees ``KeyboardInterrupt``: no store call starts afterwards."""
+    result = run_script(
+        """
+        import os, signal, threading, time
+        import anyio
+        from stacksecrets import Client, Component, Stack
+        from stacksecrets.stores import MemoryStore
+
+        class SlowStore(MemoryStore):
+            calls = 0
+            async def get_secret(self, name):
+                SlowStore.calls += 1
+                await anyio.sleep(0.2)
+                return await super().get_secret(name)
+
+        store = SlowStore()
+        config = {f"k{i}": "{{s%d.key}}" % i for i in range(100)}
+        stack = Stack("s", [Component("orchestrator", "local", "o", config)])
+        client = Client(store, max_concurrency=1)
+        for i in range(100):
+            client.create_secret(f"s{i}", {"key": "v"})
+        threading.Timer(1.0, os.kill, (os.getpid(), signal.SIGINT)).start()
+        started = time.monotonic()
+        try:
+            client.validate_stack(stack, level="SECRET_AND_KEY_EXISTS")
+        except KeyboardInterrupt:
+            pass
+        interrupted = time.monotonic() - started
+        before = SlowStore.calls
+        time.sleep(1.0)
+        print(before, SlowStore.calls, round(interrupted))
+        """
+    )
+    assert result.returncode == 0, result.stderr
+    before, after, seconds = (int(x) for x in result.stdout.split())
+    assert before == after, "store calls went on after Ctrl-C"
+    assert 0 < before < 100
+    assert seconds < 5

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from stacksecrets import Component, InvalidUse, Stack, Usage, collect
+from stacksecrets import Component, Stack, Usage
+from stacksecrets.references import InvalidUse, collect
 
 
 def tracker(name: str = "mlflow", **configuration: object) -> Component:

@@ -123,3 +123,49 @@ def test_exported_names_ignores_imported_helpers():
     names = exported_names(stores)
     assert {"STORE_VARIABLE", "MemoryStore", "open_store"} <= names
     assert not names & {"Path", "Any", "Mapping", "TYPE_CHECKING", "ConfigurationError"}
+
+
+def test_public_classes_and_functions_name_their_public_module():
+    """``stacksecrets.Stack.__module__`` is ``stacksecrets``: reprs, docs and pickles point
+    where users import from, not at a private module."""
+    for namespace in NAMESPACES:
+        module = importlib.import_module(namespace)
+        for name in module.__all__:
+            obj = getattr(module, name)
+            if inspect.isclass(obj) or inspect.isfunction(obj):
+                assert not obj.__module__.split(".")[-1].startswith("_") or (
+                    namespace == "stacksecrets.stores"  # stores keep their modules (lazy imports)
+                ), f"{namespace}.{name} says {obj.__module__}"
+
+
+def test_the_top_level_holds_what_applications_use():
+    """Grammar and planning live in ``stacksecrets.references``, not at the top level."""
+    from stacksecrets import references
+
+    assert not set(references.__all__) & set(stacksecrets.__all__)
+    assert {"AsyncClient", "Client", "ClientOptions", "Stack", "ValidationReport"} <= set(
+        stacksecrets.__all__
+    )
+
+
+def test_the_client_uses_no_private_name_of_the_engine():
+    """The clients are a front over the engine's public operations."""
+    source = Path(inspect.getfile(importlib.import_module("stacksecrets._client")))
+    tree = ast.parse(source.read_text(encoding="utf-8"))
+    private = [
+        alias.name
+        for node in ast.walk(tree)
+        if isinstance(node, ast.ImportFrom) and node.module == "_engine"
+        for alias in node.names
+        if alias.name.startswith("_")
+    ]
+    engine_attrs = [
+        node.attr
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Attribute)
+        and isinstance(node.value, ast.Attribute)
+        and node.value.attr == "_engine"
+        and node.attr.startswith("_")
+    ]
+    assert private == []
+    assert engine_attrs == []

@@ -14,7 +14,8 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 import stacksecrets._references as references_module
-from stacksecrets import (
+from stacksecrets._references import substitute
+from stacksecrets.references import (
     Malformed,
     Occurrence,
     SecretReference,
@@ -23,7 +24,6 @@ from stacksecrets import (
     parse_reference,
     scan,
 )
-from stacksecrets._references import substitute
 
 #: ZenML 0.98.0, ``zenml/utils/secret_utils.py``, applied with ``fullmatch``.
 ZENML_PATTERN = r"\{\{\s*\S+?\.\S+\s*\}\}"

@@ -3,11 +3,16 @@
 Collects every reference across every component of one or many stacks, checks them against a
 secret store concurrently with a cache, and reports every problem at once with every place it
 is used.
+
+The top level holds what an application uses: the clients and their options, the stack model
+and its loaders, the report, the levels, the errors and log redaction. The stores are in
+``stacksecrets.stores``; the reference grammar and the planning of look-ups in
+``stacksecrets.references``.
 """
 
 from __future__ import annotations
 
-from ._client import AsyncClient, Client, ClientOptions, validate_stack, validate_stacks
+from ._client import AsyncClient, Client, validate_stack, validate_stacks
 from ._errors import (
     AuthenticationError,
     ClosedError,
@@ -25,17 +30,7 @@ from ._errors import (
 from ._levels import ValidationLevel
 from ._loaders import load_stack_file, load_stacks, stack_from_dict
 from ._logging import SecretRedactor, redact_secrets
-from ._plan import InvalidUse, References, collect
-from ._references import (
-    Malformed,
-    Occurrence,
-    Scan,
-    SecretReference,
-    format_reference,
-    is_secret_reference,
-    parse_reference,
-    scan,
-)
+from ._options import ClientOptions
 from ._report import Problem, ProblemKind, Stats, ValidationReport
 from ._secret import Secret, SecretValue
 from ._stack import Component, Stack, Usage
@@ -49,18 +44,12 @@ __all__ = [
     "Component",
     "ConfigurationError",
     "ForbiddenError",
-    "InvalidUse",
-    "Malformed",
-    "Occurrence",
     "Problem",
     "ProblemKind",
-    "References",
-    "Scan",
     "Secret",
     "SecretExistsError",
     "SecretNotFoundError",
     "SecretRedactor",
-    "SecretReference",
     "SecretValidationError",
     "SecretValue",
     "Stack",
@@ -73,15 +62,17 @@ __all__ = [
     "Usage",
     "ValidationLevel",
     "ValidationReport",
-    "collect",
-    "format_reference",
-    "is_secret_reference",
     "load_stack_file",
     "load_stacks",
-    "parse_reference",
     "redact_secrets",
-    "scan",
     "stack_from_dict",
     "validate_stack",
     "validate_stacks",
 ]
+
+# Public classes and functions say where users find them, not the private module they live in.
+for _name in __all__:
+    _obj = globals()[_name]
+    if getattr(_obj, "__module__", "").startswith("stacksecrets._"):
+        _obj.__module__ = __name__
+del _name, _obj

@@ -19,7 +19,7 @@ import click
 import structlog
 import yaml
 
-from ._client import AsyncClient, ClientOptions
+from ._client import AsyncClient
 from ._errors import (
     ConfigurationError,
     ForbiddenError,
@@ -32,6 +32,7 @@ from ._errors import (
 )
 from ._levels import ValidationLevel
 from ._logging import redact_secrets
+from ._options import ClientOptions, OptionOverrides
 from ._report import ProblemKind, ValidationReport
 from ._stack import Stack
 
@@ -132,9 +133,7 @@ def cli(verbose: int) -> None:
 @click.option(
     "--concurrency",
     type=click.IntRange(1, 1024),
-    default=16,
-    show_default=True,
-    help="Most store calls in flight at once.",
+    help=f"Most store calls in flight at once [default: {ClientOptions().max_concurrency}].",
 )
 @click.option("--deadline", type=click.FloatRange(min=0, min_open=True), help="Seconds in all.")
 @click.option("--zenml-stack", "zenml_stacks", multiple=True, help="A stack on the ZenML server.")
@@ -144,7 +143,7 @@ def validate(
     paths: tuple[Path, ...],
     store: str | None,
     level: str | None,
-    concurrency: int,
+    concurrency: int | None,
     deadline: float | None,
     zenml_stacks: tuple[str, ...],
     as_json: bool,
@@ -161,7 +160,12 @@ def validate(
             stacks.extend(load_stacks(*paths))
     if not paths and not zenml_stacks and not all_zenml_stacks:
         _fail("nothing to validate: give stack files or folders, or --zenml-stack NAME", 2)
-    options = ClientOptions(max_concurrency=concurrency, deadline=deadline)
+    overrides: OptionOverrides = {}
+    if concurrency is not None:
+        overrides["max_concurrency"] = concurrency
+    if deadline is not None:
+        overrides["deadline"] = deadline
+    options = ClientOptions().with_overrides(overrides)
 
     async def action(client: AsyncClient) -> ValidationReport:
         if zenml_stacks or all_zenml_stacks:

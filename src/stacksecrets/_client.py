@@ -1,9 +1,12 @@
 """The clients: ``AsyncClient`` (the async API), ``Client`` (its blocking twin for step code).
 
+``AsyncClient`` is a thin front over a store, the engine (``_engine.Engine``) and a deadline.
+
 ``Client`` drives ``AsyncClient`` through one anyio blocking portal running on one daemon
 thread for the whole process: no event loop is started per call, and the client works from
 plain scripts, from many threads, and from code already running inside an event loop (the
-portal's loop is a different thread, so it never nests).
+portal's loop is a different thread, so it never nests). After ``os.fork()`` the child starts
+its own portal thread on first use; clients on store URLs rebuild their engine there.
 
 ``Client()`` with no store, or with a store URL, shares one ``AsyncClient`` (and so one cache)
 per URL and options across the process, as ZenML's ``Client()`` is shared: step code can call
@@ -13,49 +16,28 @@ per URL and options across the process, as ZenML's ``Client()`` is shared: step 
 from __future__ import annotations
 
 import atexit
+import concurrent.futures
+import os
 import threading
 from collections.abc import Callable, Collection, Coroutine, Iterable, Mapping
 from types import TracebackType
-from typing import Any, TypeVar, cast
+from typing import Any, TypeVar
 
 import anyio
 import anyio.from_thread
-import attrs
-from typing_extensions import Self
+from typing_extensions import Self, Unpack
 
-from ._errors import ClosedError, SecretNotFoundError, StoreUnavailableError
+from ._engine import Engine
+from ._errors import ClosedError, StoreUnavailableError
 from ._levels import ValidationLevel
 from ._logging import logger
-from ._plan import collect
-from ._references import scan, substitute
+from ._options import ClientOptions, OptionOverrides
 from ._report import ValidationReport
-from ._resolver import Resolver, _Counters, _Missing
-from ._secret import Secret, SecretValue
-from ._stack import Component, Stack
+from ._secret import Secret
+from ._stack import Stack
 from .stores import SecretStore, open_store, store_url
 
 T = TypeVar("T")
-
-
-@attrs.frozen
-class ClientOptions:
-    """How a client talks to its store. Every field has a sensible default."""
-
-    #: At most this many store calls in flight at once.
-    max_concurrency: int = 16
-    #: Seconds a found secret stays cached.
-    cache_ttl: float = 300.0
-    #: Seconds a missing secret stays known as missing.
-    missing_ttl: float = 5.0
-    #: Attempts per store call on transient failures.
-    retry_attempts: int = 5
-    #: Seconds one store call may spend retrying.
-    retry_timeout: float = 30.0
-    #: First back-off in seconds (doubling, with as much jitter, up to ``retry_wait_max``).
-    retry_wait_initial: float = 0.1
-    retry_wait_max: float = 5.0
-    #: Seconds one client operation (a validation, a read) may take in all; None: no limit.
-    deadline: float | None = None
 
 
 class AsyncClient:
@@ -63,6 +45,10 @@ class AsyncClient:
 
     ``store`` is a ``SecretStore`` (which the caller keeps and closes) or a store URL (which the
     client opens and closes); ``None`` means ``STACKSECRETS_STORE``, else the local default.
+    ``level`` is the default validation level; ``None`` reads ``STACKSECRETS_VALIDATION_LEVEL``
+    (then ``ZENML_SECRET_VALIDATION_LEVEL``) when a validation asks for it, not before. Options
+    come as an ``options`` object, as keyword arguments (``max_concurrency=4``), or both (the
+    keywords win).
     """
 
     def __init__(
@@ -71,30 +57,37 @@ class AsyncClient:
         *,
         level: ValidationLevel | str | None = None,
         options: ClientOptions | None = None,
-        **option_overrides: Any,
+        **overrides: Unpack[OptionOverrides],
     ) -> None:
-        self.options = attrs.evolve(options or ClientOptions(), **option_overrides)
+        self.options = (options or ClientOptions()).with_overrides(overrides)
+        # Checked now (a typo is an error at once); read from the environment only later.
+        self._level = None if level is None else _level(level)
         if isinstance(store, SecretStore):
             self.store: SecretStore = store
             self._owns_store = False
         else:
             self.store = open_store(store)
             self._owns_store = True
-        self.level = _level(level)
-        self.resolver = Resolver(
-            self.store,
-            max_concurrency=self.options.max_concurrency,
-            ttl=self.options.cache_ttl,
-            missing_ttl=self.options.missing_ttl,
-            retry_attempts=self.options.retry_attempts,
-            retry_timeout=self.options.retry_timeout,
-            retry_wait_initial=self.options.retry_wait_initial,
-            retry_wait_max=self.options.retry_wait_max,
-        )
+        self._engine = Engine(self.store, self.options)
         self._closed = False
 
     def __repr__(self) -> str:
-        return f"<AsyncClient store={self.store.description} level={self.level}>"
+        level = self._level or "from environment"
+        return f"<AsyncClient store={self.store.description} level={level}>"
+
+    @property
+    def level(self) -> ValidationLevel:
+        """The default validation level (read from the environment if none was given)."""
+        return _level(self._level)
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    @property
+    def in_flight(self) -> int:
+        """How many store look-ups are running now: 0 once every operation has ended."""
+        return self._engine.in_flight
 
     async def __aenter__(self) -> Self:
         self._check_open()
@@ -121,6 +114,7 @@ class AsyncClient:
             raise ClosedError("this stacksecrets client is closed")
 
     async def _run(self, what: str, call: Callable[[], Coroutine[Any, Any, T]]) -> T:
+        """``call`` under the one deadline of this operation."""
         self._check_open()
         deadline = self.options.deadline
         if deadline is None:
@@ -145,9 +139,9 @@ class AsyncClient:
         self, stacks: Iterable[Stack], *, level: ValidationLevel | str | None = None
     ) -> ValidationReport:
         """Check many stacks in one planned pass: a secret shared by stacks is read once."""
-        chosen = self.level if level is None else _level(level)
+        chosen = _level(self._level if level is None else level)
         stacks = list(stacks)
-        return await self._run("validation", lambda: self.resolver.validate(stacks, chosen))
+        return await self._run("validation", lambda: self._engine.validate(stacks, chosen))
 
     async def resolve_stack(self, stack: Stack) -> Stack:
         """A copy of ``stack`` with every reference replaced by its value.
@@ -156,48 +150,19 @@ class AsyncClient:
         ``get_secret_value()`` gives the string). Raises ``SecretValidationError`` with the
         full report if any reference cannot be resolved.
         """
-        report = await self.validate_stack(stack, level=ValidationLevel.SECRET_AND_KEY_EXISTS)
-        report.raise_for_problems()
-        refs = collect([stack])
-        secrets: dict[str, Secret] = {}
-        for name in refs.secrets:
-            secrets[name] = await self.get_secret(name)
+        (resolved,) = await self.resolve_stacks([stack])
+        return resolved
 
-        def leaf(value: str) -> str | SecretValue:
-            found = scan(value)
-            if found.is_literal:
-                return value
-            text = substitute(value, found, lambda ref: secrets[ref.name].values[ref.key])
-            return SecretValue(text) if found.references else text
-
-        return Stack(
-            stack.name,
-            [
-                Component(
-                    c.type,
-                    c.flavor,
-                    c.name,
-                    _map_leaves(c.configuration, leaf),
-                    _map_leaves(c.settings, leaf),
-                )
-                for c in stack.components
-            ],
-        )
+    async def resolve_stacks(self, stacks: Iterable[Stack]) -> list[Stack]:
+        """``resolve_stack`` for many stacks in one planned pass, under one deadline."""
+        stacks = list(stacks)
+        return await self._run("resolution", lambda: self._engine.resolve(stacks))
 
     # -- secrets -------------------------------------------------------------------------
 
     async def get_secret(self, name: str) -> Secret:
         """The secret ``name`` (from the cache when fresh). ``SecretNotFoundError`` if absent."""
-
-        async def read() -> Secret:
-            outcome = await self.resolver.fetch(name, _Counters())
-            if isinstance(outcome, Secret):
-                return outcome
-            if isinstance(outcome, _Missing):
-                raise SecretNotFoundError(name, store=self.store.description)
-            raise outcome
-
-        return await self._run(f"reading secret {name!r}", read)
+        return await self._run(f"reading secret {name!r}", lambda: self._engine.read(name))
 
     async def list_secrets(self) -> list[str]:
         """Every secret name in the store, sorted."""
@@ -224,15 +189,15 @@ class AsyncClient:
         try:
             await self._run(f"{action} of secret {name!r}", call)
         finally:
-            self.resolver.invalidate(name)
+            self._engine.invalidate(name)
         logger.debug("stacksecrets.secret.write", action=action, secret=name)
 
     def invalidate(self, name: str) -> None:
         """Forget the cached answer for ``name``."""
-        self.resolver.invalidate(name)
+        self._engine.invalidate(name)
 
     def clear_cache(self) -> None:
-        self.resolver.clear()
+        self._engine.clear()
 
 
 def _level(level: ValidationLevel | str | None) -> ValidationLevel:
@@ -243,26 +208,16 @@ def _level(level: ValidationLevel | str | None) -> ValidationLevel:
     return ValidationLevel.parse(level)
 
 
-def _map_leaves(value: Any, leaf: Callable[[str], Any]) -> Any:
-    if isinstance(value, str):
-        return leaf(value)
-    if isinstance(value, Mapping):
-        return {k: _map_leaves(v, leaf) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return type(value)(_map_leaves(v, leaf) for v in value)
-    return value
-
-
 async def validate_stack(
     stack: Stack,
     *,
     store: SecretStore | str | None = None,
     level: ValidationLevel | str | None = None,
-    **options: Any,
+    options: ClientOptions | None = None,
+    **overrides: Unpack[OptionOverrides],
 ) -> ValidationReport:
     """One-off validation: open the store, check ``stack``, close the store."""
-    async with AsyncClient(store, level=level, **options) as client:
-        return await client.validate_stack(stack)
+    return await validate_stacks([stack], store=store, level=level, options=options, **overrides)
 
 
 async def validate_stacks(
@@ -270,23 +225,40 @@ async def validate_stacks(
     *,
     store: SecretStore | str | None = None,
     level: ValidationLevel | str | None = None,
-    **options: Any,
+    options: ClientOptions | None = None,
+    **overrides: Unpack[OptionOverrides],
 ) -> ValidationReport:
     """One-off validation of many stacks in one pass."""
-    async with AsyncClient(store, level=level, **options) as client:
+    async with AsyncClient(store, level=level, options=options, **overrides) as client:
         return await client.validate_stacks(stacks)
 
 
 # -- the blocking side ---------------------------------------------------------------------
 
+#: How long an interrupted blocking call waits for its cancelled operation to end.
+_CANCEL_WAIT = 5.0
+
 
 class _PortalThread:
-    """One daemon thread running an event loop with a blocking portal, for the process."""
+    """One daemon thread running an event loop with a blocking portal, for the process.
+
+    A forked child has no such thread (only the forking thread survives ``fork``): the child
+    starts its own on first use, and the parent's shared clients, bound to the parent's loop
+    and connections, are forgotten there (never closed: they are the parent's).
+    """
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
         self._portal: anyio.from_thread.BlockingPortal | None = None
         self._shared: dict[tuple[object, ...], AsyncClient] = {}
+        #: Bumped in a forked child: objects of an older generation belong to the parent.
+        self.generation = 0
+
+    def after_fork_in_child(self) -> None:
+        self._lock = threading.RLock()
+        self._portal = None
+        self._shared = {}
+        self.generation += 1
 
     def portal(self) -> anyio.from_thread.BlockingPortal:
         with self._lock:
@@ -319,12 +291,37 @@ class _PortalThread:
             raise result
         return result
 
+    def call(self, func: Callable[..., Coroutine[Any, Any, T]], *args: Any) -> T:
+        """``await func(*args)`` on the portal's loop, from a thread outside it.
+
+        If the waiting thread is interrupted (Ctrl-C's ``KeyboardInterrupt``, or any other
+        exception raised into it), the operation is cancelled and given a moment to end before
+        the interruption goes on: nothing keeps making requests behind the caller's back.
+        """
+        portal = self.portal()
+        ended = threading.Event()
+
+        async def run() -> T:
+            try:
+                return await func(*args)
+            finally:
+                ended.set()
+
+        future: concurrent.futures.Future[T] = portal.start_task_soon(run)
+        try:
+            return future.result()
+        except BaseException:
+            if not future.done():
+                future.cancel()
+                ended.wait(_CANCEL_WAIT)
+            raise
+
     def shared_client(
         self, key: tuple[object, ...], make: Callable[[], AsyncClient]
     ) -> AsyncClient:
         with self._lock:
             client = self._shared.get(key)
-            if client is None or client._closed:  # noqa: SLF001
+            if client is None or client.closed:
                 client = self._shared[key] = make()
             return client
 
@@ -343,10 +340,14 @@ class _PortalThread:
 
 _RUNTIME = _PortalThread()
 atexit.register(_RUNTIME.close_shared)
+os.register_at_fork(after_in_child=_RUNTIME.after_fork_in_child)
 
 
 class Client:
     """The blocking twin of ``AsyncClient``, for step code and scripts.
+
+    Takes the same arguments. Clients on the same store URL and options share one engine (and
+    its cache) in the process; a client around a ``SecretStore`` object has its own.
 
     >>> Client().get_secret("mlflow_secret").secret_values["username"]  # doctest: +SKIP
     """
@@ -357,26 +358,48 @@ class Client:
         *,
         level: ValidationLevel | str | None = None,
         options: ClientOptions | None = None,
-        **option_overrides: Any,
+        **overrides: Unpack[OptionOverrides],
     ) -> None:
-        self._portal = _RUNTIME.portal()
-        opts = attrs.evolve(options or ClientOptions(), **option_overrides)
-        chosen = _level(level)
-
-        def make() -> AsyncClient:
-            return self._portal.call(_build_client, store, chosen, opts)
-
-        if isinstance(store, SecretStore):
-            self._client = make()
-            self._owned = True
-        else:
-            key = (store_url(store), chosen, opts)
-            self._client = _RUNTIME.shared_client(key, make)
-            self._owned = False
+        self._store = store
+        self._level = None if level is None else _level(level)
+        self._options = (options or ClientOptions()).with_overrides(overrides)
         self._closed = False
+        self._generation = -1
+        self._client = self._connect()
+
+    @classmethod
+    def close_shared(cls) -> None:
+        """Close the engines that clients on store URLs share (done at exit anyway).
+
+        For tests, and for programs that change ``STACKSECRETS_STORE`` or the files behind a
+        store while running: the next ``Client()`` starts afresh.
+        """
+        _RUNTIME.close_shared()
+
+    def _connect(self) -> AsyncClient:
+        """This client's engine, built anew in a forked child (the parent's is unusable)."""
+        if self._generation == _RUNTIME.generation:
+            return self._client
+        if self._generation != -1 and isinstance(self._store, SecretStore):
+            raise ClosedError(
+                "this stacksecrets Client was built around a store object before os.fork(); "
+                "build a new one in the child process"
+            )
+        store, level, options = self._store, self._level, self._options
+        if isinstance(store, SecretStore):
+            client = _RUNTIME.call(_build_client, store, level, options)
+        else:
+            key = (store_url(store), level, options)
+            client = _RUNTIME.shared_client(
+                key, lambda: _RUNTIME.call(_build_client, store, level, options)
+            )
+        self._client = client
+        self._generation = _RUNTIME.generation
+        return client
 
     def __repr__(self) -> str:
-        return f"<Client store={self._client.store.description} level={self._client.level}>"
+        level = self._level or "from environment"
+        return f"<Client store={self._client.store.description} level={level}>"
 
     def __enter__(self) -> Self:
         return self
@@ -395,67 +418,70 @@ class Client:
         if self._closed:
             return
         self._closed = True
-        if self._owned:
-            self._portal.call(self._client.aclose)
+        if isinstance(self._store, SecretStore) and self._generation == _RUNTIME.generation:
+            _RUNTIME.call(self._client.aclose)
 
-    def _call(self, func: Callable[..., Coroutine[Any, Any, T]], *args: Any) -> T:
+    def _call(self, func: Callable[[AsyncClient], Coroutine[Any, Any, T]]) -> T:
         if self._closed:
             raise ClosedError("this stacksecrets client is closed")
-        return cast("T", self._portal.call(func, *args))
+        client = self._connect()
+        return _RUNTIME.call(func, client)
 
     @property
     def async_client(self) -> AsyncClient:
         """The ``AsyncClient`` this client drives (on the portal's event loop)."""
-        return self._client
+        return self._connect()
 
     def validate_stack(
         self, stack: Stack, *, level: ValidationLevel | str | None = None
     ) -> ValidationReport:
-        return self._call(_kw(self._client.validate_stack, level=level), stack)
+        return self._call(lambda c: c.validate_stack(stack, level=level))
 
     def validate_stacks(
         self, stacks: Iterable[Stack], *, level: ValidationLevel | str | None = None
     ) -> ValidationReport:
-        return self._call(_kw(self._client.validate_stacks, level=level), list(stacks))
+        stacks = list(stacks)
+        return self._call(lambda c: c.validate_stacks(stacks, level=level))
 
     def resolve_stack(self, stack: Stack) -> Stack:
-        return self._call(self._client.resolve_stack, stack)
+        return self._call(lambda c: c.resolve_stack(stack))
+
+    def resolve_stacks(self, stacks: Iterable[Stack]) -> list[Stack]:
+        stacks = list(stacks)
+        return self._call(lambda c: c.resolve_stacks(stacks))
 
     def get_secret(self, name: str) -> Secret:
-        return self._call(self._client.get_secret, name)
+        return self._call(lambda c: c.get_secret(name))
 
     def list_secrets(self) -> list[str]:
-        return self._call(self._client.list_secrets)
+        return self._call(lambda c: c.list_secrets())
 
     def create_secret(self, name: str, values: Mapping[str, str]) -> None:
-        self._call(self._client.create_secret, name, values)
+        self._call(lambda c: c.create_secret(name, values))
 
     def update_secret(
         self, name: str, values: Mapping[str, str], *, remove_keys: Collection[str] = ()
     ) -> None:
-        self._call(_kw(self._client.update_secret, remove_keys=remove_keys), name, values)
+        self._call(lambda c: c.update_secret(name, values, remove_keys=remove_keys))
 
     def delete_secret(self, name: str) -> None:
-        self._call(self._client.delete_secret, name)
+        self._call(lambda c: c.delete_secret(name))
 
     def invalidate(self, name: str) -> None:
-        self._portal.call(self._client.invalidate, name)
+        """Forget the cached answer for ``name``."""
+        self._call(lambda c: _on_loop(c.invalidate, name))
 
     def clear_cache(self) -> None:
-        self._portal.call(self._client.clear_cache)
+        self._call(lambda c: _on_loop(c.clear_cache))
 
 
 async def _build_client(
-    store: SecretStore | str | None, level: ValidationLevel, options: ClientOptions
+    store: SecretStore | str | None, level: ValidationLevel | None, options: ClientOptions
 ) -> AsyncClient:
     # Built on the portal's loop so that everything the client creates lives there.
     return AsyncClient(store, level=level, options=options)
 
 
-def _kw(
-    func: Callable[..., Coroutine[Any, Any, T]], **kwargs: Any
-) -> Callable[..., Coroutine[Any, Any, T]]:
-    async def call(*args: Any) -> T:
-        return await func(*args, **kwargs)
-
-    return call
+async def _on_loop(func: Callable[..., None], *args: object) -> None:
+    # The engine's caches are touched from its event loop only.
+    func(*args)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from types import MappingProxyType
 from typing import Any
 
@@ -133,3 +133,78 @@ class _Leave:
 
     def __init__(self, ident: int) -> None:
         self.ident = ident
+
+
+def map_strings(value: Any, func: Callable[[str], Any]) -> Any:
+    """A copy of ``value`` with every string leaf replaced by ``func(leaf)``.
+
+    Mappings become dicts, lists and tuples keep their type, other values are kept. Iterative,
+    like ``_walk``, so deeply nested input does not hit the recursion limit; a container inside
+    itself (YAML anchors can build one) becomes the same shape of copy.
+    """
+    copies: dict[int, Any] = {}
+
+    def begin(item: Any) -> tuple[Any, _Copy | None]:
+        if isinstance(item, str):
+            return func(item), None
+        if isinstance(item, (Mapping, list, tuple)):
+            done = copies.get(id(item))
+            if done is not None:
+                return done, None
+            copy = _Copy(item)
+            copies[id(item)] = copy.out
+            return copy.out, copy
+        return item, None
+
+    result, first = begin(value)
+    pending = [first] if first is not None else []
+    while pending:
+        copy = pending[-1]
+        entry = next(copy.entries, None)
+        if entry is None:
+            pending.pop()
+            finished = copy.finish()
+            copies[id(copy.source)] = finished
+            if pending:
+                pending[-1].put(copy.slot, finished)
+            else:
+                result = finished
+            continue
+        slot, child = entry
+        mapped, nested = begin(child)
+        if nested is None:
+            copy.put(slot, mapped)
+        else:
+            nested.slot = slot
+            pending.append(nested)
+    return result
+
+
+class _Copy:
+    """A container being copied by ``map_strings``: its source, its copy, what is left."""
+
+    __slots__ = ("entries", "out", "slot", "source")
+
+    def __init__(self, source: Mapping[Any, Any] | list[Any] | tuple[Any, ...]) -> None:
+        self.source = source
+        self.slot: object = None
+        self.out: dict[Any, Any] | list[Any]
+        if isinstance(source, Mapping):
+            self.out = {}
+            self.entries: Iterator[tuple[object, Any]] = iter(source.items())
+        else:
+            self.out = []
+            self.entries = iter(enumerate(source))
+
+    def put(self, slot: object, value: Any) -> None:
+        if isinstance(self.out, dict):
+            self.out[slot] = value
+        else:
+            self.out.append(value)
+
+    def finish(self) -> Any:
+        if isinstance(self.source, tuple):
+            return tuple(self.out)
+        if isinstance(self.source, list) and type(self.source) is not list:
+            return type(self.source)(self.out)
+        return self.out

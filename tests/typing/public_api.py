@@ -14,21 +14,23 @@ import stacksecrets
 from stacksecrets import (
     Component,
     ConfigurationError,
-    InvalidUse,
-    Malformed,
-    Occurrence,
     Problem,
     ProblemKind,
-    References,
-    Scan,
     Secret,
-    SecretReference,
     SecretValidationError,
     Stack,
     Stats,
     Usage,
     ValidationLevel,
     ValidationReport,
+)
+from stacksecrets.references import (
+    InvalidUse,
+    Malformed,
+    Occurrence,
+    References,
+    Scan,
+    SecretReference,
     collect,
     format_reference,
     is_secret_reference,
@@ -119,3 +121,19 @@ def secret_values(secret: Secret) -> Mapping[str, str]:
 
 def everything() -> list[str]:
     return list(stacksecrets.__all__)
+
+
+async def clients(stack: Stack) -> None:
+    """Options are typed keywords: a misspelt one is a type error, not a silent no-op."""
+    async with stacksecrets.AsyncClient("memory://", max_concurrency=4, deadline=None) as client:
+        assert_type(await client.validate_stack(stack), ValidationReport)
+        assert_type(await client.resolve_stack(stack), Stack)
+        assert_type(await client.resolve_stacks([stack]), list[Stack])
+    # The ignores below must be needed: mypy --strict (warn_unused_ignores) fails if the
+    # misspelling stopped being an error.
+    stacksecrets.AsyncClient("memory://", max_concurency=4)  # type: ignore[call-arg]
+    stacksecrets.Client("memory://", cache_tll=1.0)  # type: ignore[call-arg]
+    await stacksecrets.validate_stack(stack, retry_attempt=2)  # type: ignore[call-arg]
+    options = stacksecrets.ClientOptions(max_concurrency=2)
+    with stacksecrets.Client("memory://", options=options, deadline=5.0) as sync_client:
+        assert_type(sync_client.get_secret("x").secret_values, dict[str, str])

@@ -12,7 +12,9 @@ from counting_store import CountingStore, fail_times, hang
 from stacksecrets import (
     AsyncClient,
     AuthenticationError,
+    ClientOptions,
     Component,
+    ConfigurationError,
     ForbiddenError,
     ProblemKind,
     SecretNotFoundError,
@@ -24,7 +26,7 @@ from stacksecrets import (
     ValidationLevel,
     validate_stack,
 )
-from stacksecrets._resolver import Resolver
+from stacksecrets._engine import Engine
 
 pytestmark = pytest.mark.anyio
 
@@ -153,22 +155,22 @@ async def test_found_and_missing_have_separate_lifetimes():
     """Found secrets live for the TTL; missing ones for the shorter missing TTL."""
     now = [0.0]
     store = CountingStore(secrets(1), batched_exists=False)
-    resolver = Resolver(store, ttl=100.0, missing_ttl=5.0, clock=lambda: now[0])
+    engine = Engine(store, ClientOptions(cache_ttl=100.0, missing_ttl=5.0), clock=lambda: now[0])
     stack = stack_using("p", ["s0", "gone"])
-    await resolver.validate([stack], ValidationLevel.SECRET_AND_KEY_EXISTS)
+    await engine.validate([stack], ValidationLevel.SECRET_AND_KEY_EXISTS)
     assert store.calls["get_secret"] == 2
     now[0] = 4.0
-    await resolver.validate([stack], ValidationLevel.SECRET_AND_KEY_EXISTS)
+    await engine.validate([stack], ValidationLevel.SECRET_AND_KEY_EXISTS)
     assert store.calls["get_secret"] == 2
     now[0] = 6.0  # the missing answer expired, the found one did not
-    await resolver.validate([stack], ValidationLevel.SECRET_AND_KEY_EXISTS)
+    await engine.validate([stack], ValidationLevel.SECRET_AND_KEY_EXISTS)
     assert store.read_names == ["gone", "s0", "gone"] or sorted(store.read_names) == [
         "gone",
         "gone",
         "s0",
     ]
     now[0] = 101.0
-    await resolver.validate([stack], ValidationLevel.SECRET_AND_KEY_EXISTS)
+    await engine.validate([stack], ValidationLevel.SECRET_AND_KEY_EXISTS)
     assert store.calls["get_secret"] == 5
 
 
@@ -228,7 +230,7 @@ async def test_exhausted_retries_report_a_store_error_not_a_missing_secret():
 
 def test_retry_after_hint_sets_the_back_off():
     """The retry hook hands the store's retry-after to stamina as the next wait."""
-    from stacksecrets._resolver import _retry_hook
+    from stacksecrets._engine import _retry_hook
 
     assert _retry_hook(StoreUnavailableError("busy", retry_after=2.5)) == 2.5
     assert _retry_hook(StoreUnavailableError("busy")) is True
@@ -371,3 +373,67 @@ async def test_a_forbidden_secret_is_a_problem_of_that_secret():
     store.fault = refuse
     report = await validate_stack(stack_using("p", ["s0", "s1"]), store=store)
     assert [(p.kind, p.secret) for p in report.problems] == [(ProblemKind.FORBIDDEN, "s1")]
+
+
+async def test_resolve_stack_handles_configuration_nested_thousands_deep():
+    """Resolution walks without recursion: 5,000 levels resolve as they validate."""
+    deep: object = "{{s0.password}}"
+    for _ in range(5_000):
+        deep = {"inner": [deep]}
+    stack = Stack("deep", [Component("orchestrator", "local", "o", {"root": deep})])
+    async with AsyncClient(CountingStore(secrets(1))) as client:
+        report = await client.validate_stack(stack, level="SECRET_AND_KEY_EXISTS")
+        assert report.ok
+        resolved = await client.resolve_stack(stack)
+    node = resolved.components[0].configuration["root"]
+    for _ in range(5_000):
+        node = node["inner"][0]
+    assert isinstance(node, SecretValue)
+    assert node.get_secret_value() == "p-0-value"
+
+
+async def test_resolve_reads_each_secret_once_under_one_operation():
+    """resolve_stacks collects once and substitutes what its validation read: one read per
+    secret, however many stacks and references use it."""
+    store = CountingStore(secrets(3), batched_exists=False)
+    stacks = [stack_using(f"p{i}", ["s0", "s1", "s2"]) for i in range(4)]
+    async with AsyncClient(store) as client:
+        resolved = await client.resolve_stacks(stacks)
+    assert store.calls["get_secret"] == 3
+    assert [s.name for s in resolved] == ["p0", "p1", "p2", "p3"]
+
+
+@pytest.mark.parametrize(
+    ("option", "value"),
+    [
+        ("max_concurrency", 0),
+        ("max_concurrency", -3),
+        ("cache_ttl", -1),
+        ("retry_attempts", 0),
+        ("deadline", 0),
+        ("deadline", "soon"),
+        ("max_concurrency", True),
+    ],
+)
+def test_an_option_out_of_range_is_a_configuration_error_naming_it(option, value):
+    """A bad option is our ConfigurationError, naming the option, at construction."""
+    with pytest.raises(ConfigurationError, match=f"option {option}"):
+        AsyncClient("memory://", **{option: value})
+
+
+def test_option_keywords_are_exactly_the_options_fields():
+    """The typed keyword list and the options class name the same options."""
+    import attrs
+
+    from stacksecrets._options import OptionOverrides
+
+    assert set(OptionOverrides.__annotations__) == {f.name for f in attrs.fields(ClientOptions)}
+
+
+def test_a_client_reads_the_level_only_when_validating(monkeypatch):
+    """Building a client and reading secrets never parse the level variable."""
+    monkeypatch.setenv("STACKSECRETS_VALIDATION_LEVEL", "bogus")
+    client = AsyncClient("memory://")
+    assert "from environment" in repr(client)
+    with pytest.raises(ConfigurationError, match="STACKSECRETS_VALIDATION_LEVEL"):
+        _ = client.level

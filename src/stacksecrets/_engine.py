@@ -1,4 +1,9 @@
-"""The async engine: planned, concurrent, cached look-ups against one store.
+"""The engine: references in, answers out, against one store.
+
+It offers the three operations the clients need, each planned, concurrent and cached:
+``validate`` (stacks in, a report out), ``read`` (one secret, raising the public errors) and
+``resolve`` (stacks in, stacks with values out: one collection, one validation, the reads it
+made reused for the substitution).
 
 For a set of stacks it collects every reference, groups them by secret name and then, by level:
 
@@ -38,10 +43,12 @@ from ._errors import (
 )
 from ._levels import ValidationLevel
 from ._logging import logger, redactor
+from ._options import ClientOptions
 from ._plan import References, collect
+from ._references import scan, substitute
 from ._report import Problem, ProblemKind, Stats, ValidationReport
-from ._secret import Secret
-from ._stack import Stack, Usage
+from ._secret import Secret, SecretValue
+from ._stack import Component, Stack, Usage, map_strings
 from .stores import SecretStore
 
 T = TypeVar("T")
@@ -73,37 +80,32 @@ class _Flight:
     outcome: Outcome | None = None
 
 
-class Resolver:
-    """Plans, runs and caches look-ups against one store. Safe for concurrent use."""
+class Engine:
+    """Plans, runs and caches look-ups against one store. Safe for concurrent use.
+
+    Takes the client's options whole; the validation level is an argument of each validation,
+    so nothing here reads it before a validation asks.
+    """
 
     def __init__(
         self,
         store: SecretStore,
+        options: ClientOptions | None = None,
         *,
-        max_concurrency: int = 16,
-        ttl: float = 300.0,
-        missing_ttl: float = 5.0,
-        retry_attempts: int = 5,
-        retry_timeout: float = 30.0,
-        retry_wait_initial: float = 0.1,
-        retry_wait_max: float = 5.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        if max_concurrency < 1:
-            raise ValueError("max_concurrency must be at least 1")
         self.store = store
-        self.max_concurrency = max_concurrency
-        self.ttl = ttl
-        self.missing_ttl = missing_ttl
-        self.retry_attempts = retry_attempts
-        self.retry_timeout = retry_timeout
-        self.retry_wait_initial = retry_wait_initial
-        self.retry_wait_max = retry_wait_max
+        self.options = options if options is not None else ClientOptions()
         self._clock = clock
         self._limiter: anyio.CapacityLimiter | None = None
         self._found: dict[str, tuple[Secret, float]] = {}
         self._exists: dict[str, tuple[bool, float]] = {}
         self._flights: dict[str, _Flight] = {}
+
+    @property
+    def in_flight(self) -> int:
+        """How many store look-ups are running now (0 when idle)."""
+        return len(self._flights)
 
     # -- cache ---------------------------------------------------------------------------
 
@@ -140,30 +142,31 @@ class Resolver:
     def _remember(self, name: str, outcome: Outcome) -> None:
         now = self._clock()
         if isinstance(outcome, Secret):
-            self._found[name] = (outcome, now + self.ttl)
-            self._exists[name] = (True, now + self.ttl)
+            self._found[name] = (outcome, now + self.options.cache_ttl)
+            self._exists[name] = (True, now + self.options.cache_ttl)
         elif isinstance(outcome, _Missing):
             self._found.pop(name, None)
-            self._exists[name] = (False, now + self.missing_ttl)
+            self._exists[name] = (False, now + self.options.missing_ttl)
 
     # -- store calls ---------------------------------------------------------------------
 
     @property
     def limiter(self) -> anyio.CapacityLimiter:
         if self._limiter is None:
-            self._limiter = anyio.CapacityLimiter(self.max_concurrency)
+            self._limiter = anyio.CapacityLimiter(self.options.max_concurrency)
         return self._limiter
 
     async def _call(self, counters: _Counters, call: Callable[[], Awaitable[T]]) -> T:
         """One store call under the limiter, retried on transient failures."""
         # ``async for``: the back-off must be an async sleep (cancellable, loop not blocked).
+        opts = self.options
         async for attempt in stamina.retry_context(
             on=self._retry_on,
-            attempts=self.retry_attempts,
-            timeout=self.retry_timeout,
-            wait_initial=self.retry_wait_initial,
-            wait_max=self.retry_wait_max,
-            wait_jitter=self.retry_wait_initial,
+            attempts=opts.retry_attempts,
+            timeout=opts.retry_timeout,
+            wait_initial=opts.retry_wait_initial,
+            wait_max=opts.retry_wait_max,
+            wait_jitter=opts.retry_wait_initial,
         ):
             with attempt:
                 async with self.limiter:
@@ -174,14 +177,22 @@ class Resolver:
     def _retry_on(self, exc: Exception) -> bool | float:
         wait = _retry_hook(exc)
         # A retry-after beyond the whole retry budget cannot end in an answer: give up now.
-        if not isinstance(wait, bool) and wait > self.retry_timeout:
+        if not isinstance(wait, bool) and wait > self.options.retry_timeout:
             return False
         return wait
 
-    async def fetch(self, name: str, counters: _Counters | None = None) -> Outcome:
-        """The secret ``name`` from the cache or the store (one call shared by concurrent
-        callers). Failures come back as the ``StoreError``, not raised."""
-        counters = counters if counters is not None else _Counters()
+    async def read(self, name: str) -> Secret:
+        """The secret ``name``, from the cache when fresh, else from the store (one call shared
+        by concurrent callers). Raises ``SecretNotFoundError`` or the store's ``StoreError``."""
+        outcome = await self._fetch(name, _Counters())
+        if isinstance(outcome, Secret):
+            return outcome
+        if isinstance(outcome, _Missing):
+            raise SecretNotFoundError(name, store=self.store.description)
+        raise outcome
+
+    async def _fetch(self, name: str, counters: _Counters) -> Outcome:
+        """Like ``read``, with failures given back, not raised."""
         while True:
             cached = self._cached_secret(name)
             if cached is not None:
@@ -223,7 +234,7 @@ class Resolver:
         )
         return flight.outcome
 
-    async def exists(
+    async def _exists_many(
         self, names: Sequence[str], counters: _Counters
     ) -> dict[str, bool | StoreError]:
         """Whether each name exists, from the cache or batched existence calls."""
@@ -250,7 +261,7 @@ class Resolver:
             for name in chunk:
                 present = name in found
                 answers[name] = present
-                ttl = self.ttl if present else self.missing_ttl
+                ttl = self.options.cache_ttl if present else self.options.missing_ttl
                 self._exists[name] = (present, now + ttl)
 
         async with anyio.create_task_group() as tg:
@@ -262,11 +273,54 @@ class Resolver:
 
     async def validate(self, stacks: Iterable[Stack], level: ValidationLevel) -> ValidationReport:
         """Check every reference in ``stacks`` at ``level`` and report every problem."""
-        started = time.perf_counter()
         stacks = list(stacks)
-        refs = collect(stacks)
+        report, _ = await self._validate(collect(stacks), len(stacks), level)
+        return report
+
+    async def resolve(self, stacks: Iterable[Stack]) -> list[Stack]:
+        """Copies of ``stacks`` with every reference replaced by its value.
+
+        One collection of the references, one key-level validation (raising
+        ``SecretValidationError`` with the whole report if anything is wrong), and the secrets
+        that validation read are the ones substituted: no second look-up.
+        """
+        stacks = list(stacks)
+        report, secrets = await self._validate(
+            collect(stacks), len(stacks), ValidationLevel.SECRET_AND_KEY_EXISTS
+        )
+        report.raise_for_problems()
+
+        def leaf(value: str) -> str | SecretValue:
+            found = scan(value)
+            if found.is_literal:
+                return value
+            text = substitute(value, found, lambda ref: secrets[ref.name].values[ref.key])
+            return SecretValue(text) if found.references else text
+
+        return [
+            Stack(
+                stack.name,
+                [
+                    Component(
+                        c.type,
+                        c.flavor,
+                        c.name,
+                        map_strings(c.configuration, leaf),
+                        map_strings(c.settings, leaf),
+                    )
+                    for c in stack.components
+                ],
+            )
+            for stack in stacks
+        ]
+
+    async def _validate(
+        self, refs: References, stack_count: int, level: ValidationLevel
+    ) -> tuple[ValidationReport, dict[str, Secret]]:
+        """The report, and the secrets read on the way (at the key level)."""
+        started = time.perf_counter()
         counters = _Counters()
-        log = logger.bind(level=level.value, stacks=len(stacks))
+        log = logger.bind(level=level.value, stacks=stack_count)
         log.debug(
             "stacksecrets.validate.plan",
             references=refs.count,
@@ -274,10 +328,11 @@ class Resolver:
             invalid=len(refs.invalid),
         )
         problems = _invalid_problems(refs)
+        secrets: dict[str, Secret] = {}
         if level is not ValidationLevel.NONE and refs.secrets:
-            problems.extend(await self._check(refs, level, counters))
+            problems.extend(await self._check(refs, level, counters, secrets))
         stats = Stats(
-            stacks=len(stacks),
+            stacks=stack_count,
             references=refs.count,
             unique_secrets=len(refs.secrets),
             store_calls=counters.store_calls,
@@ -295,10 +350,14 @@ class Resolver:
             cache_hits=stats.cache_hits,
             seconds=round(stats.seconds, 6),
         )
-        return report
+        return report, secrets
 
     async def _check(
-        self, refs: References, level: ValidationLevel, counters: _Counters
+        self,
+        refs: References,
+        level: ValidationLevel,
+        counters: _Counters,
+        secrets: dict[str, Secret],
     ) -> list[Problem]:
         names = list(refs.secrets)
         problems: list[Problem] = []
@@ -307,7 +366,7 @@ class Resolver:
         batched = self.store.capabilities.batched_exists
         if level is ValidationLevel.SECRET_EXISTS or (batched and len(unread) > 1):
             wanted = names if level is ValidationLevel.SECRET_EXISTS else unread
-            existence = await self.exists(wanted, counters)
+            existence = await self._exists_many(wanted, counters)
             _raise_if_unusable(existence.values())
             for name, answer in existence.items():
                 if answer is False:
@@ -329,7 +388,7 @@ class Resolver:
                 outcomes[name] = cached
 
         async def read(name: str) -> None:
-            outcomes[name] = await self.fetch(name, counters)
+            outcomes[name] = await self._fetch(name, counters)
 
         async with anyio.create_task_group() as tg:
             for name in to_read:
@@ -343,6 +402,7 @@ class Resolver:
             elif isinstance(outcome, StoreError):
                 problems.append(_store_problem(refs, name, outcome))
             else:
+                secrets[name] = outcome
                 problems.extend(_key_problems(refs, outcome))
         return problems
 

@@ -1,0 +1,72 @@
+"""How a client talks to its store: every option, its type and its default, in one place."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypedDict
+
+import attrs
+
+from ._errors import ConfigurationError
+
+
+def _at_least(minimum: float) -> Callable[[Any, attrs.Attribute[Any], Any], None]:
+    def check(_instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < minimum:
+            raise ConfigurationError(
+                f"option {attribute.name}: {value!r} is not a number of at least {minimum:g}"
+            )
+
+    return check
+
+
+def _positive(_instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+        raise ConfigurationError(
+            f"option {attribute.name}: {value!r} is not a positive number of seconds or None"
+        )
+
+
+@attrs.frozen
+class ClientOptions:
+    """How a client talks to its store. Every field has a sensible default.
+
+    The clients also take each field as a keyword argument (``AsyncClient(max_concurrency=4)``);
+    a value out of range is a ``ConfigurationError`` naming the option.
+    """
+
+    #: At most this many store calls in flight at once.
+    max_concurrency: int = attrs.field(default=16, validator=_at_least(1))
+    #: Seconds a found secret stays cached.
+    cache_ttl: float = attrs.field(default=300.0, validator=_at_least(0))
+    #: Seconds a missing secret stays known as missing.
+    missing_ttl: float = attrs.field(default=5.0, validator=_at_least(0))
+    #: Attempts per store call on transient failures.
+    retry_attempts: int = attrs.field(default=5, validator=_at_least(1))
+    #: Seconds one store call may spend retrying.
+    retry_timeout: float = attrs.field(default=30.0, validator=_at_least(0))
+    #: First back-off in seconds (doubling, with as much jitter, up to ``retry_wait_max``).
+    retry_wait_initial: float = attrs.field(default=0.1, validator=_at_least(0))
+    #: Longest back-off in seconds.
+    retry_wait_max: float = attrs.field(default=5.0, validator=_at_least(0))
+    #: Seconds one client operation (a validation, a read) may take in all; None: no limit.
+    deadline: float | None = attrs.field(default=None, validator=_positive)
+
+    def with_overrides(self, overrides: OptionOverrides) -> ClientOptions:
+        """These options with the given fields replaced (and checked)."""
+        return attrs.evolve(self, **overrides) if overrides else self
+
+
+class OptionOverrides(TypedDict, total=False):
+    """``ClientOptions`` fields as keyword arguments: a misspelt one is a type error."""
+
+    max_concurrency: int
+    cache_ttl: float
+    missing_ttl: float
+    retry_attempts: int
+    retry_timeout: float
+    retry_wait_initial: float
+    retry_wait_max: float
+    deadline: float | None
