@@ -57,7 +57,7 @@ def test_validate_problems_exit_one_and_name_every_usage(example_store: Path):
     out = result.stdout
     assert "missing key: 'mlflow_secret' key 'pasword'" in out
     assert "missing secret: 'ecr_creds'" in out
-    assert "invalid reference: '{{aws}}'" in out
+    assert "invalid reference: {{xxx}}: no '.' between" in out
     assert "container_registry 'ecr', configuration.authentication_secret" in out
     assert not any(value in out + result.stderr for value in VALUES)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 
 import anyio
 import pytest
@@ -437,3 +438,28 @@ def test_a_client_reads_the_level_only_when_validating(monkeypatch):
     assert "from environment" in repr(client)
     with pytest.raises(ConfigurationError, match="STACKSECRETS_VALIDATION_LEVEL"):
         _ = client.level
+
+
+@pytest.mark.parametrize(
+    "literal",
+    [
+        "{{q7Lp.Secr3t",  # a password that starts with braces
+        "pre{{hunter2}}post",  # no dot
+        "{{ hunter 2.x }}",  # whitespace inside
+        "{{" + "A" * 80,  # long
+    ],
+)
+async def test_reports_show_the_shape_of_invalid_text_never_the_text(literal: str):
+    """Literal text that merely contains '{{' may be a credential: the report, its JSON, the
+    problem and the error say where it is and what shape it has, not what it says."""
+    stack = Stack("p", [Component("orchestrator", "local", "o", {"password": literal})])
+    report = await validate_stack(stack, store=CountingStore({}), level="NONE")
+    (problem,) = report.problems
+    assert problem.kind is ProblemKind.INVALID_REFERENCE
+    assert "configuration.password" in report.to_text()
+    shown = report.to_text() + report.to_json() + repr(problem) + repr(report)
+    words = [w for w in re.findall(r"[A-Za-z0-9]{4,}", literal) if w not in {"post"}]
+    assert words
+    assert not [w for w in words if w in shown]
+    assert "{{" in problem.detail
+    assert "xx" in problem.detail

@@ -460,16 +460,13 @@ def _key_list(keys: frozenset[str], shown: int = 10) -> str:
 
 
 def _invalid_problems(refs: References) -> list[Problem]:
-    grouped: dict[tuple[str, str], list[Usage]] = {}
+    # Grouped by what was written, shown by its shape: literal text that merely contains '{{'
+    # may be a credential, so the report names the place and the shape, never the text.
+    grouped: dict[tuple[str, str], tuple[str, list[Usage]]] = {}
     for item in refs.invalid:
-        grouped.setdefault((item.text, item.reason), []).append(item.usage)
+        entry = grouped.setdefault((item.text, item.reason), (item.shape, []))
+        entry[1].append(item.usage)
     return [
-        Problem(
-            ProblemKind.INVALID_REFERENCE,
-            None,
-            None,
-            tuple(usages),
-            f"{text!r}: {reason}",
-        )
-        for (text, reason), usages in grouped.items()
+        Problem(ProblemKind.INVALID_REFERENCE, None, None, tuple(usages), f"{shape}: {reason}")
+        for (_, reason), (shape, usages) in grouped.items()
     ]

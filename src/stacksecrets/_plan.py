@@ -13,11 +13,22 @@ from ._stack import Stack, Usage
 
 @attrs.frozen
 class InvalidUse:
-    """A malformed reference and the place it was written."""
+    """A malformed reference and the place it was written.
+
+    ``text`` is what was written, which may be a credential typed where a reference belongs:
+    reports show ``shape`` instead.
+    """
 
     usage: Usage
-    text: str
+    text: str = attrs.field(repr=False)
     reason: str
+
+    @property
+    def shape(self) -> str:
+        """The text's structure without its content: braces, dots and spaces kept, every
+        other character shown as ``x`` (``{{q7Lp.Secr3t`` becomes ``{{xxxx.xxxxxx``)."""
+        shown = "".join(c if c in "{}." else " " if c.isspace() else "x" for c in self.text[:40])
+        return shown + ("..." if len(self.text) > 40 else "")
 
 
 @attrs.frozen
