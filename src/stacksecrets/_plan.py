@@ -11,6 +11,10 @@ from ._references import scan
 from ._stack import Stack, Usage
 
 
+#: How much of an invalid reference's shape a report shows.
+_SHAPE_LENGTH = 40
+
+
 @attrs.frozen
 class InvalidUse:
     """A malformed reference and the place it was written.
@@ -27,8 +31,9 @@ class InvalidUse:
     def shape(self) -> str:
         """The text's structure without its content: braces, dots and spaces kept, every
         other character shown as ``x`` (``{{q7Lp.Secr3t`` becomes ``{{xxxx.xxxxxx``)."""
-        shown = "".join(c if c in "{}." else " " if c.isspace() else "x" for c in self.text[:40])
-        return shown + ("..." if len(self.text) > 40 else "")
+        text = self.text[:_SHAPE_LENGTH]
+        shown = "".join(c if c in "{}." else " " if c.isspace() else "x" for c in text)
+        return shown + ("..." if len(self.text) > _SHAPE_LENGTH else "")
 
 
 @attrs.frozen
