@@ -10,7 +10,6 @@ import attrs
 from ._references import scan
 from ._stack import Stack, Usage
 
-
 #: How much of an invalid reference's shape a report shows.
 _SHAPE_LENGTH = 40
 
