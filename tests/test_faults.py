@@ -238,17 +238,16 @@ async def test_latency_fills_but_never_exceeds_the_concurrency_bound(
     zenml_server: ZenMLServer, proxy: FaultProxy, seeded: Fixture
 ) -> None:
     """With 40 ms per round trip, reads overlap up to max_concurrency connections, no more,
-    and 40 reads take about ten round trips, not forty."""
+    and those connections are kept and reused (one handshake per lane, not per read). How long
+    that takes is measured by the benchmarks, not asserted here (this machine is shared)."""
     proxy.latency_ms = 40
-    started = time.perf_counter()
     with anyio.fail_after(GUARD_SECONDS):
         async with validating_client(zenml_server, proxy.port) as client:
             report = await client.validate_stack(seeded.stack)
-    seconds = time.perf_counter() - started
     assert report.problems == seeded.expected.problems
     assert proxy.max_open_connections == CONCURRENCY
-    # One existence call, 40 reads in 4 lanes (10 each), one handshake per lane: ~0.6 s.
-    assert seconds < 40 * 0.040
+    assert proxy.requests > 4 * CONCURRENCY
+    assert proxy.connections <= CONCURRENCY + 1
 
 
 @pytest.mark.anyio
