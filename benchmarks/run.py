@@ -170,7 +170,7 @@ async def measure_stacksecrets(
     out: dict[str, Any] = {}
     reps = config["reps"]
     async with _store(url, server) as store:
-        everything = await store.get_stacks(names["a"] + names["pipeline"] + names["b"])
+        everything = await store.stacks.get_stacks(names["a"] + names["pipeline"] + names["b"])
         stacks = {stack.name: stack for stack in everything}
         await store.secrets_exist(["warm-up"])  # log in before any clock starts
 
@@ -232,7 +232,7 @@ async def curve(
     by_concurrency = []
     for limit in config["curve_concurrency"]:
         async with _store(url, server, max(limit, 1)) as store:
-            stacks = await store.get_stacks(b_names)
+            stacks = await store.stacks.get_stacks(b_names)
             await store.secrets_exist(["warm-up"])
             runs = await _timed(
                 store,

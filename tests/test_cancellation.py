@@ -53,11 +53,12 @@ def stack(make_secret: Callable[..., str], unique_prefix: str) -> Stack:
 
 
 def _store(server: ZenMLServer, port: int) -> ZenMLStore:
-    store = ZenMLStore(
-        f"http://127.0.0.1:{port}", username=server.username, password=server.password
+    return ZenMLStore(
+        f"http://127.0.0.1:{port}",
+        username=server.username,
+        password=server.password,
+        token=server.admin_token,  # no 0.4 s password hashing per test
     )
-    store._token = server.admin_token  # no 0.4 s password hashing per test
-    return store
 
 
 def _wait_until(condition: Callable[[], bool], seconds: float = 5.0) -> bool:

@@ -118,9 +118,11 @@ def test_sixteen_threads_read_every_name_from_zenml_once(
     """16 threads x N names on the real ZenML server: every answer right, and exactly two
     HTTP requests per name (find its id, read it), whatever the number of threads."""
     store = ZenMLStore(
-        zenml_server.url, username=zenml_server.username, password=zenml_server.password
+        zenml_server.url,
+        username=zenml_server.username,
+        password=zenml_server.password,
+        token=zenml_server.admin_token,
     )
-    store._token = zenml_server.admin_token
     with Client(store) as client:
         right, reads = read_everything(client, zenml_names)
         again, _ = read_everything(client, zenml_names[:10])  # all from the cache

@@ -79,14 +79,13 @@ def build_stack(names: tuple[str, ...], missing: tuple[str, ...]) -> Stack:
 def zenml_store(server: ZenMLServer, port: int, **options: Any) -> ZenMLStore:
     """A store through the proxy on ``port``, starting with the session's admin token (a
     password login costs the server ~0.4 s of hashing)."""
-    store = ZenMLStore(
+    return ZenMLStore(
         f"http://127.0.0.1:{port}",
         username=server.username,
         password=server.password,
+        token=server.admin_token,
         **options,
     )
-    store._token = server.admin_token
-    return store
 
 
 @contextlib.asynccontextmanager

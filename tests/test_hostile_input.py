@@ -21,13 +21,13 @@ from pathlib import Path
 from typing import Any
 
 import anyio
-import httpx
 import pytest
 import structlog
 from click.testing import CliRunner, Result
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from recording_transport import RecordingTransport
 from stacksecrets import (
     AsyncClient,
     Client,
@@ -167,16 +167,15 @@ async def test_hostile_keys_on_zenml_travel_only_in_bodies(
     request goes anywhere but /secrets or /secrets/<uuid>."""
     keys = {"../k": "1", "a/b": "2", "x?y#z": "3", "%2F": "4", 'q"u': "5", "n\nl": "6", "\x1b": "7"}
     name = f"{unique_prefix}keys"
-    sent: list[httpx.Request] = []
-
-    async def record(request: httpx.Request) -> None:
-        sent.append(request)
-
+    recorder = RecordingTransport()
+    sent = recorder.sent
     store = ZenMLStore(
-        zenml_server.url, username=zenml_server.username, password=zenml_server.password
+        zenml_server.url,
+        username=zenml_server.username,
+        password=zenml_server.password,
+        token=zenml_server.admin_token,
+        transport=recorder,
     )
-    store._token = zenml_server.admin_token
-    store._client.event_hooks["request"].append(record)
     async with store:
         await store.create_secret(name, keys)
         assert (await store.get_secret(name)).secret_values == keys

@@ -36,6 +36,7 @@ import attrs
 import pytest
 import structlog
 
+from recording_transport import RecordingTransport
 from stacksecrets import (
     AsyncClient,
     Client,
@@ -45,6 +46,7 @@ from stacksecrets import (
     StackSecretsError,
     redact_secrets,
 )
+from stacksecrets.stores import open_store
 from stacksecrets.stores._zenml import ZenMLStore
 from zenml_fixtures import ZenMLServer
 
@@ -188,7 +190,14 @@ async def _api_calls(capture: Capture, target: Target, prefix: str) -> None:
     capture.forbid(*first.values(), *token.values(), newer)
     good, broken = _stack("good", a, b), _stack("broken", a, b, broken=True)
 
-    async with AsyncClient(target.url) as client:
+    # A ZenML store records its login answers, so their tokens are forbidden in all output.
+    recorder = RecordingTransport()
+    store = (
+        ZenMLStore.from_url(target.url, transport=recorder)
+        if target.url.startswith("zenml")
+        else open_store(target.url)
+    )
+    async with store, AsyncClient(store) as client:
         await client.create_secret(a, first)
         await client.create_secret(b, token)
         await capture.error_of(lambda: client.create_secret(a, first))
@@ -207,9 +216,10 @@ async def _api_calls(capture: Capture, target: Target, prefix: str) -> None:
         await client.delete_secret(b)
         await capture.error_of(lambda: client.delete_secret(b))
         await capture.error_of(lambda: client.update_secret(b, {"x": newer}))
-        if isinstance(client.store, ZenMLStore) and client.store._token:
-            capture.forbid(client.store._token)
         await client.delete_secret(a)
+    if target.url.startswith("zenml"):
+        assert recorder.tokens, "the store logged in, so a token went by"
+    capture.forbid(*recorder.tokens)
 
     for _what, url, env in target.failures:
         with Environment(env):

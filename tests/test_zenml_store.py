@@ -9,6 +9,7 @@ import socket
 import threading
 import urllib.parse
 import uuid
+import weakref
 from collections.abc import Iterator, Mapping
 from datetime import datetime, timedelta, timezone
 from email.utils import format_datetime
@@ -21,6 +22,7 @@ import httpx
 import pytest
 import structlog
 
+from recording_transport import RecordingTransport
 from stacksecrets import (
     AsyncClient,
     ClosedError,
@@ -32,7 +34,7 @@ from stacksecrets import (
     StoreError,
     StoreUnavailableError,
 )
-from stacksecrets.stores import SecretStore, _zenml
+from stacksecrets.stores import SecretStore, _zenml, _zenml_http
 from stacksecrets.stores._zenml import ZenMLStore
 from zenml_fixtures import ZenMLServer
 
@@ -41,15 +43,22 @@ pytestmark = pytest.mark.zenml
 SECRET_PATH = "/api/v1/secrets/"
 
 
+#: The transport each store made by ``_store`` sends through (see ``_record_requests``).
+_RECORDERS: weakref.WeakKeyDictionary[ZenMLStore, RecordingTransport] = weakref.WeakKeyDictionary()
+
+
 def _store(server: ZenMLServer, *, login: bool = False, **options: Any) -> ZenMLStore:
     """A store for the admin; unless ``login`` (or other credentials), it starts with the
-    session's admin token, since each password login costs the server ~0.4 s of hashing."""
+    session's admin token, since each password login costs the server ~0.4 s of hashing.
+    Its requests go through a ``RecordingTransport``."""
     if "api_key" not in options:
         options.setdefault("username", server.username)
         options.setdefault("password", server.password)
-    store = ZenMLStore(server.url, **options)
     if not login and options.get("password") == server.password:
-        store._token = server.admin_token
+        options.setdefault("token", server.admin_token)
+    recorder = RecordingTransport()
+    store = ZenMLStore(server.url, transport=recorder, **options)
+    _RECORDERS[store] = recorder
     return store
 
 
@@ -63,14 +72,8 @@ def socket_closed_port() -> Iterator[int]:
 
 
 def _record_requests(store: ZenMLStore) -> list[httpx.Request]:
-    """Every request the store sends from now on (through an httpx event hook)."""
-    sent: list[httpx.Request] = []
-
-    async def hook(request: httpx.Request) -> None:
-        sent.append(request)
-
-    store._client.event_hooks["request"].append(hook)
-    return sent
+    """Every request a ``_store`` store sends from now on."""
+    return _RECORDERS[store].watch()
 
 
 # ---------------------------------------------------------------------- shared server data
@@ -317,7 +320,7 @@ async def test_secrets_exist_of_nothing_sends_nothing(zenml_server):
 @pytest.mark.anyio
 async def test_lists_follow_every_page(zenml_server, seeded, monkeypatch):
     """With small pages, list_secrets and secrets_exist still see every secret."""
-    monkeypatch.setattr(_zenml, "PAGE_SIZE", 7)
+    monkeypatch.setattr(_zenml_http, "PAGE_SIZE", 7)
     async with _store(zenml_server) as store:
         names = await store.list_secrets()
         found = await store.secrets_exist(list(seeded.many[:50]))
@@ -330,12 +333,12 @@ async def test_lists_follow_every_page(zenml_server, seeded, monkeypatch):
 def test_chunks_respect_count_and_url_budget():
     """Chunks keep order, hold at most 50 names and fit the URL budget, even for long names."""
     names = [f"n{i}-" + "é/%" * (i % 80) for i in range(300)]
-    chunks = list(_zenml._chunks(names))
+    chunks = list(_zenml_http.chunks(names))
     assert [n for chunk in chunks for n in chunk] == names
     for chunk in chunks:
         assert 1 <= len(chunk) <= 50
-        encoded = urllib.parse.quote(_zenml._oneof(chunk), safe="")
-        assert len(encoded) <= _zenml.MAX_FILTER_CHARS
+        encoded = urllib.parse.quote(_zenml_http.oneof(chunk), safe="")
+        assert len(encoded) <= _zenml_http.MAX_FILTER_CHARS
 
 
 # ---------------------------------------------------------------------- writing
@@ -420,9 +423,7 @@ async def test_special_names_never_change_the_url(zenml_server, unique_prefix, r
 @pytest.mark.anyio
 async def test_refused_token_is_replaced_once(zenml_server, seeded):
     """A token the server refuses (401) leads to one new login and a retried call."""
-    async with _store(zenml_server, login=True) as store:
-        await store.list_stack_names()
-        store._token = "garbage"
+    async with _store(zenml_server, token="garbage") as store:
         sent = _record_requests(store)
         assert (await store.get_secret(seeded.cli_secret)).keys == {"user", "password"}
     assert [r.url.path for r in sent][:3] == ["/api/v1/secrets", "/api/v1/login", "/api/v1/secrets"]
@@ -498,7 +499,7 @@ async def test_get_stacks_reads_components_with_references(zenml_server, seeded)
     """A stack registered with the ZenML CLI comes back with its components' configuration."""
     async with _store(zenml_server) as store:
         sent = _record_requests(store)
-        (stack,) = await store.get_stacks([seeded.stack])
+        (stack,) = await store.stacks.get_stacks([seeded.stack])
     assert stack.name == seeded.stack
     by_type = {c.type: c for c in stack.components}
     assert set(by_type) == {"orchestrator", "artifact_store", "container_registry"}
@@ -524,7 +525,7 @@ async def test_validating_a_server_stack_costs_few_calls(zenml_server, seeded, l
     """A ZenML stack validated with the engine: the prefix `{{...cl.k}}` ZenML would accept is
     missing, a missing key is found at key level, and each level costs 0, 1 or 2 requests."""
     async with _store(zenml_server) as store:
-        (stack,) = await store.get_stacks([seeded.stack])
+        (stack,) = await store.stacks.get_stacks([seeded.stack])
         bad = Component(
             "alerter", "slack", "bad", {"a": "{{" + seeded.cli_secret[:-1] + ".password}}"}
         )
@@ -550,8 +551,8 @@ async def test_validating_a_server_stack_costs_few_calls(zenml_server, seeded, l
 async def test_get_all_stacks_and_stack_names(zenml_server, seeded):
     """With no names, every stack is read; list_stack_names gives the same names, sorted."""
     async with _store(zenml_server) as store:
-        names = await store.list_stack_names()
-        stacks = await store.get_stacks()
+        names = await store.stacks.list_stack_names()
+        stacks = await store.stacks.get_stacks()
     assert {"default", seeded.stack} <= set(names)
     assert [s.name for s in stacks] == names
 
@@ -561,7 +562,7 @@ async def test_unknown_stack_is_a_configuration_error(zenml_server, seeded):
     """Asking for stacks that do not exist raises ConfigurationError naming each of them."""
     async with _store(zenml_server) as store:
         with pytest.raises(ConfigurationError) as caught:
-            await store.get_stacks([seeded.stack, "no-such-stack", "nor-this"])
+            await store.stacks.get_stacks([seeded.stack, "no-such-stack", "nor-this"])
     assert "'no-such-stack'" in str(caught.value)
     assert "'nor-this'" in str(caught.value)
 
@@ -575,7 +576,7 @@ async def test_log_events_hold_no_credentials_or_values(zenml_server, seeded):
     async with _store(zenml_server, login=True) as store:
         with structlog.testing.capture_logs() as events:
             await store.get_secret(seeded.cli_secret)
-        token = store._token
+        (token,) = _RECORDERS[store].tokens
     names = [e["event"] for e in events]
     assert names.count("stacksecrets.zenml.login") == 1
     assert names.count("stacksecrets.zenml.request") == 3
@@ -777,7 +778,8 @@ def test_from_url_forms(url, environ, description, credentials):
     """Each URL form picks the server and credentials documented in docs/zenml.md."""
     store = ZenMLStore.from_url(url, environ=environ)
     assert store.description == description
-    assert (store._username, store._password, store._api_key) == credentials
+    login = store._session.credentials
+    assert (login.username, login.password, login.api_key) == credentials
     assert repr(store) == f"<ZenMLStore {description}>"
 
 

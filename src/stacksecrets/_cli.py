@@ -183,14 +183,14 @@ def validate(
 
 
 async def _server_stacks(client: AsyncClient, names: Sequence[str], every: bool) -> list[Stack]:
-    get_stacks = getattr(client.store, "get_stacks", None)
-    if get_stacks is None:
+    from .stores._zenml import ZenMLStore  # httpx only when stacks come from a server
+
+    if not isinstance(client.store, ZenMLStore):
         raise ConfigurationError(
             "--zenml-stack and --all-zenml-stacks need a ZenML store: "
             "--store zenml+https://host (or STACKSECRETS_STORE)"
         )
-    stacks: list[Stack] = await get_stacks(None if every else list(names))
-    return stacks
+    return await client.store.stacks.get_stacks(None if every else list(names))
 
 
 def _check_stack_names(stacks: Sequence[Stack]) -> None:

@@ -4,10 +4,12 @@ A store is chosen by URL:
 
 - ``file:///path/to/secrets.json``: the embedded default, a local file (``FileStore``).
 - ``memory://``: an empty in-memory store, for tests and examples (``MemoryStore``).
-- ``zenml+http://host:port`` / ``zenml+https://...``: a ZenML server (``ZenMLStore``).
+- ``zenml+http://host:port`` / ``zenml+https://...``: a ZenML server (``ZenMLStore``); its
+  stacks are read by ``ZenMLStackSource``.
 
 With no URL, ``STACKSECRETS_STORE`` is used, else the default local file under the user's
-data directory.
+data directory. ``parse_store_url`` reads a URL as every store does (``StoreURL`` never shows
+its credentials); the scheme table is ``stores._urls.SCHEMES``.
 """
 
 from __future__ import annotations
@@ -19,13 +21,15 @@ from typing import TYPE_CHECKING, Any
 
 import platformdirs
 
-from .._errors import ConfigurationError
+from . import _urls
 from ._base import SecretStore, StoreBase, StoreCapabilities
 from ._file import FileStore
 from ._memory import MemoryStore
+from ._urls import StoreURL, parse_store_url
 
 if TYPE_CHECKING:
     from ._zenml import ZenMLStore
+    from ._zenml_stacks import ZenMLStackSource
 
 
 def __getattr__(name: str) -> Any:
@@ -34,6 +38,10 @@ def __getattr__(name: str) -> Any:
         from ._zenml import ZenMLStore
 
         return ZenMLStore
+    if name == "ZenMLStackSource":
+        from ._zenml_stacks import ZenMLStackSource
+
+        return ZenMLStackSource
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
@@ -46,9 +54,12 @@ __all__ = [
     "SecretStore",
     "StoreBase",
     "StoreCapabilities",
+    "StoreURL",
+    "ZenMLStackSource",
     "ZenMLStore",
     "default_store_path",
     "open_store",
+    "parse_store_url",
     "store_url",
 ]
 
@@ -71,32 +82,4 @@ def store_url(url: str | None = None, *, environ: Mapping[str, str] | None = Non
 def open_store(url: str | None = None, *, environ: Mapping[str, str] | None = None) -> SecretStore:
     """The store for ``url`` (see the module docs). The caller closes it."""
     env = os.environ if environ is None else environ
-    resolved = store_url(url, environ=env)
-    scheme, sep, _ = resolved.partition("://")
-    scheme = scheme.lower()
-    if not sep:
-        raise ConfigurationError(
-            f"store URL {_safe(resolved)!r} has no scheme; use file:///path/secrets.json, "
-            "memory://, or zenml+https://host"
-        )
-    if scheme == "memory":
-        return MemoryStore()
-    if scheme == "file":
-        return FileStore.from_url(resolved)
-    if scheme in {"zenml", "zenml+http", "zenml+https"}:
-        from ._zenml import ZenMLStore
-
-        return ZenMLStore.from_url(resolved, environ=env)
-    raise ConfigurationError(
-        f"store URL scheme {scheme!r} is not supported; use file://, memory://, zenml+http:// "
-        "or zenml+https://"
-    )
-
-
-def _safe(url: str) -> str:
-    """``url`` without anything after the scheme's authority that could be a credential."""
-    scheme, sep, rest = url.partition("://")
-    if not sep:  # no scheme, but perhaps still user:password@host?query: keep only the host
-        return url.rsplit("@", 1)[-1].split("?", 1)[0][:40]
-    host = rest.split("/", 1)[0].rsplit("@", 1)[-1].split("?", 1)[0]
-    return f"{scheme}://{host}"
+    return _urls.open_url(store_url(url, environ=env), environ=env)

@@ -60,8 +60,7 @@ class FileCrypto:
     @classmethod
     def from_env(cls, environ: Mapping[str, str] | None = None) -> FileCrypto | None:
         """The keys in ``STACKSECRETS_FILE_KEY``, or ``None`` when it is unset or blank."""
-        value = (os.environ if environ is None else environ).get(KEY_VARIABLE, "")
-        keys = [key for key in value.split(",") if key.strip()]
+        keys = keys_from_env(os.environ if environ is None else environ)
         return cls(keys) if keys else None
 
     def encrypt(self, plain: bytes) -> str:
@@ -78,3 +77,8 @@ class FileCrypto:
 
     def __repr__(self) -> str:
         return f"<FileCrypto {SCHEME}, {self.key_count} key(s)>"
+
+
+def keys_from_env(environ: Mapping[str, str]) -> list[str]:
+    """The keys in ``STACKSECRETS_FILE_KEY`` (comma-separated); none when unset or blank."""
+    return [key for key in environ.get(KEY_VARIABLE, "").split(",") if key.strip()]

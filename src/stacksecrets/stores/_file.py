@@ -41,7 +41,8 @@ from .._errors import (
 from .._logging import logger
 from .._secret import Secret
 from ._base import StoreBase, StoreCapabilities
-from ._crypto import KEY_VARIABLE, SCHEME, FileCrypto
+from ._crypto import KEY_VARIABLE, SCHEME, FileCrypto, keys_from_env
+from ._urls import StoreURL, parse_store_url
 
 FORMAT_VERSION = 1
 _FILE_MODE = 0o600
@@ -395,22 +396,28 @@ class FileStore(StoreBase):
         self._warned: tuple[int, int] | None = None
 
     @classmethod
-    def from_url(cls, url: str, *, lock_timeout: float = 30.0) -> FileStore:
+    def from_url(
+        cls,
+        url: str | StoreURL,
+        *,
+        lock_timeout: float = 30.0,
+        environ: Mapping[str, str] | None = None,
+    ) -> FileStore:
         """The store for ``file:///abs/path.json``, ``file://relative/path.json`` or ``file://~/...``.
 
         Everything after ``file://`` is the path, percent-decoded (as ``Path.as_uri()`` writes it).
+        The keys come from ``STACKSECRETS_FILE_KEY`` in ``environ`` (default ``os.environ``).
         """
-        scheme, sep, rest = url.strip().partition("://")
-        if not sep or scheme.lower() != "file":
-            # Only the scheme is shown: the rest of a URL may hold a password.
-            shown = f"scheme {scheme!r}" if sep else "no scheme"
+        parsed = parse_store_url(url) if isinstance(url, str) else url
+        if parsed.scheme != "file":
             raise ConfigurationError(
-                f"not a file store URL ({shown}); use file:///absolute/path/secrets.json"
+                f"not a file store URL (scheme {parsed.scheme!r}); use file:///absolute/path/secrets.json"
             )
-        path = unquote(rest)
+        path = unquote(parsed.path)
         if os.name == "nt" and re.match(r"/[A-Za-z]:[/\\]", path):
             path = path[1:]  # file:///C:/x is C:/x
-        return cls(path, lock_timeout=lock_timeout)
+        keys = None if environ is None else keys_from_env(environ)
+        return cls(path, lock_timeout=lock_timeout, keys=keys)
 
     @property
     def path(self) -> Path:

@@ -1,0 +1,415 @@
+"""One logged-in HTTP session with a ZenML server's REST API (``/api/v1``).
+
+Shared by the secret store (``_zenml.py``) and the stack source (``_zenml_stacks.py``): one
+pooled ``httpx.AsyncClient``, a login at the first call (once, however many calls start
+together), one fresh login when the server refuses the token (401), ZenML's pages read to the
+end, and every failure mapped to our errors:
+
+401 (after the fresh login) and 403 -> ``ForbiddenError``; a refused login ->
+``AuthenticationError``; 408/429/502/503/504 and network failures -> ``StoreUnavailableError``
+with the server's ``Retry-After`` hint; anything else (404 and 500 too) -> ``StoreError``.
+Messages name the host, method and path; never a token, password, key or a response body.
+
+Also here: ZenML's query conventions (``oneof:`` filters, names in chunks that fit a URL).
+"""
+
+from __future__ import annotations
+
+import email.utils
+import http.cookiejar
+import json
+import logging
+import math
+import re
+import time
+import urllib.parse
+import uuid
+from collections.abc import Collection, Iterator, Mapping, Sequence
+from datetime import datetime, timezone
+from typing import Any
+
+import anyio
+import attrs
+import httpx
+
+from .._errors import (
+    AuthenticationError,
+    ClosedError,
+    ConfigurationError,
+    ForbiddenError,
+    StoreError,
+    StoreUnavailableError,
+)
+from .._logging import logger
+from ._urls import parse_store_url, redact
+
+__all__ = ["API", "Credentials", "ZenMLSession"]
+
+API = "/api/v1"
+#: ZenML's largest page.
+PAGE_SIZE = 10_000
+#: How many names one ``oneof:`` filter carries at most.
+MAX_NAMES_PER_CALL = 50
+#: Budget for one URL-encoded ``oneof:`` filter value; keeps URLs well under common limits.
+MAX_FILTER_CHARS = 4000
+
+# As ZenML's own client retries them; a 500 is a bug on the server, not worth asking again.
+_TRANSIENT_STATUSES = frozenset({408, 429, 502, 503, 504})
+_ERROR_TYPE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,60}")
+_SET_COOKIE = re.compile(r"""(b['"]set-cookie['"], )b(['"])(?:\\.|(?!\2).)*\2""", re.IGNORECASE)
+
+
+class _MaskCookies(logging.Filter):
+    """Masks cookie values in httpcore's DEBUG records of response headers.
+
+    httpcore logs every response's headers at DEBUG, and ZenML's login answer sets the bearer
+    token as a cookie: an application that turns on DEBUG logging would write the token out.
+    This filter changes only those records, not any logging configuration.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if "set-cookie" in message.lower():
+            record.msg, record.args = _SET_COOKIE.sub(r"\1b'**********'", message), ()
+        return True
+
+
+def _mask_cookies_in_httpcore_logs() -> None:
+    for name in ("httpcore.http11", "httpcore.http2"):
+        target = logging.getLogger(name)
+        if not any(isinstance(f, _MaskCookies) for f in target.filters):
+            target.addFilter(_MaskCookies())
+
+
+_mask_cookies_in_httpcore_logs()
+
+
+@attrs.frozen
+class Credentials:
+    """An API key (``ZENKEY_...``), or a user name and password; never shown."""
+
+    username: str | None = None
+    password: str | None = attrs.field(default=None, repr=False)
+    api_key: str | None = attrs.field(default=None, repr=False)
+
+    def login_form(self) -> tuple[dict[str, str], str]:
+        """The form ``POST /login`` takes, and the grant's name for logs."""
+        if self.api_key is not None:
+            return {"grant_type": "zenml-api-key", "password": self.api_key}, "api_key"
+        return {"username": self.username or "", "password": self.password or ""}, "password"
+
+    def who(self) -> str:
+        return "the API key" if self.api_key is not None else f"user {self.username!r}"
+
+
+class ZenMLSession:
+    """Authenticated requests to one ZenML server (``http(s)://host[:port][/prefix]``).
+
+    ``token`` starts the session with a bearer token (no login until the server refuses it).
+    ``transport`` sends the requests through another httpx transport (a recording or mocking
+    one in tests, a proxy set-up); ``verify`` and ``max_connections`` are then the transport's.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        credentials: Credentials,
+        *,
+        max_connections: int = 16,
+        timeout: float = 30.0,
+        verify: bool | str = True,
+        token: str | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        if not url.strip().lower().startswith(("http://", "https://")):
+            raise ConfigurationError(
+                "ZenML server URL must be http://host[:port] or https://host[:port], got "
+                f"{redact(url)!r}"
+            )
+        parsed = parse_store_url(url)
+        if not parsed.host:
+            raise ConfigurationError(
+                "ZenML server URL must be http://host[:port] or https://host[:port], got "
+                f"{parsed.redacted!r}"
+            )
+        if parsed.username is not None or parsed.query or parsed.fragment:
+            raise ConfigurationError(
+                "give ZenML credentials as arguments, not inside the server URL "
+                f"{parsed.redacted!r}"
+            )
+        if credentials.api_key is None and credentials.username is None:
+            raise ConfigurationError(
+                f"no credentials for the ZenML server {parsed.netloc}: give api_key, or "
+                "username and password"
+            )
+        if credentials.api_key is None and credentials.password is None:
+            raise ConfigurationError(
+                f"no password for user {credentials.username!r} on the ZenML server {parsed.netloc}"
+            )
+        if max_connections < 1:
+            raise ConfigurationError("max_connections must be at least 1")
+        self.scheme = parsed.scheme
+        #: ``host[:port]``, safe to show.
+        self.host = parsed.netloc
+        self.path = parsed.path.rstrip("/")
+        self.credentials = credentials
+        self._token = token
+        self._token_generation = 0
+        self._login_lock = anyio.Lock()
+        self._closed = False
+        #: HTTP requests sent, logins included.
+        self.http_calls = 0
+        self._client = httpx.AsyncClient(
+            base_url=f"{self.scheme}://{self.host}{self.path}",
+            timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
+            limits=httpx.Limits(
+                max_connections=max_connections, max_keepalive_connections=max_connections
+            ),
+            headers={"Accept": "application/json"},
+            verify=verify,
+            transport=transport,
+            follow_redirects=False,
+            # The server also sets its token as a cookie, which it prefers to the header; keep
+            # none, so the bearer token this session manages is the only credential sent.
+            cookies=http.cookiejar.CookieJar(
+                http.cookiejar.DefaultCookiePolicy(allowed_domains=[])
+            ),
+        )
+
+    def __repr__(self) -> str:
+        return f"<ZenMLSession {self.scheme}://{self.host}{self.path}>"
+
+    async def aclose(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._token = None
+        await self._client.aclose()
+
+    def where(self, method: str, path: str) -> str:
+        return f"ZenML server {self.host}: {method} {API}{path}"
+
+    # ------------------------------------------------------------------ requests
+
+    async def list_all(self, path: str, params: Mapping[str, str]) -> list[dict[str, Any]]:
+        """Every item of a paginated list, in ZenML's largest pages."""
+        items: list[dict[str, Any]] = []
+        page = 1
+        while True:
+            query = {**params, "page": str(page), "size": str(PAGE_SIZE)}
+            response = await self.request("GET", path, params=query)
+            data = json_object(response, self.where("GET", path))
+            page_items = data.get("items")
+            total_pages = data.get("total_pages")
+            if not isinstance(page_items, list) or not isinstance(total_pages, int):
+                raise StoreError(f"{self.where('GET', path)}: the answer is not a page")
+            items.extend(item for item in page_items if isinstance(item, dict))
+            if page >= total_pages or not page_items:
+                return items
+            page += 1
+
+    async def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        json_body: Any = None,
+        allow: Collection[int] = (),
+    ) -> httpx.Response:
+        """Send an authenticated request; log in again once if the token was refused.
+
+        A success, or a status in ``allow`` (the caller maps it), is returned; any other
+        status raises our error for it.
+        """
+        if self._closed:
+            raise ClosedError(f"the session with the ZenML server {self.host} is closed")
+        generation = await self._ensure_token()
+        response = await self._send(method, path, params=params, json_body=json_body)
+        if response.status_code == httpx.codes.UNAUTHORIZED:
+            await self._relogin(generation)
+            response = await self._send(method, path, params=params, json_body=json_body)
+        if response.is_success or response.status_code in allow:
+            return response
+        raise self._status_error(method, path, response)
+
+    async def _send(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, str] | None = None,
+        json_body: Any = None,
+        data: Mapping[str, str] | None = None,
+        auth: bool = True,
+    ) -> httpx.Response:
+        headers = {}
+        if auth and self._token is not None:
+            headers["Authorization"] = f"Bearer {self._token}"
+        self.http_calls += 1
+        started = time.perf_counter()
+        try:
+            response = await self._client.request(
+                method,
+                f"{API}{path}",
+                params=params,
+                json=json_body,
+                data=data,
+                headers=headers,
+            )
+        except httpx.TransportError as exc:
+            logger.debug(
+                "stacksecrets.zenml.request",
+                host=self.host,
+                method=method,
+                path=f"{API}{path}",
+                error=type(exc).__name__,
+                duration_ms=round((time.perf_counter() - started) * 1000, 1),
+            )
+            raise StoreUnavailableError(
+                f"{self.where(method, path)} failed: {type(exc).__name__}"
+            ) from exc
+        except httpx.HTTPError as exc:
+            raise StoreError(f"{self.where(method, path)} failed: {type(exc).__name__}") from exc
+        logger.debug(
+            "stacksecrets.zenml.request",
+            host=self.host,
+            method=method,
+            path=f"{API}{path}",
+            status=response.status_code,
+            duration_ms=round((time.perf_counter() - started) * 1000, 1),
+        )
+        return response
+
+    # ------------------------------------------------------------------ login
+
+    async def _ensure_token(self) -> int:
+        """Log in unless a token is held; concurrent first calls log in once."""
+        if self._token is None:
+            async with self._login_lock:
+                if self._token is None:
+                    await self._login()
+        return self._token_generation
+
+    async def _relogin(self, refused_generation: int) -> None:
+        """Log in again, unless another task already replaced the refused token."""
+        async with self._login_lock:
+            if self._token_generation == refused_generation:
+                await self._login()
+
+    async def _login(self) -> None:
+        form, grant = self.credentials.login_form()
+        self._token = None
+        response = await self._send("POST", "/login", data=form, auth=False)
+        if response.status_code in {httpx.codes.UNAUTHORIZED, httpx.codes.FORBIDDEN}:
+            raise AuthenticationError(
+                f"the ZenML server {self.host} refused the login of {self.credentials.who()} "
+                f"({_error_type(response) or response.status_code})"
+            )
+        if not response.is_success:
+            raise self._status_error("POST", "/login", response)
+        token = json_object(response, self.where("POST", "/login")).get("access_token")
+        if not isinstance(token, str) or not token:
+            raise StoreError(f"{self.where('POST', '/login')}: the answer holds no access token")
+        self._token = token
+        self._token_generation += 1
+        logger.debug("stacksecrets.zenml.login", host=self.host, grant=grant)
+
+    def _status_error(self, method: str, path: str, response: httpx.Response) -> StoreError:
+        status = response.status_code
+        kind = _error_type(response)
+        text = f"{self.where(method, path)} answered {status}" + (f" ({kind})" if kind else "")
+        if status in {httpx.codes.UNAUTHORIZED, httpx.codes.FORBIDDEN}:
+            return ForbiddenError(text)
+        if status in _TRANSIENT_STATUSES:
+            return StoreUnavailableError(
+                text, retry_after=_retry_after(response.headers.get("Retry-After"))
+            )
+        return StoreError(text)
+
+
+# ---------------------------------------------------------------------- ZenML's conventions
+
+
+def json_object(response: httpx.Response, where: str) -> dict[str, Any]:
+    """The answer's JSON object; anything else is a ``StoreError`` naming ``where``."""
+    try:
+        data = response.json()
+    except ValueError as exc:
+        raise StoreError(f"{where}: the answer is not JSON") from exc
+    if not isinstance(data, dict):
+        raise StoreError(f"{where}: the answer is not a JSON object")
+    return data
+
+
+def oneof(names: Sequence[str]) -> str:
+    """A ``name=oneof:[...]`` (or ``id=``) filter value."""
+    # ZenML parses the value after ``oneof:`` with json.loads; an empty list would match all.
+    if not names:
+        raise ValueError("an empty oneof: filter matches everything")
+    return "oneof:" + json.dumps(list(names))
+
+
+def chunks(names: Sequence[str]) -> Iterator[list[str]]:
+    """Names in groups of at most ``MAX_NAMES_PER_CALL`` whose ``oneof:`` filter fits the URL
+    budget: one group when the caller already cut them to size and they are not long."""
+    chunk: list[str] = []
+    size = len("oneof:[]")
+    for name in names:
+        cost = len(urllib.parse.quote(json.dumps(name), safe="")) + 6  # ", " encoded
+        if chunk and (len(chunk) >= MAX_NAMES_PER_CALL or size + cost > MAX_FILTER_CHARS):
+            yield chunk
+            chunk, size = [], len("oneof:[]")
+        chunk.append(name)
+        size += cost
+    if chunk:
+        yield chunk
+
+
+def name_of(item: Mapping[str, Any]) -> str:
+    name = item.get("name")
+    return name if isinstance(name, str) else ""
+
+
+def uuid_of(value: object, host: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(str(value))
+    except ValueError as exc:
+        raise StoreError(f"the ZenML server {host} answered an id that is not a UUID") from exc
+
+
+def _error_type(response: httpx.Response) -> str | None:
+    """ZenML's error class name (``detail[0]``); the rest of the body may echo input."""
+    try:
+        data = response.json()
+    except ValueError:
+        return None
+    detail = data.get("detail") if isinstance(data, dict) else None
+    if (
+        isinstance(detail, list)
+        and detail
+        and isinstance(detail[0], str)
+        and _ERROR_TYPE.fullmatch(detail[0])
+    ):
+        return detail[0]
+    return None
+
+
+def _retry_after(value: str | None) -> float | None:
+    """Seconds from a ``Retry-After`` header (delta-seconds or an HTTP date)."""
+    if value is None:
+        return None
+    value = value.strip()
+    try:
+        seconds = float(value)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(value)
+        except (TypeError, ValueError):
+            return None
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=timezone.utc)
+        seconds = (when - datetime.now(timezone.utc)).total_seconds()
+    if not math.isfinite(seconds):
+        return None
+    return max(0.0, seconds)

@@ -1,0 +1,112 @@
+"""The stacks on a ZenML server, read as ``stacksecrets.Stack`` objects (``--zenml-stack``)."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+from .._errors import ConfigurationError, StoreError
+from .._stack import Component, Stack
+from ._zenml_http import ZenMLSession, chunks, name_of, oneof, uuid_of
+
+__all__ = ["ZenMLStackSource"]
+
+_SHOWN_STACKS = 20
+
+
+class ZenMLStackSource:
+    """Reads stacks and their components from a ZenML server.
+
+    Built on a ``ZenMLStore``'s session (``store.stacks``), so it shares its connections and
+    login, and is closed with the store.
+    """
+
+    def __init__(self, session: ZenMLSession) -> None:
+        self._session = session
+
+    def __repr__(self) -> str:
+        return f"<ZenMLStackSource {self._session.host}>"
+
+    async def list_stack_names(self) -> list[str]:
+        """Every stack name on the server, sorted."""
+        return sorted({name_of(item) for item in await self._session.list_all("/stacks", {})})
+
+    async def get_stacks(self, names: Sequence[str] | None = None) -> list[Stack]:
+        """Stacks with their components' type, flavor, name and configuration.
+
+        ``None`` reads every stack (sorted by name); else the stacks in the order given. A
+        name the server does not know raises ``ConfigurationError`` naming every such name.
+        Costs one call per 50 stacks and one per 50 components, however many there are.
+        """
+        host = self._session.host
+        if names is None:
+            items = await self._session.list_all("/stacks", {"hydrate": "true"})
+            by_name = {name_of(item): item for item in items}
+            wanted = sorted(by_name)
+        else:
+            wanted = list(dict.fromkeys(names))
+            by_name = {}
+            for chunk in chunks(wanted):
+                for item in await self._session.list_all(
+                    "/stacks", {"name": oneof(chunk), "hydrate": "true"}
+                ):
+                    if name_of(item) in chunk:
+                        by_name[name_of(item)] = item
+            unknown = [name for name in wanted if name not in by_name]
+            if unknown:
+                known = await self.list_stack_names()
+                shown = ", ".join(known[:_SHOWN_STACKS])
+                if len(known) > _SHOWN_STACKS:
+                    shown += ", ..."
+                raise ConfigurationError(
+                    f"the ZenML server {host} has no stack named "
+                    f"{', '.join(repr(n) for n in unknown)}; its stacks: {shown or 'none'}"
+                )
+
+        layout: dict[str, list[tuple[str, uuid.UUID]]] = {}
+        for name in wanted:
+            metadata = by_name[name].get("metadata")
+            groups = metadata.get("components") if isinstance(metadata, dict) else None
+            if not isinstance(groups, dict):
+                raise StoreError(
+                    f"the ZenML server {host} answered without components for stack {name!r}"
+                )
+            layout[name] = [
+                (str(kind), uuid_of(component.get("id"), host))
+                for kind, components in groups.items()
+                if isinstance(components, list)
+                for component in components
+                if isinstance(component, dict)
+            ]
+
+        all_ids = list(dict.fromkeys(cid for parts in layout.values() for _, cid in parts))
+        components: dict[uuid.UUID, Component] = {}
+        for chunk in chunks([str(cid) for cid in all_ids]):
+            for item in await self._session.list_all(
+                "/components", {"id": oneof(chunk), "hydrate": "true"}
+            ):
+                components[uuid_of(item.get("id"), host)] = self._component(item)
+        missing = [cid for cid in all_ids if cid not in components]
+        if missing:
+            raise StoreError(
+                f"the ZenML server {host} did not return components {', '.join(map(str, missing))}"
+            )
+        return [Stack(name, [components[cid] for _, cid in layout[name]]) for name in wanted]
+
+    def _component(self, item: dict[str, Any]) -> Component:
+        body = item.get("body")
+        metadata = item.get("metadata")
+        if not isinstance(body, dict) or not isinstance(metadata, dict):
+            raise StoreError(
+                f"the ZenML server {self._session.host} answered a component without body"
+            )
+        configuration = metadata.get("configuration") or {}
+        settings = metadata.get("settings") or {}  # not in ZenML 0.98's component model
+        return Component(
+            type=str(body.get("type", "")),
+            flavor=str(body.get("flavor_name", "")),
+            name=name_of(item),
+            configuration=configuration if isinstance(configuration, dict) else {},
+            settings=settings if isinstance(settings, dict) else {},
+        )
