@@ -34,8 +34,7 @@ from stacksecrets import (
     StoreError,
     StoreUnavailableError,
 )
-from stacksecrets.stores import SecretStore, _file, default_store_path, open_store
-from stacksecrets.stores._file import FileStore
+from stacksecrets.stores import FileStore, SecretStore, _file, default_store_path, open_store
 
 WRITER = Path(__file__).parent / "_store_writer.py"
 #: A value that must never show in a message.
@@ -65,15 +64,9 @@ def store_path(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def log_events() -> Iterator[list[dict[str, Any]]]:
-    """The structlog events logged during the test; structlog's configuration is restored."""
-    was_configured = structlog.is_configured()
-    old = structlog.get_config()
+    """The structlog events logged during the test (conftest restores structlog after)."""
     with structlog.testing.capture_logs() as events:
         yield events
-    if was_configured:
-        structlog.configure(**old)
-    else:
-        structlog.reset_defaults()
 
 
 @pytest.fixture
