@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
+import structlog
+
+from cli_runner import Cli
+from stacksecrets import _client
 
 pytest_plugins = ["zenml_fixtures"]
 
@@ -11,3 +17,25 @@ pytest_plugins = ["zenml_fixtures"]
 def anyio_backend(request: pytest.FixtureRequest) -> str:
     """Run each ``@pytest.mark.anyio`` test once per backend."""
     return str(request.param)
+
+
+@pytest.fixture
+def cli() -> Cli:
+    """The ``stacksecrets`` command with a clean environment: ``cli(*args)`` in a real
+    process, ``cli.invoke(*args)`` in this one (see tests/cli_runner.py)."""
+    return Cli()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_logging_and_clients() -> Iterator[None]:
+    """Whatever a test did to structlog (the CLI configures it) is undone, and the sync
+    clients shared by store URL are closed, so no test sees another's."""
+    was_configured, saved = structlog.is_configured(), structlog.get_config()
+    try:
+        yield
+    finally:
+        # TODO(lead): a public name for closing the shared sync clients replaces this.
+        _client._RUNTIME.close_shared()
+        structlog.reset_defaults()
+        if was_configured:
+            structlog.configure(**saved)

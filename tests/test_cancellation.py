@@ -8,10 +8,8 @@ second, with no task, thread, single-flight entry or connection left over; and C
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -20,9 +18,10 @@ from pathlib import Path
 import anyio
 import pytest
 
+from cli_runner import Cli
 from fault_proxy import Fault, FaultProxy, ProxyThread
 from stacksecrets import AsyncClient, Component, Stack, StoreUnavailableError
-from stacksecrets.stores._zenml import ZenMLStore
+from stacksecrets.stores import ZenMLStore
 from zenml_fixtures import ZenMLServer
 
 pytestmark = pytest.mark.zenml
@@ -146,7 +145,7 @@ stacks:
 
 @pytest.mark.parametrize("fault", [Fault.STALL, Fault.HTTP_503], ids=["silent", "back-off"])
 def test_ctrl_c_in_the_cli_exits_130_with_one_line(
-    zenml_server: ZenMLServer, proxy: FaultProxy, tmp_path: Path, fault: Fault
+    cli: Cli, zenml_server: ZenMLServer, proxy: FaultProxy, tmp_path: Path, fault: Fault
 ) -> None:
     """SIGINT while `stacksecrets validate` waits on a silent server (or in a 20 s retry
     back-off) ends it within 3 s: exit code 130, 'interrupted' as the last line of stderr
@@ -155,8 +154,7 @@ def test_ctrl_c_in_the_cli_exits_130_with_one_line(
     stack_file.write_text(STACK_FILE)
     proxy.retry_after = "20"
     proxy.default_fault = fault
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("STACKSECRETS_", "ZENML_"))}
-    env.update(
+    env = cli.environ(
         {
             "ZENML_STORE_USERNAME": zenml_server.username,
             "ZENML_STORE_PASSWORD": zenml_server.password,
@@ -164,7 +162,7 @@ def test_ctrl_c_in_the_cli_exits_130_with_one_line(
     )
     store = f"zenml+http://127.0.0.1:{proxy.port}"
     process = subprocess.Popen(
-        [sys.executable, "-m", "stacksecrets", "validate", str(stack_file), "--store", store],
+        cli.argv("validate", str(stack_file), "--store", store),
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,

@@ -10,17 +10,14 @@ from __future__ import annotations
 
 import json
 import stat
-from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import anyio
 import pytest
-import structlog
-from click.testing import CliRunner, Result
 from cryptography.fernet import Fernet
 
+from cli_runner import Cli
 from stacksecrets import ConfigurationError, StoreCorruptError
-from stacksecrets._cli import cli
 from stacksecrets.stores import FileStore, open_store
 from stacksecrets.stores._crypto import KEY_VARIABLE
 
@@ -172,33 +169,15 @@ async def test_a_malformed_key_names_its_position_not_itself(
     assert (good in message) is False
 
 
-@pytest.fixture
-def runner() -> Iterator[Callable[..., Result]]:
-    """The command in-process; its structlog setup undone afterwards."""
-    was_configured, saved = structlog.is_configured(), structlog.get_config()
-
-    def run(*args: str, env: dict[str, str]) -> Result:
-        return CliRunner().invoke(cli, list(args), env=env)
-
-    try:
-        yield run
-    finally:
-        structlog.reset_defaults()
-        if was_configured:
-            structlog.configure(**saved)
-
-
-def test_the_cli_uses_the_key_from_the_environment(
-    runner: Callable[..., Result], path: Path
-) -> None:
+def test_the_cli_uses_the_key_from_the_environment(cli: Cli, path: Path) -> None:
     """`secret create` and `secret get --show-values` work on an encrypted store; without the
     key the command exits 2 saying which variable to set."""
     env = {"STACKSECRETS_STORE": path.as_uri(), KEY_VARIABLE: new_key()}
-    assert runner("secret", "create", NAME, f"--password={VALUE}", env=env).exit_code == 0
-    shown = runner("secret", "get", NAME, "--show-values", "--json", env=env)
+    assert cli.invoke("secret", "create", NAME, f"--password={VALUE}", env=env).exit_code == 0
+    shown = cli.invoke("secret", "get", NAME, "--show-values", "--json", env=env)
     assert json.loads(shown.output)["values"] == {"password": VALUE}
     assert (VALUE.encode() in contents(path)) is False
-    refused = runner("secret", "list", env={**env, KEY_VARIABLE: ""})
+    refused = cli.invoke("secret", "list", env={**env, KEY_VARIABLE: ""})
     assert refused.exit_code == 2
     assert KEY_VARIABLE in refused.stderr
 

@@ -34,8 +34,7 @@ from stacksecrets import (
     StoreError,
     StoreUnavailableError,
 )
-from stacksecrets.stores import SecretStore, _file, default_store_path, open_store
-from stacksecrets.stores._file import FileStore
+from stacksecrets.stores import FileStore, SecretStore, _file, default_store_path, open_store
 
 WRITER = Path(__file__).parent / "_store_writer.py"
 #: A value that must never show in a message.
@@ -65,15 +64,9 @@ def store_path(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def log_events() -> Iterator[list[dict[str, Any]]]:
-    """The structlog events logged during the test; structlog's configuration is restored."""
-    was_configured = structlog.is_configured()
-    old = structlog.get_config()
+    """The structlog events logged during the test (conftest restores structlog after)."""
     with structlog.testing.capture_logs() as events:
         yield events
-    if was_configured:
-        structlog.configure(**old)
-    else:
-        structlog.reset_defaults()
 
 
 @pytest.fixture
@@ -200,7 +193,6 @@ NAMES = [
     "name with spaces",
     "ünïcödé-名前",
     "\x00nul",
-    "\ud800 lone surrogate",
     "x" * 2000,
 ]
 
@@ -230,27 +222,32 @@ async def test_non_string_values_are_refused_without_showing_them(
     store: FileStore, store_path: Path
 ) -> None:
     """A value that is not a string would make the file unreadable: refused, value not shown."""
-    with pytest.raises(TypeError) as info:
+    with pytest.raises(ConfigurationError) as info:
         await store.create_secret("db", {"pin": 987654321})  # type: ignore[dict-item]
     assert "'db'" in str(info.value)
     assert ("987654321" in str(info.value)) is False
     assert not await anyio.Path(store_path).exists()
 
 
-TEXT = st.text(alphabet=st.characters(exclude_categories=()), max_size=12)
+# Every character but lone surrogates, which no UTF-8 store can hold (the shared rules refuse them).
+TEXT = st.text(alphabet=st.characters(exclude_categories=("Cs",)), max_size=12)
 
 
 @pytest.mark.parametrize("backend", ["asyncio", "trio"])
 @settings(max_examples=25, deadline=None)
 @given(
     secrets=st.dictionaries(
-        TEXT.filter(bool), st.dictionaries(TEXT, TEXT, max_size=4), min_size=1, max_size=4
+        TEXT.filter(bool),
+        st.dictionaries(TEXT.filter(bool), TEXT, max_size=4),
+        min_size=1,
+        max_size=4,
     )
 )
 def test_any_names_keys_and_values_round_trip(
     backend: str, secrets: dict[str, dict[str, str]]
 ) -> None:
-    """Any non-empty name and any key and value (lone surrogates too) read back exactly."""
+    """Any non-empty name, key and value of valid Unicode (control characters, NUL,
+    astral planes) reads back exactly."""
 
     async def round_trip(path: Path) -> dict[str, dict[str, str]]:
         async with FileStore(path) as store:

@@ -16,17 +16,16 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import anyio
 import pytest
-import structlog
-from click.testing import CliRunner, Result
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from cli_runner import Cli
 from recording_transport import RecordingTransport
 from stacksecrets import (
     AsyncClient,
@@ -37,9 +36,7 @@ from stacksecrets import (
     StackLoadError,
     load_stack_file,
 )
-from stacksecrets._cli import cli
-from stacksecrets.stores import FileStore
-from stacksecrets.stores._zenml import ZenMLStore
+from stacksecrets.stores import FileStore, ZenMLStore
 from zenml_fixtures import ZenMLServer
 
 HOSTILE = [
@@ -58,27 +55,6 @@ HOSTILE = [
 ]
 
 
-@pytest.fixture
-def runner() -> Iterator[Callable[..., Result]]:
-    """Run the command in-process with a clean environment; the CLI's structlog setup is
-    undone afterwards."""
-    was_configured, saved = structlog.is_configured(), structlog.get_config()
-    base = {"STACKSECRETS_STORE": None, "STACKSECRETS_VALIDATION_LEVEL": None}
-    base.update(dict.fromkeys(("ZENML_STORE_URL", "ZENML_STORE_USERNAME"), None))
-    base.update(dict.fromkeys(("ZENML_STORE_PASSWORD", "ZENML_STORE_API_KEY"), None))
-    base["ZENML_SECRET_VALIDATION_LEVEL"] = None
-
-    def run(*args: str, env: dict[str, str] | None = None, stdin: str | None = None) -> Result:
-        return CliRunner().invoke(cli, list(args), env={**base, **(env or {})}, input=stdin)
-
-    try:
-        yield run
-    finally:
-        structlog.reset_defaults()
-        if was_configured:
-            structlog.configure(**saved)
-
-
 def _files(root: Path) -> set[str]:
     return {str(p.relative_to(root)) for p in root.rglob("*")}
 
@@ -88,7 +64,7 @@ def _printable_lines(text: str) -> bool:
 
 
 def test_hostile_names_and_keys_through_the_cli_touch_only_the_store_file(
-    runner: Callable[..., Result], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Each hostile name (with hostile keys) is created, read, listed and deleted through the
     command line: every one round-trips exactly, no file appears anywhere but the store file
@@ -100,19 +76,19 @@ def test_hostile_names_and_keys_through_the_cli_touch_only_the_store_file(
     env = {"STACKSECRETS_STORE": store.as_uri()}
     keys = {"../k": "v1", "a/b": "v2", "x?y#z": "v3", "new\nkey": "v4", "esc\x1b[0m": "v5"}
     for name in HOSTILE:
-        created = runner(
+        created = cli.invoke(
             "secret", "create", name, "--values-file", "-", env=env, stdin=json.dumps(keys)
         )
         assert created.exit_code == 0, created.output
         assert _printable_lines(created.output)
-        shown = runner("secret", "get", name, "--show-values", "--json", env=env)
+        shown = cli.invoke("secret", "get", name, "--show-values", "--json", env=env)
         assert json.loads(shown.output) == {"name": name, "values": keys}
-        masked = runner("secret", "get", name, env=env)
+        masked = cli.invoke("secret", "get", name, env=env)
         assert _printable_lines(masked.output)
         assert masked.output.count("\n") == 1 + len(keys)
-    listed = runner("secret", "list", "--json", env=env)
+    listed = cli.invoke("secret", "list", "--json", env=env)
     assert sorted(json.loads(listed.output)) == sorted(HOSTILE)
-    text = runner("secret", "list", env=env).output
+    text = cli.invoke("secret", "list", env=env).output
     assert _printable_lines(text)
     assert text.count("\n") == len(HOSTILE)
     assert _files(tmp_path) == {
@@ -123,8 +99,8 @@ def test_hostile_names_and_keys_through_the_cli_touch_only_the_store_file(
         "store/secrets.json.lock",
     }
     for name in HOSTILE:
-        assert runner("secret", "delete", name, "--yes", env=env).exit_code == 0
-    assert json.loads(runner("secret", "list", "--json", env=env).output) == []
+        assert cli.invoke("secret", "delete", name, "--yes", env=env).exit_code == 0
+    assert json.loads(cli.invoke("secret", "list", "--json", env=env).output) == []
 
 
 def test_a_hostile_stack_cannot_forge_report_lines(tmp_path: Path) -> None:
@@ -190,7 +166,7 @@ async def test_hostile_keys_on_zenml_travel_only_in_bodies(
 
 @pytest.mark.zenml
 def test_hostile_names_through_the_cli_reach_zenml_intact(
-    runner: Callable[..., Result], zenml_server: ZenMLServer, unique_prefix: str
+    cli: Cli, zenml_server: ZenMLServer, unique_prefix: str
 ) -> None:
     """Names with path, query and fragment characters, created through the command line on
     a ZenML server, arrive as exactly that name (no other secret appears) and read back."""
@@ -201,11 +177,11 @@ def test_hostile_names_through_the_cli_reach_zenml_intact(
     }
     names = [f"{unique_prefix}../../x?y=1#z", f"{unique_prefix}%2F sp\"q'"]
     for name in names:
-        assert runner("secret", "create", name, "--k=v", env=env).exit_code == 0
+        assert cli.invoke("secret", "create", name, "--k=v", env=env).exit_code == 0
     rest = zenml_server.rest()
     found = rest.get("/secrets", params={"name": f"startswith:{unique_prefix}", "size": 100})
     on_server = sorted(item["name"] for item in found.json()["items"])
-    deleted = [runner("secret", "delete", name, "--yes", env=env).exit_code for name in names]
+    deleted = [cli.invoke("secret", "delete", name, "--yes", env=env).exit_code for name in names]
     assert on_server == sorted(names)
     assert deleted == [0, 0]
 
@@ -260,7 +236,7 @@ def test_hostile_names_through_the_cli_reach_zenml_intact(
     ],
 )
 def test_setting_mistakes_exit_two_saying_what_to_fix(
-    runner: Callable[..., Result], tmp_path: Path, env: dict[str, str], says: str
+    cli: Cli, tmp_path: Path, env: dict[str, str], says: str
 ) -> None:
     """A store URL or variable with a mistake exits 2 with one line that names the fix (and
     never a password), with no traceback."""
@@ -269,7 +245,7 @@ def test_setting_mistakes_exit_two_saying_what_to_fix(
         "stacks:\n  - name: s\n    components:\n      - {type: t, flavor: f, name: n, "
         "configuration: {k: '{{a.b}}'}}\n"
     )
-    result = runner("validate", str(stack), env=env)
+    result = cli.invoke("validate", str(stack), env=env)
     assert result.exit_code == 2, result.output
     assert says in result.stderr
     assert result.stderr.startswith("stacksecrets: error: ")

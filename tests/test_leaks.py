@@ -24,7 +24,6 @@ import re
 import secrets
 import socket
 import subprocess
-import sys
 import traceback
 import urllib.parse
 from collections.abc import Callable, Iterator
@@ -36,6 +35,7 @@ import attrs
 import pytest
 import structlog
 
+from cli_runner import Cli
 from recording_transport import RecordingTransport
 from stacksecrets import (
     AsyncClient,
@@ -46,8 +46,7 @@ from stacksecrets import (
     StackSecretsError,
     redact_secrets,
 )
-from stacksecrets.stores import open_store
-from stacksecrets.stores._zenml import ZenMLStore
+from stacksecrets.stores import ZenMLStore, open_store
 from zenml_fixtures import ZenMLServer
 
 JWT = re.compile(r"eyJ[\w-]{6,}\.[\w-]{6,}")
@@ -127,7 +126,6 @@ def debug_everything() -> Iterator[tuple[io.StringIO, io.StringIO]]:
     """structlog rendering every event at DEBUG, the stdlib root logger at DEBUG (httpx and
     httpcore included), each into a buffer; the previous configuration restored after."""
     events, records = io.StringIO(), io.StringIO()
-    was_configured, saved = structlog.is_configured(), structlog.get_config()
     structlog.configure(
         processors=[
             structlog.processors.add_log_level,
@@ -148,10 +146,7 @@ def debug_everything() -> Iterator[tuple[io.StringIO, io.StringIO]]:
         yield events, records
     finally:
         root.removeHandler(handler)
-        root.setLevel(level)
-        structlog.reset_defaults()
-        if was_configured:
-            structlog.configure(**saved)
+        root.setLevel(level)  # structlog is restored by conftest's autouse fixture
 
 
 def _closed_port() -> int:
@@ -295,27 +290,19 @@ stacks:
 """
 
 
-def _cli_calls(capture: Capture, target: Target, prefix: str, tmp_path: Path) -> None:
+def _cli_calls(cli: Cli, capture: Capture, target: Target, prefix: str, tmp_path: Path) -> None:
     """Every CLI command, at -vv (structlog and the stdlib root logger at DEBUG)."""
     name = f"{prefix}cli"
     user, password, newer = _value("cli-user"), _value("cli-password"), _value("cli-newer")
     capture.forbid(user, password, newer)
     stack_file = tmp_path / "stack.yaml"
     stack_file.write_text(STACK_YAML.replace("NAME", name))
-    base = {k: v for k, v in os.environ.items() if not k.startswith(("STACKSECRETS_", "ZENML_"))}
 
     def run(
         *args: str, stdin: str | None = None, env: dict[str, str] | None = None, url: str = ""
     ) -> subprocess.CompletedProcess[str]:
-        environ = {**base, **target.env, **(env or {}), "STACKSECRETS_STORE": url or target.url}
-        result = subprocess.run(
-            [sys.executable, "-m", "stacksecrets", "-vv", *args],
-            input=stdin,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            env=environ,
-            check=False,
+        result = cli(
+            "-vv", *args, store=url or target.url, env={**target.env, **(env or {})}, stdin=stdin
         )
         if "--show-values" in args:
             capture.revealed.append(result.stdout)
@@ -390,6 +377,7 @@ def test_nothing_secret_escapes(
     debug_everything: tuple[io.StringIO, io.StringIO],
     capsys: pytest.CaptureFixture[str],
     tmp_path: Path,
+    cli: Cli,
 ) -> None:
     """Every API call and CLI command, on success and on every error path, at DEBUG
     everywhere: no secret value (or its encoded forms), password, API key or token appears
@@ -398,7 +386,7 @@ def test_nothing_secret_escapes(
     prefix = f"leak-{secrets.token_hex(4)}-"
     anyio.run(_api_calls, capture, store, prefix)
     _sync_calls(capture, store, prefix)
-    _cli_calls(capture, store, prefix, tmp_path)
+    _cli_calls(cli, capture, store, prefix, tmp_path)
     events, records = debug_everything
     out, err = capsys.readouterr()
     capture.texts.extend([events.getvalue(), records.getvalue(), out, err])

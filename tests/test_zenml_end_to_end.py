@@ -4,15 +4,14 @@ URL, and stacksecrets' answers next to ZenML's own validation of the same stacks
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
-import sys
 import uuid
 
 import attrs
 import pytest
 
+from cli_runner import Cli
 from stacksecrets import Client
 from zenml_fixtures import ZenMLServer
 
@@ -86,24 +85,12 @@ def platform(zenml_server: ZenMLServer) -> Platform:
     return Platform(prefix, f"{prefix}prod", f"{prefix}dev", url)
 
 
-def cli(*args: str) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("STACKSECRETS_", "ZENML_"))}
-    return subprocess.run(
-        [sys.executable, "-m", "stacksecrets", *args],
-        capture_output=True,
-        text=True,
-        timeout=180,
-        env=env,
-        check=False,
-    )
-
-
 def problems(result: subprocess.CompletedProcess[str]) -> set[tuple[str, str | None, str | None]]:
     report = json.loads(result.stdout)
     return {(p["kind"], p["secret"], p["key"]) for p in report["problems"]}
 
 
-def test_cli_validates_a_server_stack(platform: Platform, zenml_server: ZenMLServer):
+def test_cli_validates_a_server_stack(cli: Cli, platform: Platform, zenml_server: ZenMLServer):
     """`stacksecrets validate --store zenml+http://... --zenml-stack NAME` reads the stack from
     the server and reports its missing key, exit 1, without showing the password."""
     result = cli("validate", "--store", platform.url, "--zenml-stack", platform.prod, "--json")
@@ -113,7 +100,7 @@ def test_cli_validates_a_server_stack(platform: Platform, zenml_server: ZenMLSer
     assert zenml_server.password not in result.stdout + result.stderr
 
 
-def test_cli_validates_several_server_stacks_in_one_pass(platform: Platform):
+def test_cli_validates_several_server_stacks_in_one_pass(cli: Cli, platform: Platform):
     """Several --zenml-stack options are validated in one pass; a secret they share is
     looked up once, and every usage of each problem is listed."""
     result = cli(
@@ -137,7 +124,7 @@ def test_cli_validates_several_server_stacks_in_one_pass(platform: Platform):
     assert report["stats"]["store_calls"] == 2
 
 
-def test_cli_unknown_server_stack_exits_two(platform: Platform):
+def test_cli_unknown_server_stack_exits_two(cli: Cli, platform: Platform):
     """An unknown --zenml-stack name exits 2 and names the stack."""
     result = cli("validate", "--store", platform.url, "--zenml-stack", "no-such-stack-x")
     assert result.returncode == 2
@@ -152,7 +139,7 @@ def test_sync_client_reads_a_secret_from_the_server(platform: Platform):
 
 
 def test_same_missing_references_as_zenml_and_right_where_zenml_is_wrong(
-    platform: Platform, zenml_server: ZenMLServer, tmp_path
+    cli: Cli, platform: Platform, zenml_server: ZenMLServer, tmp_path
 ):
     """On the same server and stacks, stacksecrets reports every missing reference ZenML's own
     validation reports, and also the prefix-name reference that ZenML wrongly accepts."""

@@ -22,6 +22,8 @@ from typing import TYPE_CHECKING, Any
 
 import structlog
 
+from ._secret import MASK
+
 if TYPE_CHECKING:
     from ._secret import Secret
 
@@ -58,7 +60,6 @@ class _Logger:
 
 logger = _Logger()
 
-MASK = "**********"
 #: Values shorter than this are not redacted: masking "1" or "on" everywhere would destroy logs.
 MIN_REDACTED_LENGTH = 4
 

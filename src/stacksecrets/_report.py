@@ -28,14 +28,8 @@ class ProblemKind(str, enum.Enum):
         return self.value
 
 
-_TITLES = {
-    ProblemKind.INVALID_REFERENCE: "invalid reference",
-    ProblemKind.MISSING_SECRET: "missing secret",
-    ProblemKind.MISSING_KEY: "missing key",
-    ProblemKind.VALUE_NOT_READABLE: "value not readable",
-    ProblemKind.FORBIDDEN: "forbidden",
-    ProblemKind.STORE_ERROR: "store error",
-}
+#: "missing_secret" is titled "missing secret" in the text report.
+_TITLES = {kind: kind.value.replace("_", " ") for kind in ProblemKind}
 _KIND_ORDER = {kind: i for i, kind in enumerate(ProblemKind)}
 
 

@@ -7,6 +7,9 @@ from types import MappingProxyType
 
 import attrs
 
+#: What stands for a secret value wherever one would show (reprs, logs, CLI output).
+MASK = "**********"
+
 
 def _frozen_values(values: Mapping[str, str]) -> Mapping[str, str]:
     return MappingProxyType(dict(values))
@@ -59,10 +62,10 @@ class SecretValue:
         return self._value
 
     def __repr__(self) -> str:
-        return "SecretValue('**********')"
+        return f"SecretValue({MASK!r})"
 
     def __str__(self) -> str:
-        return "**********"
+        return MASK
 
     def __format__(self, spec: str) -> str:
         return format(str(self), spec)

@@ -1,4 +1,6 @@
-"""The ``SecretStore`` protocol every store implements, and a base class with the plumbing."""
+"""The ``SecretStore`` protocol every store implements, the write rules they share, and a base
+class with the plumbing. ``docs/stores.md`` is the contract in prose; the conformance suite
+(``tests/store_conformance.py``) holds every shipped store to it."""
 
 from __future__ import annotations
 
@@ -9,77 +11,187 @@ from typing import Protocol, runtime_checkable
 import attrs
 from typing_extensions import Self
 
-from .._errors import ClosedError, ForbiddenError
+from .._describe import kind_of
+from .._errors import ClosedError, ConfigurationError, ForbiddenError
 from .._secret import Secret
 
 
 @attrs.frozen
 class StoreCapabilities:
-    """What a store can do; the engine plans its calls with this."""
+    """What a store can do; the engine plans its calls with this, the CLI refuses early."""
 
-    #: ``secrets_exist`` answers for many names with few calls (no value is read).
+    #: ``secrets_exist`` answers for many names in few calls (else the engine asks it one
+    #: name at a time, concurrently).
     batched_exists: bool = False
-    #: How many names one existence call may carry (``None``: no limit).
+    #: The most names one existence call carries (``None``: no limit). The engine never sends
+    #: more in one call; a store given more must still answer correctly.
     max_batch: int | None = None
-    #: create, update and delete work.
+    #: create, update and delete can work for some caller. ``False``: every write raises
+    #: ``ForbiddenError`` without contacting anything, so a client can refuse before any work.
+    #: ``True`` promises nothing about this caller's rights: the store may still answer a
+    #: write with ``ForbiddenError``.
     writable: bool = False
 
 
 @runtime_checkable
 class SecretStore(Protocol):
-    """An async secret store.
+    """An async secret store. ``docs/stores.md`` is the full contract; in short:
 
-    Failures are ours, never a library's: ``SecretNotFoundError`` (a ``KeyError``),
-    ``ForbiddenError``, ``StoreUnavailableError`` for transient failures (with an optional
-    ``retry_after`` in seconds), ``StoreCorruptError``, or another ``StoreError``.
+    - **Exact names.** Every method compares names exactly (case, spaces and all), never by
+      prefix or by a folded case, whatever the backend's own search does.
+    - **Errors are ours**, never a library's: ``SecretNotFoundError`` (a ``KeyError``) for a
+      missing name, ``SecretExistsError`` for a create of a taken name, ``ForbiddenError``
+      (``AuthenticationError`` when the credentials are refused), ``StoreUnavailableError``
+      for transient failures (with ``retry_after`` in seconds when the backend says),
+      ``StoreCorruptError`` for data that cannot be read, ``ConfigurationError`` for a name,
+      key or value the rules refuse (``check_write``), ``ClosedError`` after ``aclose``, and
+      ``StoreError`` for the rest. Library errors are chained with ``raise ... from``.
+    - **Nothing secret shows**: no value, password, token or key in a message, ``repr``,
+      ``description`` or log event. Names, keys, hosts and paths may show.
+    - **Concurrency**: any number of calls may run at once from tasks of one event loop.
     """
 
     @property
-    def capabilities(self) -> StoreCapabilities: ...
+    def capabilities(self) -> StoreCapabilities:
+        """What the store can do (see ``StoreCapabilities``); constant for the store's life."""
+        ...
 
     @property
     def description(self) -> str:
-        """Where the store is, safe to log and show: no password, token or key."""
+        """Where the store is (a URL without credentials), safe to log and show."""
         ...
 
     async def get_secret(self, name: str) -> Secret:
-        """The secret with exactly this name, with its values."""
+        """The secret named exactly ``name``, with every value this caller may read.
+
+        Keys whose values the caller may not read go in ``Secret.unreadable_keys``. No such
+        secret: ``SecretNotFoundError``.
+        """
         ...
 
     async def secrets_exist(self, names: Sequence[str]) -> frozenset[str]:
-        """Which of ``names`` exist, by exact name, without reading any value."""
+        """Which of ``names`` exist, by exact name, without reading any value.
+
+        Duplicates are allowed; no names costs nothing and answers ``frozenset()``.
+        """
         ...
 
     async def list_secrets(self) -> list[str]:
-        """Every secret name, sorted."""
+        """Every secret name this caller can see, each once, sorted by ``str`` order.
+
+        Reads no value.
+        """
         ...
 
-    async def create_secret(self, name: str, values: Mapping[str, str]) -> None: ...
+    async def create_secret(self, name: str, values: Mapping[str, str]) -> None:
+        """A new secret ``name`` holding exactly ``values`` (which may be empty).
+
+        The name is taken: ``SecretExistsError``, and the existing secret is left as it was.
+        """
+        ...
 
     async def update_secret(
         self, name: str, values: Mapping[str, str], *, remove_keys: Collection[str] = ()
     ) -> None:
-        """Set ``values`` (added or replaced) and remove ``remove_keys``."""
+        """Set ``values`` (keys added or replaced), then remove ``remove_keys``; other keys stay.
+
+        Removing a key the secret does not have is not an error; a key both set and removed is
+        refused (``ConfigurationError``). No such secret: ``SecretNotFoundError``, and nothing
+        is created.
+        """
         ...
 
-    async def delete_secret(self, name: str) -> None: ...
+    async def delete_secret(self, name: str) -> None:
+        """Delete the secret named exactly ``name``. No such secret: ``SecretNotFoundError``."""
+        ...
 
     async def aclose(self) -> None:
-        """Release connections and files. Idempotent."""
+        """Release connections and files. Idempotent; afterwards every call raises
+        ``ClosedError``."""
         ...
 
-    async def __aenter__(self) -> Self: ...
+    async def __aenter__(self) -> Self:
+        """The store itself; ``ClosedError`` if it was closed."""
+        ...
 
     async def __aexit__(
         self,
         exc_type: type[BaseException] | None,
         exc: BaseException | None,
         tb: TracebackType | None,
-    ) -> None: ...
+    ) -> None:
+        """``aclose()``."""
+        ...
+
+
+def _check_text(text: str, what: str) -> None:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        # A lone surrogate: no store that speaks UTF-8 (ZenML, Vault, AWS) can hold it.
+        raise ConfigurationError(f"{what} is not valid Unicode text (a lone surrogate)") from None
+
+
+def check_name(name: str) -> None:
+    """``ConfigurationError`` unless ``name`` is a non-empty string of valid Unicode."""
+    if not isinstance(name, str):
+        raise ConfigurationError(f"a secret name must be a string, found {kind_of(name)}")
+    if not name:
+        raise ConfigurationError("a secret name must be a non-empty string")
+    _check_text(name, f"the secret name {name!r}")
+
+
+def check_write(
+    name: str, values: Mapping[str, str], remove_keys: Collection[str] = ()
+) -> tuple[dict[str, str], tuple[str, ...]]:
+    """The rules every store applies to a create or update, before it changes anything.
+
+    A name is a non-empty string; keys are non-empty strings; values are strings (empty is
+    fine); all of them valid Unicode (no lone surrogate, so every UTF-8 store can hold them).
+    ``remove_keys`` is a collection of keys (not one string), none of them also set.
+    Returns copies of ``values`` and ``remove_keys``; anything else raises
+    ``ConfigurationError`` naming the secret and the key, never a value.
+    """
+    check_name(name)
+    if not isinstance(values, Mapping):
+        raise ConfigurationError(
+            f"the values of secret {name!r} must be a mapping of keys to strings, "
+            f"found {kind_of(values)}"
+        )
+    copied = dict(values)
+    for key, value in copied.items():
+        if not isinstance(key, str) or not key:
+            found = "an empty string" if isinstance(key, str) else kind_of(key)
+            raise ConfigurationError(
+                f"a key of secret {name!r} must be a non-empty string, found {found}"
+            )
+        _check_text(key, f"the key {key!r} of secret {name!r}")
+        if not isinstance(value, str):
+            raise ConfigurationError(
+                f"the value of key {key!r} of secret {name!r} must be a string, "
+                f"found {kind_of(value)}"
+            )
+        _check_text(value, f"the value of key {key!r} of secret {name!r}")
+    if isinstance(remove_keys, (str, bytes)):
+        raise ConfigurationError(
+            f"remove_keys for secret {name!r} must be a collection of keys, not one string"
+        )
+    removed = tuple(remove_keys)
+    both = sorted(set(removed) & copied.keys())
+    if both:
+        raise ConfigurationError(
+            f"the key {both[0]!r} of secret {name!r} is both set and removed in one update"
+        )
+    return copied, removed
 
 
 class StoreBase:
-    """Context management, the closed check and refused writes, for store implementations."""
+    """Plumbing for store implementations: context management, the closed check, a
+    ``secrets_exist`` built on ``list_secrets``, and writes refused for read-only stores.
+
+    A subclass implements ``get_secret`` and ``list_secrets``, and the writes when it declares
+    ``writable``; it calls ``_check_open()`` first in each method.
+    """
 
     _closed: bool = False
 
@@ -96,16 +208,22 @@ class StoreBase:
             raise ClosedError(f"the store {self.description} is closed")
 
     def _refuse_write(self) -> None:
+        self._check_open()
         raise ForbiddenError(f"the store {self.description} is read-only")
 
-    async def secrets_exist(self, names: Sequence[str]) -> frozenset[str]:
-        """Default: one name at a time through ``list_secrets``."""
-        existing = set(await self.list_secrets())
-        return frozenset(name for name in names if name in existing)
+    async def get_secret(self, name: str) -> Secret:
+        raise NotImplementedError(f"{type(self).__name__} must implement get_secret")
 
     async def list_secrets(self) -> list[str]:
-        self._refuse_write()
-        raise AssertionError  # pragma: no cover
+        raise NotImplementedError(f"{type(self).__name__} must implement list_secrets")
+
+    async def secrets_exist(self, names: Sequence[str]) -> frozenset[str]:
+        """Default: one ``list_secrets`` call, compared by exact name."""
+        self._check_open()
+        if not names:
+            return frozenset()
+        existing = set(await self.list_secrets())
+        return frozenset(name for name in names if name in existing)
 
     async def create_secret(self, name: str, values: Mapping[str, str]) -> None:
         self._refuse_write()

@@ -40,7 +40,7 @@ from .._errors import (
 )
 from .._logging import logger
 from .._secret import Secret
-from ._base import StoreBase, StoreCapabilities
+from ._base import StoreBase, StoreCapabilities, check_write
 from ._crypto import KEY_VARIABLE, SCHEME, FileCrypto, keys_from_env
 from ._urls import StoreURL, parse_store_url
 
@@ -359,15 +359,6 @@ def _os_error(action: str, path: Path, exc: OSError) -> StoreError:
     return StoreError(message)
 
 
-def _check_values(name: str, values: Mapping[str, str]) -> dict[str, str]:
-    copied = dict(values)
-    for key, value in copied.items():
-        if not isinstance(key, str) or not isinstance(value, str):
-            kind = type(key).__name__ if not isinstance(key, str) else type(value).__name__
-            raise TypeError(f"secret {name!r}: keys and values must be strings, found a {kind}")
-    return copied
-
-
 # --- The store ---------------------------------------------------------------------------------
 
 
@@ -495,9 +486,7 @@ class FileStore(StoreBase):
 
     async def create_secret(self, name: str, values: Mapping[str, str]) -> None:
         self._check_open()
-        if not isinstance(name, str) or not name:
-            raise ConfigurationError("a secret name must be a non-empty string")
-        new = _check_values(name, values)
+        new, _ = check_write(name, values)
 
         def change(stored: dict[str, dict[str, str]]) -> None:
             if name in stored:
@@ -510,8 +499,7 @@ class FileStore(StoreBase):
         self, name: str, values: Mapping[str, str], *, remove_keys: Collection[str] = ()
     ) -> None:
         self._check_open()
-        new = _check_values(name, values)
-        removed = list(remove_keys)
+        new, removed = check_write(name, values, remove_keys)
 
         def change(stored: dict[str, dict[str, str]]) -> None:
             if name not in stored:

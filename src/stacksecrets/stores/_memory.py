@@ -8,7 +8,7 @@ import anyio
 
 from .._errors import SecretExistsError, SecretNotFoundError
 from .._secret import Secret
-from ._base import StoreBase, StoreCapabilities
+from ._base import StoreBase, StoreCapabilities, check_write
 
 
 class MemoryStore(StoreBase):
@@ -20,7 +20,9 @@ class MemoryStore(StoreBase):
         *,
         latency: float = 0.0,
     ) -> None:
-        self._secrets = {name: dict(values) for name, values in (secrets or {}).items()}
+        self._secrets = {
+            name: check_write(name, values)[0] for name, values in (secrets or {}).items()
+        }
         self.latency = latency
 
     @property
@@ -54,20 +56,24 @@ class MemoryStore(StoreBase):
         return sorted(self._secrets)
 
     async def create_secret(self, name: str, values: Mapping[str, str]) -> None:
+        self._check_open()
+        new, _ = check_write(name, values)
         await self._round_trip()
         if name in self._secrets:
             raise SecretExistsError(name)
-        self._secrets[name] = dict(values)
+        self._secrets[name] = new
 
     async def update_secret(
         self, name: str, values: Mapping[str, str], *, remove_keys: Collection[str] = ()
     ) -> None:
+        self._check_open()
+        new, removed = check_write(name, values, remove_keys)
         await self._round_trip()
         if name not in self._secrets:
             raise SecretNotFoundError(name, store=self.description)
         current = self._secrets[name]
-        current.update(values)
-        for key in remove_keys:
+        current.update(new)
+        for key in removed:
             current.pop(key, None)
 
     async def delete_secret(self, name: str) -> None:
