@@ -67,7 +67,7 @@ def console_commands(body: str) -> list[tuple[str, list[str]]]:
 def matches(expected: list[str], actual: list[str]) -> bool:
     if len(expected) != len(actual):
         return False
-    for want, got in zip(expected, actual):
+    for want, got in zip(expected, actual, strict=True):
         pattern = ".*".join(re.escape(part) for part in want.rstrip().split("..."))
         if not re.fullmatch(pattern, got.rstrip()):
             return False
@@ -94,7 +94,7 @@ def run_console(body: str, name: str, monkeypatch: pytest.MonkeyPatch) -> None:
     )
     outputs = result.stdout.split(MARK + "\n")[1:]
     assert len(outputs) == len(commands) + 1, f"{name}: the shell stopped early: {result.stderr}"
-    for (command, expected), output in zip(commands, outputs):
+    for (command, expected), output in zip(commands, outputs[:-1], strict=True):
         actual = output.splitlines()
         assert matches(expected, actual), (
             f"{name}: `{command}` printed\n" + "\n".join(actual) + "\nnot\n" + "\n".join(expected)

@@ -38,6 +38,7 @@ def __getattr__(name: str) -> Any:
 
 
 STORE_VARIABLE = "STACKSECRETS_STORE"
+"""The environment variable naming the store URL used when none is given."""
 
 __all__ = [
     "STORE_VARIABLE",
