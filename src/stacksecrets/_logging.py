@@ -140,7 +140,5 @@ class SecretRedactor:
 
 #: The process-wide redactor: every value stacksecrets reads is registered here.
 redactor = SecretRedactor()
+#: Add this to your structlog processors (before the renderer) to mask known secret values.
 redact_secrets = redactor
-"""The process-wide ``SecretRedactor``: add it to your structlog processors (before the
-renderer) and every value stacksecrets has read is replaced by ``'**********'`` in your events.
-"""

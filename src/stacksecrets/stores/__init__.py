@@ -37,8 +37,8 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
+#: The environment variable naming the store URL used when none is given.
 STORE_VARIABLE = "STACKSECRETS_STORE"
-"""The environment variable naming the store URL used when none is given."""
 
 __all__ = [
     "STORE_VARIABLE",
