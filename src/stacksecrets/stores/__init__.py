@@ -45,6 +45,7 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
+#: The environment variable naming the store URL used when none is given.
 STORE_VARIABLE = "STACKSECRETS_STORE"
 
 __all__ = [
