@@ -5,6 +5,8 @@ A store is chosen by URL:
 - ``file:///path/to/secrets.json``: the embedded default, a local file (``FileStore``).
 - ``memory://``: an empty in-memory store, for tests and examples (``MemoryStore``).
 - ``zenml+http://host:port`` / ``zenml+https://...``: a ZenML server (``ZenMLStore``).
+- ``vault+https://host:8200/MOUNT`` / ``vault:///MOUNT`` (``VAULT_ADDR``): a KV version 2 engine
+  of Vault or OpenBao (``VaultStore``).
 
 With no URL, ``STACKSECRETS_STORE`` is used, else the default local file under the user's
 data directory.
@@ -25,6 +27,7 @@ from ._file import FileStore
 from ._memory import MemoryStore
 
 if TYPE_CHECKING:
+    from ._vault import VaultStore
     from ._zenml import ZenMLStore
 
 
@@ -34,6 +37,10 @@ def __getattr__(name: str) -> Any:
         from ._zenml import ZenMLStore
 
         return ZenMLStore
+    if name == "VaultStore":
+        from ._vault import VaultStore
+
+        return VaultStore
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
@@ -46,6 +53,7 @@ __all__ = [
     "SecretStore",
     "StoreBase",
     "StoreCapabilities",
+    "VaultStore",
     "ZenMLStore",
     "default_store_path",
     "open_store",
@@ -77,7 +85,7 @@ def open_store(url: str | None = None, *, environ: Mapping[str, str] | None = No
     if not sep:
         raise ConfigurationError(
             f"store URL {_safe(resolved)!r} has no scheme; use file:///path/secrets.json, "
-            "memory://, or zenml+https://host"
+            "memory://, zenml+https://host or vault+https://host:8200/MOUNT"
         )
     if scheme == "memory":
         return MemoryStore()
@@ -87,9 +95,13 @@ def open_store(url: str | None = None, *, environ: Mapping[str, str] | None = No
         from ._zenml import ZenMLStore
 
         return ZenMLStore.from_url(resolved, environ=env)
+    if scheme in {"vault", "vault+http", "vault+https"}:
+        from ._vault import VaultStore
+
+        return VaultStore.from_url(resolved, environ=env)
     raise ConfigurationError(
-        f"store URL scheme {scheme!r} is not supported; use file://, memory://, zenml+http:// "
-        "or zenml+https://"
+        f"store URL scheme {scheme!r} is not supported; use file://, memory://, zenml+http(s):// "
+        "or vault+http(s)://"
     )
 
 
