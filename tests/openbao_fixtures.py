@@ -17,6 +17,7 @@ import signal
 import socket
 import subprocess
 import time
+import urllib.parse
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
@@ -39,6 +40,10 @@ path "secret/metadata/" { capabilities = ["list"] }
 path "secret/metadata/*" { capabilities = ["list", "read"] }
 path "secret/data/*" { capabilities = ["read"] }
 """
+
+
+def _quoted(name: str) -> str:
+    return "/".join(urllib.parse.quote(part, safe="") for part in name.split("/"))
 
 
 def _free_port() -> int:
@@ -70,7 +75,6 @@ class OpenBao:
 
     address: str
     root_token: str = attrs.field(repr=False)
-    unseal_key: str = attrs.field(repr=False)
     binary: Path
     process: subprocess.Popen[bytes] = attrs.field(repr=False)
     log_path: Path
@@ -105,8 +109,20 @@ class OpenBao:
             pytest.fail(f"bao {args[0]} {args[1]} failed: {result.stderr[-2000:]}", pytrace=False)
         return result.stdout
 
+    def seal(self) -> None:
+        self.rest().put("/sys/seal").raise_for_status()
+
+    def unseal(self) -> None:
+        """Unseal with the dev server's one key (printed in its log)."""
+        key = re.search(r"Unseal Key: (\S+)", self.log_path.read_text(errors="replace"))
+        if key is None:
+            pytest.fail("the dev server's log shows no unseal key", pytrace=False)
+        answer = httpx.put(f"{self.address}/v1/sys/unseal", json={"key": key.group(1)})
+        answer.raise_for_status()
+        assert answer.json()["sealed"] is False
+
     def write(self, name: str, values: Mapping[str, object]) -> None:
-        self.rest().post(f"/secret/data/{name}", json={"data": dict(values)}).raise_for_status()
+        self.rest().post(f"/secret/data/{_quoted(name)}", json={"data": dict(values)}).raise_for_status()
 
     def write_many(self, values_by_name: Mapping[str, Mapping[str, str]]) -> None:
         """Seed many secrets, 16 at a time."""
@@ -121,7 +137,7 @@ class OpenBao:
 
                 async def one(name: str, values: Mapping[str, str]) -> None:
                     async with limiter:
-                        answer = await rest.post(f"/secret/data/{name}", json={"data": values})
+                        answer = await rest.post(f"/secret/data/{_quoted(name)}", json={"data": values})
                     answer.raise_for_status()
 
                 async with anyio.create_task_group() as group:
@@ -131,7 +147,7 @@ class OpenBao:
         anyio.run(seed)
 
     def soft_delete(self, name: str) -> None:
-        self.rest().delete(f"/secret/data/{name}").raise_for_status()
+        self.rest().delete(f"/secret/data/{_quoted(name)}").raise_for_status()
 
     def policy(self, name: str, text: str) -> None:
         self.rest().put(f"/sys/policies/acl/{name}", json={"policy": text}).raise_for_status()
@@ -186,11 +202,9 @@ def start_openbao(workdir: Path) -> OpenBao:
                 pass
             time.sleep(0.1)
         if not failure:
-            key = re.search(r"Unseal Key: (\S+)", log_path.read_text(errors="replace"))
             return OpenBao(
                 address=address,
                 root_token=root,
-                unseal_key=key.group(1) if key else "",
                 binary=binary,
                 process=process,
                 log_path=log_path,

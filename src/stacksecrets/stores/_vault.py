@@ -31,7 +31,7 @@ import ssl
 import time
 import urllib.parse
 import warnings
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Collection, Coroutine, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -126,6 +126,7 @@ class VaultStore(StoreBase):
         self.list_page_size = list_page_size
         self._token = token
         self._token_ok_until = 0.0
+        self._token_refused = False
         self._token_lock = anyio.Lock()
         #: HTTP requests sent, token look-ups included.
         self.http_calls = 0
@@ -245,12 +246,7 @@ class VaultStore(StoreBase):
             prefix = f"{folder}/" if folder else ""
             found.update(prefix + leaf for leaf in leaves & listed)
 
-        if len(by_folder) == 1:
-            await one_folder(*next(iter(by_folder.items())))
-        elif by_folder:
-            async with anyio.create_task_group() as group:
-                for folder, leaves in by_folder.items():
-                    group.start_soon(one_folder, folder, leaves)
+        await _all(one_folder(folder, leaves) for folder, leaves in by_folder.items())
         return frozenset(found)
 
     async def get_secret(self, name: str) -> Secret:
@@ -269,12 +265,10 @@ class VaultStore(StoreBase):
         async def walk(folder: str) -> None:
             entries = await self._list_folder(folder)
             prefix = f"{folder}/" if folder else ""
-            async with anyio.create_task_group() as group:
-                for entry in entries:
-                    if entry.endswith("/"):
-                        group.start_soon(walk, prefix + entry.rstrip("/"))
-                    else:
-                        names.append(prefix + entry)
+            names.extend(prefix + entry for entry in entries if not entry.endswith("/"))
+            await _all(
+                walk(prefix + entry.rstrip("/")) for entry in entries if entry.endswith("/")
+            )
 
         await walk("")
         return sorted(names)
@@ -476,22 +470,25 @@ class VaultStore(StoreBase):
         """
         if time.monotonic() < self._token_ok_until:
             return
+        path = "/auth/token/lookup-self"
         async with self._token_lock:
             if time.monotonic() < self._token_ok_until:
                 return
-            path = "/auth/token/lookup-self"
-            response = await self._send("GET", path)
-            if response.is_success:
-                self._token_ok_until = time.monotonic() + TOKEN_CHECK_SECONDS
-                return
-            if response.status_code in {httpx.codes.UNAUTHORIZED, httpx.codes.FORBIDDEN}:
-                raise AuthenticationError(
-                    f"the Vault server {self._host} refuses the token (GET {API}{path} answered "
-                    f"{response.status_code}): it is revoked, expired or unknown, or its "
-                    "policies do not even allow looking itself up (Vault's default policy "
-                    "does); set VAULT_TOKEN to a valid token"
-                )
-            raise self._status_error("GET", path, response)
+            if not self._token_refused:
+                response = await self._send("GET", path)
+                if response.is_success:
+                    self._token_ok_until = time.monotonic() + TOKEN_CHECK_SECONDS
+                    return
+                if response.status_code not in {401, 403}:
+                    raise self._status_error("GET", path, response)
+                # A refused token is not accepted again later: no need to ask twice.
+                self._token_refused = True
+            raise AuthenticationError(
+                f"the Vault server {self._host} refuses the token (GET {API}{path} answered "
+                "403): it is revoked, expired or unknown, or its policies do not even allow "
+                "looking itself up (Vault's default policy does); set VAULT_TOKEN to a valid "
+                "token"
+            )
 
     def _status_error(self, method: str, path: str, response: httpx.Response) -> StoreError:
         status = response.status_code
@@ -519,6 +516,29 @@ _VERBS = {"LIST": "listing", "GET": "reading", "POST": "writing", "DELETE": "del
 
 
 # ---------------------------------------------------------------------- helpers
+
+
+async def _all(calls: Iterable[Coroutine[Any, Any, None]]) -> None:
+    """Run ``calls`` concurrently; raise one ``StoreError`` (an authentication error first),
+    not an exception group, when some fail."""
+    pending = list(calls)
+    if len(pending) == 1:
+        await pending[0]
+        return
+    errors: list[StoreError] = []
+
+    async def one(call: Coroutine[Any, Any, None]) -> None:
+        try:
+            await call
+        except StoreError as exc:
+            errors.append(exc)
+
+    async with anyio.create_task_group() as group:
+        for call in pending:
+            group.start_soon(one, call)
+    if errors:
+        errors.sort(key=lambda e: not isinstance(e, AuthenticationError))
+        raise errors[0]
 
 
 def _valid_name(name: str) -> bool:
