@@ -122,11 +122,18 @@ def slow(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def bench(session: nox.Session) -> None:
-    """Benchmarks against ZenML's own validation on the same real server."""
+    """Benchmarks against ZenML's own validation on the same real server, then against
+    OpenBao (``-- --vault [--reps N]``: only the OpenBao one)."""
     install(session, "tests")
-    session.install("matplotlib")
-    env = {"STACKSECRETS_ZENML_PYTHON": zenml_python(), "PYTHONHASHSEED": "0"}
+    session.install("matplotlib", "hvac")
+    env = {**server_env(), "PYTHONHASHSEED": "0"}
+    if "--vault" in session.posargs:
+        args = [arg for arg in session.posargs if arg != "--vault"]
+        session.run("python", "benchmarks/vault_bench.py", *args, env=env)
+        return
     session.run("python", "benchmarks/run.py", *session.posargs, env=env)
+    if "--quick" not in session.posargs:
+        session.run("python", "benchmarks/vault_bench.py", env=env)
 
 
 if os.environ.get("CI"):

@@ -122,7 +122,9 @@ class OpenBao:
         assert answer.json()["sealed"] is False
 
     def write(self, name: str, values: Mapping[str, object]) -> None:
-        self.rest().post(f"/secret/data/{_quoted(name)}", json={"data": dict(values)}).raise_for_status()
+        self.rest().post(
+            f"/secret/data/{_quoted(name)}", json={"data": dict(values)}
+        ).raise_for_status()
 
     def write_many(self, values_by_name: Mapping[str, Mapping[str, str]]) -> None:
         """Seed many secrets, 16 at a time."""
@@ -137,7 +139,9 @@ class OpenBao:
 
                 async def one(name: str, values: Mapping[str, str]) -> None:
                     async with limiter:
-                        answer = await rest.post(f"/secret/data/{_quoted(name)}", json={"data": values})
+                        answer = await rest.post(
+                            f"/secret/data/{_quoted(name)}", json={"data": values}
+                        )
                     answer.raise_for_status()
 
                 async with anyio.create_task_group() as group:

@@ -36,6 +36,7 @@ import attrs
 import pytest
 import structlog
 
+from openbao_fixtures import OpenBao
 from stacksecrets import (
     AsyncClient,
     Client,
@@ -45,7 +46,6 @@ from stacksecrets import (
     StackSecretsError,
     redact_secrets,
 )
-from openbao_fixtures import OpenBao
 from stacksecrets.stores._vault import VaultStore
 from stacksecrets.stores._zenml import ZenMLStore
 from zenml_fixtures import ZenMLServer

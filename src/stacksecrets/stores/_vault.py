@@ -266,9 +266,7 @@ class VaultStore(StoreBase):
             entries = await self._list_folder(folder)
             prefix = f"{folder}/" if folder else ""
             names.extend(prefix + entry for entry in entries if not entry.endswith("/"))
-            await _all(
-                walk(prefix + entry.rstrip("/")) for entry in entries if entry.endswith("/")
-            )
+            await _all(walk(prefix + entry.rstrip("/")) for entry in entries if entry.endswith("/"))
 
         await walk("")
         return sorted(names)
@@ -331,7 +329,11 @@ class VaultStore(StoreBase):
         # Taken, unless every version is deleted or destroyed (an absent secret): then
         # write over it, still only if nobody wrote in between.
         current = await self._current_version(name)
-        if current is None or not current[1] or not await self._write(name, dict(values), current[0]):
+        if (
+            current is None
+            or not current[1]
+            or not await self._write(name, dict(values), current[0])
+        ):
             raise SecretExistsError(name)
 
     async def update_secret(
@@ -367,7 +369,9 @@ class VaultStore(StoreBase):
         """Write a new version if the current one is ``cas``; ``False`` if it is not."""
         path = self._path("data", name)
         body = {"options": {"cas": cas}, "data": values}
-        response = await self._request("POST", path, json_body=body, what=f"secret {name!r}", cas=True)
+        response = await self._request(
+            "POST", path, json_body=body, what=f"secret {name!r}", cas=True
+        )
         return response.status_code != httpx.codes.BAD_REQUEST
 
     async def _current_version(self, name: str) -> tuple[int, bool] | None:
@@ -592,9 +596,7 @@ def _token_file(env: Mapping[str, str]) -> str:
 def _tls(env: Mapping[str, str], address: str) -> bool | ssl.SSLContext:
     skip = env.get("VAULT_SKIP_VERIFY", "").strip().lower()
     if skip not in _TRUE | _FALSE:
-        raise ConfigurationError(
-            f"VAULT_SKIP_VERIFY must be true or false, got {skip[:20]!r}"
-        )
+        raise ConfigurationError(f"VAULT_SKIP_VERIFY must be true or false, got {skip[:20]!r}")
     if skip in _TRUE:
         if address.startswith("https://"):
             warnings.warn(
