@@ -11,6 +11,7 @@ and 50 ms of round trip (the latency proxy of tests/fault_proxy.py, in its own p
   warm store (connections open), at both levels; store calls and LIST calls counted.
 - floor client: hand-written httpx, the same work with nothing else: one LIST of the folder,
   then a GET of every found name, all started at once under the same 16 connections.
+  Its runs alternate with stacksecrets' runs, so the (shared, noisy) machine weighs on both.
 - hvac: a sequential validator, stack by stack, reading each secret a stack references one
   after the other (``read_secret_version``), as a validator without batching or a cross-stack
   cache would.
@@ -75,63 +76,62 @@ def count_lists(store: VaultStore) -> list[int]:
     return lists
 
 
-async def measure_stacksecrets(
-    address: str, token: str, stacks: list[Stack], reps: int
+async def measure(
+    address: str, token: str, scenario_stacks: dict[str, list[Stack]], names: list[str], reps: int
 ) -> dict[str, list[dict[str, float]]]:
+    """stacksecrets (each scenario, each level) and the floor client on scenario (b),
+    interleaved run by run, so the machine's noise falls on both alike."""
     out: dict[str, list[dict[str, float]]] = {}
-    async with VaultStore(address, token=token, max_connections=CONCURRENCY) as store:
+    limits = httpx.Limits(max_connections=CONCURRENCY, max_keepalive_connections=CONCURRENCY)
+    async with (
+        VaultStore(address, token=token, max_connections=CONCURRENCY) as store,
+        httpx.AsyncClient(
+            base_url=address + "/v1", headers={"X-Vault-Token": token}, limits=limits, timeout=60
+        ) as floor,
+    ):
         lists = count_lists(store)
-        # Open the connections before any clock starts, as the floor client does.
+        # Open the connections of both before any clock starts.
         async with anyio.create_task_group() as tg:
             for _ in range(CONCURRENCY):
                 tg.start_soon(store.secrets_exist, ["warm-up"])
-        for level in (KEY, EXISTS):
-            runs = []
-            for _ in range(reps):
-                calls, listed = store.http_calls, lists[0]
-                started = time.perf_counter()
-                report = await AsyncClient(store, level=level).validate_stacks(stacks)
-                seconds = time.perf_counter() - started
-                runs.append(
-                    {
-                        "seconds": seconds,
-                        "calls": store.http_calls - calls,
-                        "list_calls": lists[0] - listed,
-                        "problems": len(report.problems),
-                    }
-                )
-            out[level.value] = runs
+                tg.start_soon(floor.get, "/sys/health")
+        for _ in range(reps):
+            out.setdefault("floor/b", []).append(await floor_client(floor, names))
+            for scenario, stacks in scenario_stacks.items():
+                for level in (KEY, EXISTS):
+                    calls, listed = store.http_calls, lists[0]
+                    started = time.perf_counter()
+                    report = await AsyncClient(store, level=level).validate_stacks(stacks)
+                    seconds = time.perf_counter() - started
+                    out.setdefault(f"{scenario}/{level.value}", []).append(
+                        {
+                            "seconds": seconds,
+                            "calls": store.http_calls - calls,
+                            "list_calls": lists[0] - listed,
+                            "problems": len(report.problems),
+                        }
+                    )
     return out
 
 
-async def floor_client(address: str, token: str, names: list[str]) -> dict[str, float]:
+async def floor_client(client: httpx.AsyncClient, names: list[str]) -> dict[str, float]:
     """One LIST of the folder, then every found secret read, all at once (16 connections)."""
-    limits = httpx.Limits(max_connections=CONCURRENCY, max_keepalive_connections=CONCURRENCY)
-    async with httpx.AsyncClient(
-        base_url=address + "/v1", headers={"X-Vault-Token": token}, limits=limits, timeout=60
-    ) as client:
-        async with anyio.create_task_group() as tg:  # warm the connections
-            for _ in range(CONCURRENCY):
-                tg.start_soon(client.get, "/sys/health")
-        calls = 0
-        started = time.perf_counter()
-        listed = await client.request("LIST", "/secret/metadata/")
-        calls += 1
-        present = set(listed.json()["data"]["keys"])
-        found = [name for name in names if name in present]
-        values: dict[str, dict[str, str]] = {}
+    started = time.perf_counter()
+    listed = await client.request("LIST", "/secret/metadata/")
+    present = set(listed.json()["data"]["keys"])
+    found = [name for name in names if name in present]
+    values: dict[str, dict[str, str]] = {}
 
-        async def read(name: str) -> None:
-            answer = await client.get(f"/secret/data/{name}")
-            values[name] = answer.json()["data"]["data"]
+    async def read(name: str) -> None:
+        answer = await client.get(f"/secret/data/{name}")
+        values[name] = answer.json()["data"]["data"]
 
-        async with anyio.create_task_group() as tg:
-            for name in found:
-                tg.start_soon(read, name)
-        calls += len(found)
-        seconds = time.perf_counter() - started
+    async with anyio.create_task_group() as tg:
+        for name in found:
+            tg.start_soon(read, name)
+    seconds = time.perf_counter() - started
     assert len(values) == len(found)
-    return {"seconds": seconds, "calls": calls, "found": len(found)}
+    return {"seconds": seconds, "calls": 1 + len(found), "found": len(found)}
 
 
 def hvac_validator(address: str, token: str, configurations: dict[str, dict[str, str]]) -> dict:
@@ -190,20 +190,15 @@ def main() -> None:
             server = SimpleNamespace(port=port, url=bao.address)
             for rtt in rtts:
                 with _infra.latency(server, rtt) as address:  # type: ignore[arg-type]
-                    log(f"RTT {rtt:g} ms: stacksecrets")
-                    data: dict[str, Any] = {
-                        "b": anyio.run(
-                            measure_stacksecrets, address, bao.root_token, b_stacks, args.reps
-                        ),
-                        "a": anyio.run(
-                            measure_stacksecrets, address, bao.root_token, a_stacks, args.reps
-                        ),
-                    }
-                    log(f"RTT {rtt:g} ms: floor client")
-                    data["floor_b"] = [
-                        anyio.run(floor_client, address, bao.root_token, b_names)
-                        for _ in range(args.reps)
-                    ]
+                    log(f"RTT {rtt:g} ms: stacksecrets and the floor client")
+                    data: dict[str, Any] = anyio.run(
+                        measure,
+                        address,
+                        bao.root_token,
+                        {"a": a_stacks, "b": b_stacks},
+                        b_names,
+                        args.reps,
+                    )
                     log(f"RTT {rtt:g} ms: hvac, sequential")
                     data["hvac_b"] = [hvac_validator(address, bao.root_token, b)]
                     results["by_rtt"][f"{rtt:g}"] = data
@@ -217,13 +212,13 @@ def main() -> None:
     for rtt, data in results["by_rtt"].items():
         for scenario in ("a", "b"):
             for level in (KEY.value, EXISTS.value):
-                runs = data[scenario][level]
+                runs = data[f"{scenario}/{level}"]
                 ours = median(runs)
                 floor = hvac = "-"
                 ratio = ""
                 hvac_calls = ""
                 if scenario == "b" and level == KEY.value:
-                    floor_s = median(data["floor_b"])
+                    floor_s = median(data["floor/b"])
                     floor, ratio = f"{floor_s:.3f}", f"{ours / floor_s:.2f}x"
                     hvac = f"{data['hvac_b'][0]['seconds']:.2f}"
                     hvac_calls = str(data["hvac_b"][0]["calls"])
