@@ -30,6 +30,7 @@ from stacksecrets import (
     SecretExistsError,
     SecretNotFoundError,
     Stack,
+    StoreError,
     StoreUnavailableError,
 )
 from stacksecrets.stores import open_store
@@ -114,6 +115,22 @@ async def test_list_only_token_answers_existence_with_one_list_per_folder(
     assert all("/metadata/" in r.url.path for r in sent)
     folders = {r.url.path for r in sent}
     assert len(sent) == len(folders) == 4  # prefix/, prefix/team/, prefix/team/deep/, other/
+
+
+@pytest.mark.anyio
+async def test_a_folder_the_policy_hides_is_forbidden_not_missing(openbao: OpenBao, seeded: Seeded):
+    """A token that may list the prefix folder but not its ``team/`` subfolder: existence of
+    names in both is one ForbiddenError naming the hidden folder (not an exception group, not
+    "missing", not an authentication error)."""
+    openbao.policy(
+        "top-only", f'path "secret/metadata/{seeded.prefix}" {{ capabilities = ["list"] }}'
+    )
+    async with _store(openbao, openbao.token("top-only")) as store:
+        assert await store.secrets_exist([seeded.name("db")]) == {seeded.name("db")}
+        with pytest.raises(ForbiddenError) as caught:
+            await store.secrets_exist([seeded.name("db"), seeded.name("team/api")])
+    assert not isinstance(caught.value, AuthenticationError)
+    assert repr(seeded.name("team/")) in str(caught.value)
 
 
 @pytest.mark.anyio
@@ -432,6 +449,20 @@ async def test_standby_429_through_the_fault_proxy_is_retried(openbao: OpenBao, 
             )
             assert report.ok
         assert proxy.faults_applied[Fault.HTTP_429] == 3
+
+
+@pytest.mark.anyio
+async def test_a_wrong_mount_is_an_error_not_missing_secrets(openbao: OpenBao, seeded: Seeded):
+    """A mount where nothing is mounted is a StoreError saying so, for existence, reads and
+    writes; never "every secret is missing", never a write that seems to succeed."""
+    async with _store(openbao, openbao.root_token, mount="no-such-mount") as store:
+        for call in (
+            lambda: store.secrets_exist(["db"]),
+            lambda: store.get_secret("db"),
+            lambda: store.create_secret("db", {"k": "v"}),
+        ):
+            with pytest.raises(StoreError, match="nothing is mounted at 'no-such-mount'"):
+                await call()
 
 
 @pytest.mark.anyio

@@ -414,6 +414,11 @@ class VaultStore(StoreBase):
         self._check_open()
         response = await self._send(method, path, params=params, json_body=json_body)
         status = response.status_code
+        if status == httpx.codes.NOT_FOUND and _no_route(response):
+            raise StoreError(
+                f"{self._where(method, path)} answered 404: nothing is mounted at "
+                f"{self.mount!r} on this server; check the mount in the store URL"
+            )
         if response.is_success or status == httpx.codes.NOT_FOUND:
             return response
         if cas and status == httpx.codes.BAD_REQUEST and _cas_mismatch(response):
@@ -571,6 +576,17 @@ def _cas_mismatch(response: httpx.Response) -> bool:
         return False
     return isinstance(errors, list) and any(
         isinstance(e, str) and "check-and-set" in e for e in errors
+    )
+
+
+def _no_route(response: httpx.Response) -> bool:
+    """Whether a 404 says no engine serves the path (a wrong mount), not "no such secret"."""
+    try:
+        errors = response.json().get("errors")
+    except (ValueError, AttributeError):
+        return False
+    return isinstance(errors, list) and any(
+        isinstance(e, str) and e.startswith("no handler for route") for e in errors
     )
 
 
