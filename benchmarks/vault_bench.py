@@ -16,7 +16,7 @@ and 50 ms of round trip (the latency proxy of tests/fault_proxy.py, in its own p
   after the other (``read_secret_version``), as a validator without batching or a cross-stack
   cache would.
 
-Prints a table and writes ``results.json`` to ``--out`` (default benchmarks/results/vault).
+Prints a table and writes ``vault-results.json`` to ``--out`` (default docs/bench).
 """
 
 from __future__ import annotations
@@ -175,7 +175,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--reps", type=int, default=5)
     parser.add_argument("--rtts", default="0,50", help="round trips in ms, comma-separated")
-    parser.add_argument("--out", type=Path, default=HERE / "results" / "vault")
+    parser.add_argument("--out", type=Path, default=HERE.parent / "docs" / "bench")
     args = parser.parse_args()
     rtts = [float(x) for x in args.rtts.split(",")]
     b = scenarios.platform_stacks(B_STACKS, SECRETS)
@@ -211,7 +211,7 @@ def main() -> None:
             bao.close()
 
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "results.json").write_text(json.dumps(results, indent=1) + "\n")
+    (args.out / "vault-results.json").write_text(json.dumps(results, indent=1) + "\n")
     print(f"{'RTT':>5} {'scenario/level':<28} {'stacksecrets':>13} {'calls':>6} {'LISTs':>6} "
           f"{'floor':>8} {'ours/floor':>10} {'hvac':>9} {'hvac calls':>10}")  # fmt: skip
     for rtt, data in results["by_rtt"].items():
@@ -232,7 +232,7 @@ def main() -> None:
                     f"{runs[0]['calls']:>6.0f} {runs[0]['list_calls']:>6.0f} {floor:>8} "
                     f"{ratio:>10} {hvac:>9} {hvac_calls:>10}"
                 )
-    print(f"\nwrote {args.out / 'results.json'}")
+    print(f"\nwrote {args.out / 'vault-results.json'}")
 
 
 if __name__ == "__main__":
