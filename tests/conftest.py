@@ -10,7 +10,7 @@ import structlog
 from cli_runner import Cli
 from stacksecrets import _client
 
-pytest_plugins = ["zenml_fixtures"]
+pytest_plugins = ["openbao_fixtures", "zenml_fixtures"]
 
 
 @pytest.fixture(params=["asyncio", "trio"])

@@ -36,6 +36,7 @@ import pytest
 import structlog
 
 from cli_runner import Cli
+from openbao_fixtures import OpenBao
 from recording_transport import RecordingTransport
 from stacksecrets import (
     AsyncClient,
@@ -46,7 +47,7 @@ from stacksecrets import (
     StackSecretsError,
     redact_secrets,
 )
-from stacksecrets.stores import ZenMLStore, open_store
+from stacksecrets.stores import VaultStore, ZenMLStore, open_store
 from zenml_fixtures import ZenMLServer
 
 JWT = re.compile(r"eyJ[\w-]{6,}\.[\w-]{6,}")
@@ -332,7 +333,7 @@ def _cli_calls(cli: Cli, capture: Capture, target: Target, prefix: str, tmp_path
         assert result.returncode in {2, 3}
 
 
-@pytest.fixture(params=["file", "zenml"])
+@pytest.fixture(params=["file", "zenml", "vault"])
 def target(
     request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[tuple[Target, Capture]]:
@@ -350,6 +351,10 @@ def target(
             ("store below a file", f"file://{blocked}/secrets.json", {}),
         )
         yield Target(f"file://{tmp_path / 'store' / 'secrets.json'}", {}, failures), capture
+        return
+
+    if request.param == "vault":
+        yield _vault_target(request, monkeypatch, capture)
         return
 
     server: ZenMLServer = request.getfixturevalue("zenml_server")
@@ -372,6 +377,29 @@ def target(
     yield Target(server.store_url, env, failures), capture
 
 
+def _vault_target(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, capture: Capture
+) -> tuple[Target, Capture]:
+    """The real OpenBao server, with a read-write token; its tokens forbidden in output."""
+    bao: OpenBao = request.getfixturevalue("openbao")
+    bao.policy("leak-rw", 'path "secret/*" { capabilities = ["create", "read", "update", '
+               '"delete", "list"] }')  # fmt: skip
+    token, revoked = bao.token("leak-rw"), bao.token("leak-rw")
+    bao.revoke(revoked)
+    capture.forbid(bao.root_token, token, revoked)
+    env = {"VAULT_TOKEN": token}
+    monkeypatch.setenv("VAULT_TOKEN", token)
+    closed = _closed_port()
+    failures = (
+        ("revoked token", bao.store_url, {"VAULT_TOKEN": revoked}),
+        ("unreachable", f"vault+http://127.0.0.1:{closed}/secret", {}),
+        ("token in URL", f"vault+http://127.0.0.1:{closed}/secret?token={revoked}", {}),
+        ("token before host", f"vault+http://{revoked}@127.0.0.1:{closed}/secret", {}),
+    )
+    capture.texts.append(repr(VaultStore(bao.address, token=token)))
+    return Target(bao.store_url, env, failures), capture
+
+
 def test_nothing_secret_escapes(
     target: tuple[Target, Capture],
     debug_everything: tuple[io.StringIO, io.StringIO],
@@ -392,7 +420,7 @@ def test_nothing_secret_escapes(
     capture.texts.extend([events.getvalue(), records.getvalue(), out, err])
     # The logs really are at DEBUG, httpx's included (for the ZenML server).
     assert "stacksecrets.validate.done" in events.getvalue()
-    if store.url.startswith("zenml"):
+    if store.url.startswith(("zenml", "vault")):
         assert "httpcore" in records.getvalue()
         assert "HTTP Request: POST" in records.getvalue()
     # --show-values did show the values: the search would have found them elsewhere.

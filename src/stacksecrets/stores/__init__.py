@@ -6,6 +6,8 @@ A store is chosen by URL:
 - ``memory://``: an empty in-memory store, for tests and examples (``MemoryStore``).
 - ``zenml+http://host:port`` / ``zenml+https://...``: a ZenML server (``ZenMLStore``); its
   stacks are read by ``ZenMLStackSource``.
+- ``vault+https://host:8200/MOUNT`` / ``vault:///MOUNT`` (``VAULT_ADDR``): a KV version 2 engine
+  of Vault or OpenBao (``VaultStore``).
 
 With no URL, ``STACKSECRETS_STORE`` is used, else the default local file under the user's
 data directory. ``parse_store_url`` reads a URL as every store does (``StoreURL`` never shows
@@ -28,6 +30,7 @@ from ._memory import MemoryStore
 from ._urls import StoreURL, parse_store_url
 
 if TYPE_CHECKING:
+    from ._vault import VaultStore
     from ._zenml import ZenMLStore
     from ._zenml_stacks import ZenMLStackSource
 
@@ -42,6 +45,10 @@ def __getattr__(name: str) -> Any:
         from ._zenml_stacks import ZenMLStackSource
 
         return ZenMLStackSource
+    if name == "VaultStore":
+        from ._vault import VaultStore
+
+        return VaultStore
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
@@ -56,6 +63,7 @@ __all__ = [
     "StoreBase",
     "StoreCapabilities",
     "StoreURL",
+    "VaultStore",
     "ZenMLStackSource",
     "ZenMLStore",
     "default_store_path",

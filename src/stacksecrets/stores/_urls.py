@@ -72,6 +72,9 @@ SCHEMES: Mapping[str, Scheme] = MappingProxyType(
         "zenml+https": Scheme("stacksecrets.stores._zenml:ZenMLStore.from_url", "ZenML"),
         "zenml+http": Scheme("stacksecrets.stores._zenml:ZenMLStore.from_url", "ZenML"),
         "zenml": Scheme("stacksecrets.stores._zenml:ZenMLStore.from_url", "ZenML"),
+        "vault+https": Scheme("stacksecrets.stores._vault:VaultStore.from_url", "Vault"),
+        "vault+http": Scheme("stacksecrets.stores._vault:VaultStore.from_url", "Vault"),
+        "vault": Scheme("stacksecrets.stores._vault:VaultStore.from_url", "Vault"),
     }
 )
 
