@@ -49,7 +49,7 @@ from .._errors import (
 )
 from .._logging import logger
 from .._secret import Secret
-from ._base import StoreBase, StoreCapabilities
+from ._base import StoreBase, StoreCapabilities, check_write
 from ._urls import StoreURL, parse_store_url
 from ._urls import redact as _redacted_url
 from ._zenml_http import _retry_after
@@ -306,33 +306,31 @@ class VaultStore(StoreBase):
 
     async def create_secret(self, name: str, values: Mapping[str, str]) -> None:
         self._check_open()
+        new, _ = check_write(name, values)
         _check_name(name)
         cas = 0
-        if await self._write(name, dict(values), cas):
+        if await self._write(name, new, cas):
             return
         # Taken, unless every version is deleted or destroyed (an absent secret): then
         # write over it, still only if nobody wrote in between.
         current = await self._current_version(name)
-        if (
-            current is None
-            or not current[1]
-            or not await self._write(name, dict(values), current[0])
-        ):
+        if current is None or not current[1] or not await self._write(name, new, current[0]):
             raise SecretExistsError(name)
 
     async def update_secret(
         self, name: str, values: Mapping[str, str], *, remove_keys: Collection[str] = ()
     ) -> None:
         self._check_open()
+        new, removed = check_write(name, values, remove_keys)
         if not _valid_name(name):
             raise SecretNotFoundError(name, store=self.description)
         for _attempt in range(CAS_ATTEMPTS):
             current, version = await self._read(name)
             if current is None:
                 raise SecretNotFoundError(name, store=self.description)
-            for key in remove_keys:
+            for key in removed:
                 current.pop(key, None)
-            current.update(values)
+            current.update(new)
             if await self._write(name, current, version):
                 return
         raise StoreUnavailableError(

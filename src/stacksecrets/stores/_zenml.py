@@ -41,7 +41,7 @@ from .._errors import (
     StoreUnavailableError,
 )
 from .._secret import Secret
-from ._base import StoreBase, StoreCapabilities
+from ._base import StoreBase, StoreCapabilities, check_write
 from ._urls import StoreURL, parse_store_url
 from ._zenml_http import (
     API,
@@ -276,17 +276,19 @@ class ZenMLStore(StoreBase):
 
     async def create_secret(self, name: str, values: Mapping[str, str]) -> None:
         self._check_open()
+        new, _ = check_write(name, values)
         self._recent_ids.pop(name, None)  # a new public secret outranks a private one
-        body = {"name": name, "private": False, "values": dict(values)}
+        body = {"name": name, "private": False, "values": new}
         await self._request("POST", "/secrets", json_body=body, exists=name)
 
     async def update_secret(
         self, name: str, values: Mapping[str, str], *, remove_keys: Collection[str] = ()
     ) -> None:
+        new, removed = check_write(name, values, remove_keys)
         secret_id = await self._find_secret_id(name)
         # ZenML's patch semantics: a key with a null value is removed.
-        patch: dict[str, str | None] = dict(values)
-        patch.update(dict.fromkeys(remove_keys))
+        patch: dict[str, str | None] = dict(new)
+        patch.update(dict.fromkeys(removed))
         await self._request(
             "PUT",
             f"/secrets/{secret_id}",
