@@ -32,6 +32,12 @@ class SecretStore(Protocol):
     Failures are ours, never a library's: ``SecretNotFoundError`` (a ``KeyError``),
     ``ForbiddenError``, ``StoreUnavailableError`` for transient failures (with an optional
     ``retry_after`` in seconds), ``StoreCorruptError``, or another ``StoreError``.
+
+    Optional hook (``stacksecrets._metacache.SupportsSecretsMetadata``, detected with
+    ``isinstance``): a store whose list answers carry an id and a change stamp per secret may
+    offer ``async secrets_metadata(names) -> dict[name, SecretStamp]`` (same calls and cost as
+    ``secrets_exist``, no value read) and a ``metadata_scope`` property (store and user). The
+    key-level validation then reads only secrets whose stamp changed (``docs/engine.md``).
     """
 
     @property

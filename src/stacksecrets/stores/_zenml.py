@@ -24,6 +24,8 @@ the host, method and path; never a token, password, key or a response body.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import email.utils
 import http.cookiejar
 import json
@@ -51,6 +53,7 @@ from .._errors import (
     StoreUnavailableError,
 )
 from .._logging import logger
+from .._metacache import SecretStamp
 from .._secret import Secret
 from .._stack import Component, Stack
 from ._base import StoreBase, StoreCapabilities
@@ -66,6 +69,14 @@ MAX_FILTER_CHARS = 4000
 PAGE_SIZE = 10_000
 #: How long an id seen in an existence answer may stand in for a fresh exact-name look-up.
 ID_MEMO_SECONDS = 60.0
+#: ``updated`` is taken to tell changes apart to the second only (MySQL's DATETIME keeps whole
+#: seconds; SQLite keeps microseconds).
+STAMP_RESOLUTION_SECONDS = 1.0
+#: ZenML commits a secret's new ``updated`` before it writes the new values
+#: (``SqlZenStore.update_secret``; with an external secrets backend, one more round trip): a read
+#: in between sees the new stamp with the old keys. So an answer vouches for a stamp only when
+#: the server's clock (its ``Date`` header) was this much past it, plus the resolution.
+STAMP_SETTLE_SECONDS = 5.0
 
 # As ZenML's own client retries them; a 500 is a bug on the server, not worth asking again.
 _TRANSIENT_STATUSES = frozenset({408, 429, 502, 503, 504})
@@ -395,6 +406,85 @@ class ZenMLStore(StoreBase):
             raise SecretNotFoundError(name, store=self.description)
         exact.sort(key=_is_private)
         return _uuid(exact[0].get("id"), self._host)
+
+    # ------------------------------------------------------------------ metadata cache hook
+    # (issue 14; kept in one block so that it moves whole into the secret store module.)
+
+    @property
+    def metadata_scope(self) -> str | None:
+        """This server and the user the store acts as: the user name, else (API key) the user
+        id the server put in its token; ``None`` before the first login."""
+        if self._api_key is None and self._username is not None:
+            return f"{self.description} user={self._username}"
+        user = _token_subject(self._token)
+        return None if user is None else f"{self.description} user_id={user}"
+
+    async def secrets_metadata(self, names: Sequence[str]) -> dict[str, SecretStamp]:
+        """Id and stamp of each of ``names`` that exists, from the existence list calls.
+
+        The secret is the one ZenML resolves at run time (public before private); its stamp is
+        ``body.updated`` (bumped by every update through ZenML, values-only too) and its
+        private flag. ``settled`` when the answer's ``Date`` is at least
+        ``STAMP_RESOLUTION_SECONDS + STAMP_SETTLE_SECONDS`` past ``updated``.
+        """
+        self._check_open()
+        wanted = list(dict.fromkeys(names))
+        stamps: dict[str, SecretStamp] = {}
+        self._forget_stale_ids()
+
+        async def one_chunk(chunk: list[str]) -> None:
+            items, answered_at = await self._list_all_dated("/secrets", {"name": _oneof(chunk)})
+            self._remember_ids(items)
+            by_name: dict[str, list[dict[str, Any]]] = {}
+            for item in items:
+                by_name.setdefault(_name(item), []).append(item)
+            for name in chunk:
+                matches = sorted(by_name.get(name, []), key=_is_private)
+                if matches:  # exact names only: the server's comparison may fold case
+                    stamps[name] = self._stamp_of(matches[0], answered_at)
+
+        chunks = list(_chunks(wanted))
+        if len(chunks) == 1:
+            await one_chunk(chunks[0])
+        elif chunks:
+            async with anyio.create_task_group() as group:
+                for chunk in chunks:
+                    group.start_soon(one_chunk, chunk)
+        return {name: stamps[name] for name in wanted if name in stamps}
+
+    def _stamp_of(self, item: Mapping[str, Any], answered_at: datetime | None) -> SecretStamp:
+        body = item.get("body")
+        raw = body.get("updated") if isinstance(body, dict) else None
+        updated = _utc_datetime(raw)
+        settled = (
+            updated is not None
+            and answered_at is not None
+            and (answered_at - updated).total_seconds()
+            >= STAMP_RESOLUTION_SECONDS + STAMP_SETTLE_SECONDS
+        )
+        stamp = f"{raw if isinstance(raw, str) else ''} private={_is_private(item)}"
+        return SecretStamp(str(_uuid(item.get("id"), self._host)), stamp, settled=settled)
+
+    async def _list_all_dated(
+        self, path: str, params: Mapping[str, str]
+    ) -> tuple[list[dict[str, Any]], datetime | None]:
+        """Like ``_list_all``, and the server's time (``Date``) of its last page, if given."""
+        items: list[dict[str, Any]] = []
+        answered_at: datetime | None = None
+        page = 1
+        while True:
+            query = {**params, "page": str(page), "size": str(PAGE_SIZE)}
+            response = await self._request("GET", path, params=query)
+            answered_at = _http_date(response.headers.get("Date"))
+            data = _json_object(response, self._where("GET", path))
+            page_items = data.get("items")
+            total_pages = data.get("total_pages")
+            if not isinstance(page_items, list) or not isinstance(total_pages, int):
+                raise StoreError(f"{self._where('GET', path)}: the answer is not a page")
+            items.extend(item for item in page_items if isinstance(item, dict))
+            if page >= total_pages or not page_items:
+                return items, answered_at
+            page += 1
 
     # ------------------------------------------------------------------ stacks
 
@@ -726,6 +816,44 @@ def _error_type(response: httpx.Response) -> str | None:
     ):
         return detail[0]
     return None
+
+
+def _utc_datetime(value: object) -> datetime | None:
+    """An ISO datetime of ZenML's (naive means UTC), or ``None``."""
+    if not isinstance(value, str):
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return parsed.replace(tzinfo=timezone.utc) if parsed.tzinfo is None else parsed
+
+
+def _http_date(value: str | None) -> datetime | None:
+    """An HTTP ``Date`` header (whole seconds, a lower bound of the server's time), or ``None``."""
+    if value is None:
+        return None
+    try:
+        parsed = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return parsed.replace(tzinfo=timezone.utc) if parsed.tzinfo is None else parsed
+
+
+def _token_subject(token: str | None) -> str | None:
+    """The ``sub`` claim (ZenML: the user id) of a JWT, read without checking it: it only
+    names the cache scope, and the server checks the token on every call."""
+    if token is None:
+        return None
+    parts = token.split(".")
+    if len(parts) != 3:  # noqa: PLR2004
+        return None
+    try:
+        claims = json.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
+    except (ValueError, binascii.Error):
+        return None
+    subject = claims.get("sub") if isinstance(claims, dict) else None
+    return subject if isinstance(subject, str) and subject else None
 
 
 def _retry_after(value: str | None) -> float | None:
