@@ -6,7 +6,6 @@ import itertools
 import json
 
 import attrs
-
 import pytest
 
 from stacksecrets import (

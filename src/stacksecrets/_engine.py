@@ -454,7 +454,7 @@ class Engine:
 
     def _metadata_on(self) -> bool:
         return isinstance(self.store, SupportsSecretsMetadata) and switched_on(
-            self.options.metadata_cache
+            option=self.options.metadata_cache
         )
 
     async def _check_with_metadata(

@@ -147,7 +147,7 @@ def cache_path(environ: Mapping[str, str] | None = None) -> Path:
     return Path(platformdirs.user_cache_dir("stacksecrets", appauthor=False)) / FILE_NAME
 
 
-def switched_on(option: bool, environ: Mapping[str, str] | None = None) -> bool:
+def switched_on(*, option: bool, environ: Mapping[str, str] | None = None) -> bool:
     """The option, unless ``STACKSECRETS_METADATA_CACHE`` turns the cache off."""
     env = os.environ if environ is None else environ
     raw = env.get(SWITCH_VARIABLE)
