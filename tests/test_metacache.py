@@ -4,7 +4,6 @@ of the cache file itself (real files). The real-server evidence is in test_zenml
 from __future__ import annotations
 
 import json
-import os
 import stat
 from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
