@@ -100,7 +100,7 @@ def _run(spec_path: Path) -> None:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) == 3 and sys.argv[1] == "RUN":  # noqa: PLR2004
+    if len(sys.argv) == 3 and sys.argv[1] == "RUN":
         _run(Path(sys.argv[2]))
     else:
         sys.exit(__doc__)

@@ -565,10 +565,7 @@ def main() -> None:
     )
     parser.add_argument("--only", choices=["metacache"], help="only these rows")
     args = parser.parse_args()
-    # Every other row measures a process's first validation: the metadata cache stays off
-    # there (and off the user's cache folder); metacache_bench turns it on in its processes.
-    os.environ["STACKSECRETS_METADATA_CACHE"] = "0"
-    os.environ["STACKSECRETS_CACHE_DIR"] = str(_infra.ROOT / "benchmarks" / "results" / "cache")
+    _metadata_cache_off()
     if args.only == "metacache":
         only_metacache(_config(args.quick))
         return
@@ -620,7 +617,7 @@ def main() -> None:
                         ),
                     ),
                 }
-                if rtt == 50:  # noqa: PLR2004
+                if rtt == 50:
                     log(f"RTT {rtt} ms: metadata cache, new processes")
                     data["metacache"] = _metacache_rows(url, server, config)
                 if rtt == max(config["rtts"]):
@@ -635,6 +632,13 @@ def main() -> None:
     plot(results, rows, out / "bench.png")
     print_table(rows, results)
     print(f"\nwrote {out / 'results.json'} and {out / 'bench.png'} in {results['seconds']:.0f} s")
+
+
+def _metadata_cache_off() -> None:
+    """Every other row measures a process's first validation: the metadata cache stays off
+    there (and off the user's cache folder); metacache_bench turns it on in its processes."""
+    os.environ["STACKSECRETS_METADATA_CACHE"] = "0"
+    os.environ["STACKSECRETS_CACHE_DIR"] = str(_infra.ROOT / "benchmarks" / "results" / "cache")
 
 
 def _metacache_rows(url: str, server: _infra.Server, config: dict[str, Any]) -> dict[str, Any]:
