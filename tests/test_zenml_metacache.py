@@ -309,7 +309,7 @@ async def test_a_client_in_process_answers_from_a_cache_another_process_wrote(
     store = ZenMLStore(
         zenml_server.url, username=zenml_server.username, password=zenml_server.password
     )
-    async with AsyncClient(store) as client:
+    async with store, AsyncClient(store) as client:  # the caller closes its store
         from stacksecrets._loaders import load_stacks
 
         report = await client.validate_stacks(
