@@ -88,6 +88,8 @@ def platform(zenml_server: ZenMLServer) -> Platform:
 
 def cli(*args: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("STACKSECRETS_", "ZENML_"))}
+    # Call counts here are a first validation's; the metadata cache has its own tests.
+    env["STACKSECRETS_METADATA_CACHE"] = "0"
     return subprocess.run(
         [sys.executable, "-m", "stacksecrets", *args],
         capture_output=True,
