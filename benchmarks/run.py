@@ -2,6 +2,8 @@
 
     nox -s bench                 # the full run: docs/bench/results.json and bench.png
     nox -s bench -- --quick      # a smoke run (< 3 minutes): benchmarks/results/tmp/
+    nox -s bench -- --only metacache   # scenario (b) at 50 ms: ZenML's key level, ours cold
+                                       # and warm (new processes), SECRET_EXISTS
 
 See docs/benchmarks.md for what is measured and what bounds each number.
 """
@@ -29,6 +31,7 @@ import stamina
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import _infra
+import metacache_bench
 import scenarios
 
 import stacksecrets
@@ -560,7 +563,12 @@ def main() -> None:
     parser.add_argument(
         "--replot", type=Path, help="only redraw the table and plot of a results.json"
     )
+    parser.add_argument("--only", choices=["metacache"], help="only these rows")
     args = parser.parse_args()
+    _metadata_cache_off()
+    if args.only == "metacache":
+        only_metacache(_config(args.quick))
+        return
     if args.replot:
         results = json.loads(args.replot.read_text())
         plot(results, results["rows"], args.replot.with_name("bench.png"))
@@ -609,6 +617,9 @@ def main() -> None:
                         ),
                     ),
                 }
+                if rtt == 50:
+                    log(f"RTT {rtt} ms: metadata cache, new processes")
+                    data["metacache"] = _metacache_rows(url, server, config)
                 if rtt == max(config["rtts"]):
                     log(f"RTT {rtt} ms: curves")
                     results["curves"] = anyio.run(curve, url, server, config, names["b"])
@@ -621,6 +632,53 @@ def main() -> None:
     plot(results, rows, out / "bench.png")
     print_table(rows, results)
     print(f"\nwrote {out / 'results.json'} and {out / 'bench.png'} in {results['seconds']:.0f} s")
+
+
+def _metadata_cache_off() -> None:
+    """Every other row measures a process's first validation: the metadata cache stays off
+    there (and off the user's cache folder); metacache_bench turns it on in its processes."""
+    os.environ["STACKSECRETS_METADATA_CACHE"] = "0"
+    os.environ["STACKSECRETS_CACHE_DIR"] = str(_infra.ROOT / "benchmarks" / "results" / "cache")
+
+
+def _metacache_rows(url: str, server: _infra.Server, config: dict[str, Any]) -> dict[str, Any]:
+    configurations = list(scenarios.platform_stacks(config["b_stacks"]).values())
+    rows = metacache_bench.measure(
+        url, server.username, server.password, configurations, config["reps"]
+    )
+    for row, data in rows.items():
+        log(
+            f"  b {row:28} {data['seconds']:7.3f} s  {data['calls']:5.0f} calls  "
+            f"{data['metadata_hits']:4.0f} from the metadata cache"
+        )
+    return rows
+
+
+def only_metacache(config: dict[str, Any]) -> None:
+    """Scenario (b) at 50 ms: ZenML's own key-level validation, then ours (new processes)."""
+    with _infra.zenml_server() as server:
+        names = seed(server, config)
+        with _infra.latency(server, 50) as url:
+            log("RTT 50 ms: ZenML's validation of (b) at the key level")
+            job = {
+                "id": f"b/{KEY.value}",
+                "kind": "validate",
+                "stacks": names["b"],
+                "level": KEY.value,
+                "reps": config["zenml_reps_b"],
+            }
+            answer = server.run_zenml_side("time", {"jobs": [job]}, url, name="rtt50")
+            zenml_runs = answer["results"][0]["runs"]
+            zenml = _median(zenml_runs)
+            log(f"  b ZenML {KEY.value:22} {zenml:7.3f} s  {_calls(zenml_runs):5d} calls")
+            log("RTT 50 ms: stacksecrets, new processes")
+            rows = _metacache_rows(url, server, config)
+    warm = rows["SECRET_AND_KEY_EXISTS/warm"]["seconds"]
+    print(
+        f"\nwarm key level / SECRET_EXISTS: {warm / rows['SECRET_EXISTS']['seconds']:.2f}x; "
+        f"ZenML / warm key level: {zenml / warm:.0f}x; cold / warm: "
+        f"{rows['SECRET_AND_KEY_EXISTS/cold']['seconds'] / warm:.1f}x"
+    )
 
 
 def _refs_of(configurations: list[dict[str, str]]) -> stacksecrets.References:

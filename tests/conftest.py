@@ -39,3 +39,14 @@ def _fresh_logging_and_clients() -> Iterator[None]:
         structlog.reset_defaults()
         if was_configured:
             structlog.configure(**saved)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _metadata_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> None:
+    """Never the real user's metadata cache: one folder for the session, inherited by
+    subprocesses (``XDG_CACHE_HOME`` too, for those started without ``STACKSECRETS_*``).
+    Tests of the cache point it elsewhere with ``monkeypatch``."""
+    import os
+
+    os.environ["STACKSECRETS_CACHE_DIR"] = str(tmp_path_factory.mktemp("metadata-cache"))
+    os.environ["XDG_CACHE_HOME"] = str(tmp_path_factory.mktemp("xdg-cache"))

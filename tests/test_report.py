@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import json
 
+import attrs
 import pytest
 
 from stacksecrets import (
@@ -102,6 +103,7 @@ def test_json_round_trips_with_the_expected_keys():
         "store_calls": 4,
         "cache_hits": 1,
         "seconds": 0.0123,
+        "metadata_hits": 0,
     }
     assert [p["kind"] for p in data["problems"]] == [
         "invalid_reference",
@@ -157,3 +159,12 @@ def test_every_kind_has_a_title_and_a_json_name(kind):
     problem = Problem(kind, "s", "k", (TRACKER,))
     assert problem.to_text().startswith(kind.value.replace("_", " ") + ": ")
     assert problem.to_dict()["kind"] == str(kind) == kind.value
+
+
+def test_metadata_cache_answers_are_counted_in_text_and_json():
+    """Secrets answered from the metadata cache show in the summary line and in the JSON."""
+    stats = attrs.evolve(STATS, metadata_hits=2)
+    report = ValidationReport(ValidationLevel.SECRET_AND_KEY_EXISTS, [], stats, ("prod",))
+    assert "; 2 secrets answered from the metadata cache" in report.to_text()
+    assert json.loads(report.to_json())["stats"]["metadata_hits"] == 2
+    assert "metadata cache" not in report_of([]).to_text()

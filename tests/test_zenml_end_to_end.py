@@ -7,6 +7,8 @@ import json
 import re
 import subprocess
 import uuid
+from collections.abc import Mapping
+from pathlib import Path
 
 import attrs
 import pytest
@@ -83,6 +85,21 @@ def platform(zenml_server: ZenMLServer) -> Platform:
         f"&password={zenml_server.password}"
     )
     return Platform(prefix, f"{prefix}prod", f"{prefix}dev", url)
+
+
+class FirstValidationCli(Cli):
+    """The command with the metadata cache off: call counts here are a first validation's
+    (the cache has its own tests)."""
+
+    def environ(
+        self, env: Mapping[str, str] | None = None, *, store: Path | str | None = None
+    ) -> dict[str, str]:
+        return {**super().environ(env, store=store), "STACKSECRETS_METADATA_CACHE": "0"}
+
+
+@pytest.fixture
+def cli() -> Cli:
+    return FirstValidationCli()
 
 
 def problems(result: subprocess.CompletedProcess[str]) -> set[tuple[str, str | None, str | None]]:

@@ -360,6 +360,27 @@ def secret_delete(name: str, yes: bool, store: str | None) -> None:
     click.echo(f"Deleted secret {name!r}")
 
 
+# -- cache -----------------------------------------------------------------------------------
+
+
+@cli.group()
+def cache() -> None:
+    """The shared metadata cache: key names and change stamps of secrets, never values."""
+
+
+@cache.command("clear")
+def cache_clear() -> None:
+    """Delete the metadata cache file (the next key-level validation reads every secret)."""
+    from ._metacache import MetadataCache, cache_path
+
+    path = cache_path()
+    try:
+        removed = anyio.run(MetadataCache(path, max_age=0).clear)
+    except (OSError, TimeoutError) as exc:
+        _fail(f"cannot delete the metadata cache {path}: {type(exc).__name__}", EXIT_BAD_INPUT)
+    click.echo(f"Cleared the metadata cache {path}" if removed else f"No metadata cache at {path}")
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     """Entry point of the ``stacksecrets`` command."""
     cli.main(args=list(argv) if argv is not None else None, prog_name="stacksecrets")

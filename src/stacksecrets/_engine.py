@@ -12,7 +12,11 @@ For a set of stacks it collects every reference, groups them by secret name and 
   existence call (chunks of ``max_batch`` names, concurrently). No value is read.
 - ``SECRET_AND_KEY_EXISTS``: the same existence pass where the store batches it, then one read
   per found name, concurrently; each unique name is read at most once per validation whatever
-  the number of references, keys and stacks.
+  the number of references, keys and stacks. Where the store answers existence with ids and
+  change stamps (``secrets_metadata``) and the metadata cache is on, the existence pass asks
+  for those, and a validation reads only the secrets whose (id, stamp) is not in the shared
+  metadata cache (``_metacache``: key names, never values); every read updates the cache.
+  ``resolve`` wants values, so it reads every secret (and updates the cache too).
 
 Every store call runs under one ``CapacityLimiter`` (``max_concurrency``). Concurrent look-ups
 of one name share one call (single-flight). Found secrets are cached for ``ttl`` seconds,
@@ -43,6 +47,14 @@ from ._errors import (
 )
 from ._levels import ValidationLevel
 from ._logging import logger, redactor
+from ._metacache import (
+    CachedKeys,
+    MetadataCache,
+    SecretStamp,
+    SupportsSecretsMetadata,
+    cache_path,
+    switched_on,
+)
 from ._options import ClientOptions
 from ._plan import References, collect
 from ._references import scan, substitute
@@ -60,6 +72,9 @@ class _Counters:
 
     store_calls: int = 0
     cache_hits: int = 0
+    metadata_hits: int = 0
+    #: Names this operation read from the store itself (not from a cache or another's call).
+    fetched: set[str] = attrs.field(factory=set)
 
 
 @attrs.frozen
@@ -101,6 +116,7 @@ class Engine:
         self._found: dict[str, tuple[Secret, float]] = {}
         self._exists: dict[str, tuple[bool, float]] = {}
         self._flights: dict[str, _Flight] = {}
+        self._metacache: MetadataCache | None = None
 
     @property
     def in_flight(self) -> int:
@@ -222,6 +238,7 @@ class Engine:
             else:
                 redactor.add_secret(secret)
                 flight.outcome = secret
+                counters.fetched.add(name)
             self._remember(name, flight.outcome)
         finally:
             del self._flights[name]
@@ -274,7 +291,7 @@ class Engine:
     async def validate(self, stacks: Iterable[Stack], level: ValidationLevel) -> ValidationReport:
         """Check every reference in ``stacks`` at ``level`` and report every problem."""
         stacks = list(stacks)
-        report, _ = await self._validate(collect(stacks), len(stacks), level)
+        report, _ = await self._validate(collect(stacks), len(stacks), level, key_names_only=True)
         return report
 
     async def resolve(self, stacks: Iterable[Stack]) -> list[Stack]:
@@ -315,9 +332,17 @@ class Engine:
         ]
 
     async def _validate(
-        self, refs: References, stack_count: int, level: ValidationLevel
+        self,
+        refs: References,
+        stack_count: int,
+        level: ValidationLevel,
+        *,
+        key_names_only: bool = False,
     ) -> tuple[ValidationReport, dict[str, Secret]]:
-        """The report, and the secrets read on the way (at the key level)."""
+        """The report, and the secrets read on the way (at the key level).
+
+        ``key_names_only``: no value is wanted, so key names from the metadata cache will do
+        (those secrets are then not in the returned secrets)."""
         started = time.perf_counter()
         counters = _Counters()
         log = logger.bind(level=level.value, stacks=stack_count)
@@ -330,7 +355,7 @@ class Engine:
         problems = _invalid_problems(refs)
         secrets: dict[str, Secret] = {}
         if level is not ValidationLevel.NONE and refs.secrets:
-            problems.extend(await self._check(refs, level, counters, secrets))
+            problems.extend(await self._check(refs, level, counters, secrets, key_names_only))
         stats = Stats(
             stacks=stack_count,
             references=refs.count,
@@ -338,6 +363,7 @@ class Engine:
             store_calls=counters.store_calls,
             cache_hits=counters.cache_hits,
             seconds=time.perf_counter() - started,
+            metadata_hits=counters.metadata_hits,
         )
         report = ValidationReport(level, problems, stats, refs.stacks)
         log.debug(
@@ -348,6 +374,7 @@ class Engine:
             unique_secrets=stats.unique_secrets,
             store_calls=stats.store_calls,
             cache_hits=stats.cache_hits,
+            metadata_hits=stats.metadata_hits,
             seconds=round(stats.seconds, 6),
         )
         return report, secrets
@@ -358,11 +385,16 @@ class Engine:
         level: ValidationLevel,
         counters: _Counters,
         secrets: dict[str, Secret],
+        key_names_only: bool = False,
     ) -> list[Problem]:
         names = list(refs.secrets)
         problems: list[Problem] = []
         # Names whose secret is cached need no existence call at the key level.
         unread = [name for name in names if self._cached_secret(name) is None]
+        if level is ValidationLevel.SECRET_AND_KEY_EXISTS and unread and self._metadata_on():
+            return await self._check_with_metadata(
+                refs, names, unread, counters, secrets, key_names_only=key_names_only
+            )
         batched = self.store.capabilities.batched_exists
         if level is ValidationLevel.SECRET_EXISTS or (batched and len(unread) > 1):
             wanted = names if level is ValidationLevel.SECRET_EXISTS else unread
@@ -377,6 +409,18 @@ class Engine:
                 return problems
             names = [name for name in names if existence.get(name, True) is True]
 
+        problems.extend(await self._read_and_check(refs, names, counters, secrets))
+        return problems
+
+    async def _read_and_check(
+        self,
+        refs: References,
+        names: Sequence[str],
+        counters: _Counters,
+        secrets: dict[str, Secret],
+    ) -> list[Problem]:
+        """Read ``names`` (from the cache when fresh, else concurrently) and check their keys."""
+        problems: list[Problem] = []
         outcomes: dict[str, Outcome] = {}
         to_read: list[str] = []
         for name in names:
@@ -405,6 +449,107 @@ class Engine:
                 secrets[name] = outcome
                 problems.extend(_key_problems(refs, outcome))
         return problems
+
+    # -- the metadata cache ----------------------------------------------------------------
+
+    def _metadata_on(self) -> bool:
+        return isinstance(self.store, SupportsSecretsMetadata) and switched_on(
+            option=self.options.metadata_cache
+        )
+
+    async def _check_with_metadata(
+        self,
+        refs: References,
+        names: Sequence[str],
+        unread: Sequence[str],
+        counters: _Counters,
+        secrets: dict[str, Secret],
+        *,
+        key_names_only: bool,
+    ) -> list[Problem]:
+        """The key level with stamps: one batched stamp pass for the unread names, then a read
+        only for those whose (id, stamp) the metadata cache does not hold (all of them when
+        values are wanted); the reads update the cache."""
+        store = self.store
+        assert isinstance(store, SupportsSecretsMetadata)  # noqa: S101 (checked by the caller)
+        stamps = await self._stamps_many(store, unread, counters)
+        _raise_if_unusable(stamps.values())
+        problems: list[Problem] = []
+        absent: list[str] = []
+        for name, answer in stamps.items():
+            if answer is None:
+                absent.append(name)
+                problems.append(_problem(ProblemKind.MISSING_SECRET, refs, name))
+            elif isinstance(answer, StoreError):
+                problems.append(_store_problem(refs, name, answer))
+        scope = store.metadata_scope
+        if scope is not None and self._metacache is None:
+            self._metacache = MetadataCache(cache_path(), max_age=self.options.metadata_max_age)
+        cache = self._metacache if scope is not None else None
+        known = await cache.load(scope) if cache is not None and scope is not None else {}
+
+        to_read: list[str] = []
+        for name in names:
+            if name not in stamps:  # in the in-memory cache: read from there
+                to_read.append(name)
+                continue
+            answer = stamps[name]
+            if answer is None or isinstance(answer, StoreError):
+                continue
+            entry = known.get(name)
+            if (
+                key_names_only
+                and entry is not None
+                and (entry.id, entry.stamp) == (answer.id, answer.stamp)
+            ):
+                counters.metadata_hits += 1
+                problems.extend(_key_problems_from(refs, name, entry))
+            else:
+                to_read.append(name)
+        problems.extend(await self._read_and_check(refs, to_read, counters, secrets))
+
+        if cache is not None and scope is not None:
+            now = cache.clock()
+            fresh: dict[str, CachedKeys] = {}
+            forget = list(absent)
+            for name in counters.fetched & set(to_read):
+                answer = stamps.get(name)
+                secret = secrets.get(name)
+                if not isinstance(answer, SecretStamp) or secret is None:
+                    continue
+                if answer.settled:
+                    fresh[name] = CachedKeys(
+                        answer.id, answer.stamp, secret.keys, secret.unreadable_keys, now
+                    )
+                else:  # too recent a change to vouch for: the next validation reads again
+                    forget.append(name)
+            await cache.save(scope, fresh, forget)
+        return problems
+
+    async def _stamps_many(
+        self, store: SupportsSecretsMetadata, names: Sequence[str], counters: _Counters
+    ) -> dict[str, SecretStamp | StoreError | None]:
+        """Id and stamp of each name (``None``: missing), in batched calls."""
+        answers: dict[str, SecretStamp | StoreError | None] = {}
+        size = self.store.capabilities.max_batch or len(names)
+
+        async def check(chunk: list[str]) -> None:
+            try:
+                found = await self._call(counters, lambda: store.secrets_metadata(chunk))
+            except StoreError as exc:
+                answers.update(dict.fromkeys(chunk, exc))
+                return
+            now = self._clock()
+            for name in chunk:
+                stamp = found.get(name)
+                answers[name] = stamp
+                ttl = self.options.cache_ttl if stamp is not None else self.options.missing_ttl
+                self._exists[name] = (stamp is not None, now + ttl)
+
+        async with anyio.create_task_group() as tg:
+            for start in range(0, len(names), size):
+                tg.start_soon(check, list(names[start : start + size]))
+        return answers
 
 
 def _raise_if_unusable(answers: Iterable[object]) -> None:
@@ -439,17 +584,28 @@ def _store_problem(refs: References, name: str, error: StoreError) -> Problem:
 
 
 def _key_problems(refs: References, secret: Secret) -> list[Problem]:
+    return _problems_of_keys(refs, secret.name, frozenset(secret.values), secret.unreadable_keys)
+
+
+def _key_problems_from(refs: References, name: str, entry: CachedKeys) -> list[Problem]:
+    return _problems_of_keys(refs, name, entry.keys - entry.unreadable, entry.unreadable)
+
+
+def _problems_of_keys(
+    refs: References, name: str, readable: frozenset[str], unreadable: frozenset[str]
+) -> list[Problem]:
     problems = []
-    for key, usages in refs.secrets[secret.name].items():
-        if key in secret.values:
+    keys = readable | unreadable
+    for key, usages in refs.secrets[name].items():
+        if key in readable:
             continue
-        if key in secret.unreadable_keys:
+        if key in unreadable:
             kind = ProblemKind.VALUE_NOT_READABLE
             detail = "the key exists but this caller may not read its value"
         else:
             kind = ProblemKind.MISSING_KEY
-            detail = "available keys: " + _key_list(secret.keys)
-        problems.append(Problem(kind, secret.name, key, usages, detail))
+            detail = "available keys: " + _key_list(keys)
+        problems.append(Problem(kind, name, key, usages, detail))
     return problems
 
 

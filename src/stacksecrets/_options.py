@@ -29,6 +29,11 @@ def _positive(_instance: object, attribute: attrs.Attribute[Any], value: object)
         )
 
 
+def _boolean(_instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if not isinstance(value, bool):
+        raise ConfigurationError(f"option {attribute.name}: {value!r} is not True or False")
+
+
 @attrs.frozen
 class ClientOptions:
     """How a client talks to its store. Every field has a sensible default.
@@ -53,6 +58,12 @@ class ClientOptions:
     retry_wait_max: float = attrs.field(default=5.0, validator=_at_least(0))
     #: Seconds one client operation (a validation, a read) may take in all; None: no limit.
     deadline: float | None = attrs.field(default=None, validator=_positive)
+    #: Key-level validation answers from the shared metadata cache (key names, never values)
+    #: for secrets whose id and change stamp are unchanged; ``STACKSECRETS_METADATA_CACHE=0``
+    #: also turns it off. See ``docs/engine.md``.
+    metadata_cache: bool = attrs.field(default=True, validator=_boolean)
+    #: Seconds a metadata cache entry is trusted after the read that wrote it.
+    metadata_max_age: float = attrs.field(default=3600.0, validator=_at_least(0))
 
     def with_overrides(self, overrides: OptionOverrides) -> ClientOptions:
         """These options with the given fields replaced (and checked)."""
@@ -70,3 +81,5 @@ class OptionOverrides(TypedDict, total=False):
     retry_wait_initial: float
     retry_wait_max: float
     deadline: float | None
+    metadata_cache: bool
+    metadata_max_age: float

@@ -90,6 +90,8 @@ class Stats:
     store_calls: int = 0
     cache_hits: int = 0
     seconds: float = 0.0
+    #: Secrets whose key names came from the shared metadata cache (no read).
+    metadata_hits: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return attrs.asdict(self)
@@ -125,6 +127,8 @@ class ValidationReport:
             f"{s.references} references to {s.unique_secrets} secrets in {s.stacks} stacks; "
             f"{s.store_calls} store calls, {s.cache_hits} cache hits, {s.seconds:.3f} s"
         )
+        if s.metadata_hits:
+            summary += f"; {s.metadata_hits} secrets answered from the metadata cache"
         if self.ok:
             return f"Secret references OK at level {self.level} ({stacks}).\n{summary}"
         count = len(self.problems)

@@ -49,6 +49,12 @@ class SecretStore(Protocol):
     - **Nothing secret shows**: no value, password, token or key in a message, ``repr``,
       ``description`` or log event. Names, keys, hosts and paths may show.
     - **Concurrency**: any number of calls may run at once from tasks of one event loop.
+
+    Optional hook (``stacksecrets._metacache.SupportsSecretsMetadata``, detected with
+    ``isinstance``): a store whose list answers carry an id and a change stamp per secret may
+    offer ``async secrets_metadata(names) -> dict[name, SecretStamp]`` (same calls and cost as
+    ``secrets_exist``, no value read) and a ``metadata_scope`` property (store and user). The
+    key-level validation then reads only secrets whose stamp changed (``docs/engine.md``).
     """
 
     @property

@@ -27,6 +27,7 @@ import os
 import time
 import uuid
 from collections.abc import Collection, Mapping, Sequence
+from datetime import datetime, timezone
 from typing import Any
 
 import anyio
@@ -40,6 +41,7 @@ from .._errors import (
     StoreError,
     StoreUnavailableError,
 )
+from .._metacache import SecretStamp
 from .._secret import Secret
 from ._base import StoreBase, StoreCapabilities, check_write
 from ._urls import StoreURL, parse_store_url
@@ -60,6 +62,14 @@ __all__ = ["ZenMLStore"]
 
 #: How long an id seen in an existence answer may stand in for a fresh exact-name look-up.
 ID_MEMO_SECONDS = 60.0
+#: ``updated`` is taken to tell changes apart to the second only (MySQL's DATETIME keeps whole
+#: seconds; SQLite keeps microseconds).
+STAMP_RESOLUTION_SECONDS = 1.0
+#: ZenML commits a secret's new ``updated`` before it writes the new values
+#: (``SqlZenStore.update_secret``; with an external secrets backend, one more round trip): a read
+#: in between sees the new stamp with the old keys. So an answer vouches for a stamp only when
+#: the server's clock (its ``Date`` header) was this much past it, plus the resolution.
+STAMP_SETTLE_SECONDS = 5.0
 
 _SCHEMES = frozenset({"zenml", "zenml+http", "zenml+https"})
 _URL_OPTIONS = frozenset({"username", "password", "api_key", "verify_ssl"})
@@ -302,6 +312,66 @@ class ZenMLStore(StoreBase):
         secret_id = await self._find_secret_id(name)
         await self._request("DELETE", f"/secrets/{secret_id}", not_found=name)
 
+    # ------------------------------------------------------------------ metadata cache hook
+
+    @property
+    def metadata_scope(self) -> str | None:
+        """This server and the user the store acts as: the user name, else (API key) the user
+        id the server put in its token; ``None`` before the first login."""
+        credentials = self._session.credentials
+        if credentials.api_key is None and credentials.username is not None:
+            return f"{self.description} user={credentials.username}"
+        user = self._session.token_subject
+        return None if user is None else f"{self.description} user_id={user}"
+
+    async def secrets_metadata(self, names: Sequence[str]) -> dict[str, SecretStamp]:
+        """Id and stamp of each of ``names`` that exists, from the existence list calls.
+
+        The secret is the one ZenML resolves at run time (public before private); its stamp is
+        ``body.updated`` (bumped by every update through ZenML, values-only too) and its
+        private flag. ``settled`` when the answer's ``Date`` is at least
+        ``STAMP_RESOLUTION_SECONDS + STAMP_SETTLE_SECONDS`` past ``updated``.
+        """
+        self._check_open()
+        wanted = list(dict.fromkeys(names))
+        stamps: dict[str, SecretStamp] = {}
+        self._forget_stale_ids()
+
+        async def one_chunk(chunk: list[str]) -> None:
+            items, answered_at = await self._session.list_all_dated(
+                "/secrets", {"name": oneof(chunk)}
+            )
+            self._remember_ids(items)
+            by_name: dict[str, list[dict[str, Any]]] = {}
+            for item in items:
+                by_name.setdefault(name_of(item), []).append(item)
+            for name in chunk:
+                matches = sorted(by_name.get(name, []), key=_is_private)
+                if matches:  # exact names only: the server's comparison may fold case
+                    stamps[name] = self._stamp_of(matches[0], answered_at)
+
+        parts = list(chunks(wanted))
+        if len(parts) == 1:
+            await one_chunk(parts[0])
+        elif parts:
+            async with anyio.create_task_group() as group:
+                for part in parts:
+                    group.start_soon(one_chunk, part)
+        return {name: stamps[name] for name in wanted if name in stamps}
+
+    def _stamp_of(self, item: Mapping[str, Any], answered_at: datetime | None) -> SecretStamp:
+        body = item.get("body")
+        raw = body.get("updated") if isinstance(body, dict) else None
+        updated = _utc_datetime(raw)
+        settled = (
+            updated is not None
+            and answered_at is not None
+            and (answered_at - updated).total_seconds()
+            >= STAMP_RESOLUTION_SECONDS + STAMP_SETTLE_SECONDS
+        )
+        stamp = f"{raw if isinstance(raw, str) else ''} private={_is_private(item)}"
+        return SecretStamp(str(uuid_of(item.get("id"), self._session.host)), stamp, settled=settled)
+
     def _remember_ids(self, items: Sequence[Mapping[str, Any]]) -> None:
         """Keep the ids an existence answer gave, so a read right after needs one call."""
         now = time.monotonic()
@@ -365,3 +435,14 @@ def _verify_option(value: str | None) -> bool | str:
 def _is_private(item: Mapping[str, Any]) -> bool:
     body = item.get("body")
     return bool(body.get("private")) if isinstance(body, dict) else False
+
+
+def _utc_datetime(value: object) -> datetime | None:
+    """An ISO datetime of ZenML's (naive means UTC), or ``None``."""
+    if not isinstance(value, str):
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return parsed.replace(tzinfo=timezone.utc) if parsed.tzinfo is None else parsed

@@ -15,6 +15,8 @@ Also here: ZenML's query conventions (``oneof:`` filters, names in chunks that f
 
 from __future__ import annotations
 
+import base64
+import binascii
 import email.utils
 import http.cookiejar
 import json
@@ -193,11 +195,19 @@ class ZenMLSession:
 
     async def list_all(self, path: str, params: Mapping[str, str]) -> list[dict[str, Any]]:
         """Every item of a paginated list, in ZenML's largest pages."""
+        items, _ = await self.list_all_dated(path, params)
+        return items
+
+    async def list_all_dated(
+        self, path: str, params: Mapping[str, str]
+    ) -> tuple[list[dict[str, Any]], datetime | None]:
+        """``list_all``, and the server's time (its ``Date`` header) at the last page."""
         items: list[dict[str, Any]] = []
         page = 1
         while True:
             query = {**params, "page": str(page), "size": str(PAGE_SIZE)}
             response = await self.request("GET", path, params=query)
+            answered_at = _http_date(response.headers.get("Date"))
             data = json_object(response, self.where("GET", path))
             page_items = data.get("items")
             total_pages = data.get("total_pages")
@@ -205,8 +215,14 @@ class ZenMLSession:
                 raise StoreError(f"{self.where('GET', path)}: the answer is not a page")
             items.extend(item for item in page_items if isinstance(item, dict))
             if page >= total_pages or not page_items:
-                return items
+                return items, answered_at
             page += 1
+
+    @property
+    def token_subject(self) -> str | None:
+        """The ``sub`` claim (ZenML: the user id) of the current token, read without checking
+        it (it only names a cache scope; the server checks the token on every call)."""
+        return _token_subject(self._token)
 
     async def request(
         self,
@@ -413,3 +429,28 @@ def _retry_after(value: str | None) -> float | None:
     if not math.isfinite(seconds):
         return None
     return max(0.0, seconds)
+
+
+def _http_date(value: str | None) -> datetime | None:
+    """An HTTP ``Date`` header (whole seconds, a lower bound of the server's time), or ``None``."""
+    if value is None:
+        return None
+    try:
+        parsed = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return parsed.replace(tzinfo=timezone.utc) if parsed.tzinfo is None else parsed
+
+
+def _token_subject(token: str | None) -> str | None:
+    if token is None:
+        return None
+    parts = token.split(".")
+    if len(parts) != 3:  # noqa: PLR2004 - header.claims.signature
+        return None
+    try:
+        claims = json.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
+    except (ValueError, binascii.Error):
+        return None
+    subject = claims.get("sub") if isinstance(claims, dict) else None
+    return subject if isinstance(subject, str) and subject else None
