@@ -8,7 +8,7 @@ import pytest
 import structlog
 
 from cli_runner import Cli
-from stacksecrets import _client
+from stacksecrets import Client
 
 pytest_plugins = ["openbao_fixtures", "zenml_fixtures"]
 
@@ -34,8 +34,7 @@ def _fresh_logging_and_clients() -> Iterator[None]:
     try:
         yield
     finally:
-        # TODO(lead): a public name for closing the shared sync clients replaces this.
-        _client._RUNTIME.close_shared()
+        Client.close_shared()
         structlog.reset_defaults()
         if was_configured:
             structlog.configure(**saved)

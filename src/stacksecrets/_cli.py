@@ -34,12 +34,12 @@ from ._levels import ValidationLevel
 from ._logging import redact_secrets
 from ._options import ClientOptions, OptionOverrides
 from ._report import ProblemKind, ValidationReport
+from ._secret import MASK
 from ._stack import Stack
 
 T = TypeVar("T")
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_BAD_INPUT, EXIT_UNREACHABLE, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
-MASK = "**********"
 
 
 def _configure_logging(verbose: int) -> None:

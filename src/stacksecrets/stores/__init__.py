@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 import platformdirs
 
 from . import _urls
-from ._base import SecretStore, StoreBase, StoreCapabilities
+from ._base import SecretStore, StoreBase, StoreCapabilities, check_write
 from ._file import FileStore
 from ._memory import MemoryStore
 from ._urls import StoreURL, parse_store_url
@@ -66,6 +66,7 @@ __all__ = [
     "VaultStore",
     "ZenMLStackSource",
     "ZenMLStore",
+    "check_write",
     "default_store_path",
     "open_store",
     "parse_store_url",

@@ -43,6 +43,7 @@ from .._errors import (
     StoreUnavailableError,
 )
 from .._logging import logger
+from .._secret import MASK
 from ._urls import parse_store_url, redact
 
 __all__ = ["API", "Credentials", "ZenMLSession"]
@@ -72,7 +73,7 @@ class _MaskCookies(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
         if "set-cookie" in message.lower():
-            record.msg, record.args = _SET_COOKIE.sub(r"\1b'**********'", message), ()
+            record.msg, record.args = _SET_COOKIE.sub(rf"\1b'{MASK}'", message), ()
         return True
 
 
