@@ -25,6 +25,7 @@ from stacksecrets.stores import (
     FileStore,
     MemoryStore,
     StoreURL,
+    VaultStore,
     ZenMLStore,
     open_store,
     parse_store_url,
@@ -233,6 +234,9 @@ def test_every_scheme_in_the_table_opens_its_store(tmp_path: Any) -> None:
         "zenml": ("zenml://", ZenMLStore),
         "zenml+http": ("zenml+http://127.0.0.1:9", ZenMLStore),
         "zenml+https": (f"zenml+https://{HOST}", ZenMLStore),
+        "vault": ("vault:///secret", VaultStore),
+        "vault+http": ("vault+http://127.0.0.1:9/secret", VaultStore),
+        "vault+https": (f"vault+https://{HOST}/secret", VaultStore),
     }
     assert set(SCHEMES) == set(expected)
     for scheme, entry in SCHEMES.items():
@@ -242,7 +246,13 @@ def test_every_scheme_in_the_table_opens_its_store(tmp_path: Any) -> None:
             target = getattr(target, part)
         assert callable(target)
         url, kind = expected[scheme]
-        store = open_store(url, environ={**ENV, "ZENML_STORE_URL": f"https://{HOST}"})
+        environ = {
+            **ENV,
+            "ZENML_STORE_URL": f"https://{HOST}",
+            "VAULT_ADDR": f"https://{HOST}",
+            "VAULT_TOKEN": "t",
+        }
+        store = open_store(url, environ=environ)
         assert isinstance(store, kind)
         anyio.run(store.aclose)
 
