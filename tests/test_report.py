@@ -113,7 +113,13 @@ def test_json_round_trips_with_the_expected_keys():
     for problem in data["problems"]:
         assert set(problem) == {"kind", "secret", "key", "detail", "usages"}
         for usage in problem["usages"]:
-            assert set(usage) == {"stack", "component_type", "component_name", "attribute"}
+            assert set(usage) == {
+                "stack",
+                "component_type",
+                "component_name",
+                "attribute",
+                "source",
+            }
     assert data["problems"][1]["usages"] == [TRACKER.to_dict(), K8S.to_dict()]
 
 

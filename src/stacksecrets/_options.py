@@ -29,6 +29,11 @@ def _positive(_instance: object, attribute: attrs.Attribute[Any], value: object)
         )
 
 
+def _flag(_instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if not isinstance(value, bool):
+        raise ConfigurationError(f"option {attribute.name}: {value!r} is not True or False")
+
+
 @attrs.frozen
 class ClientOptions:
     """How a client talks to its store. Every field has a sensible default.
@@ -53,6 +58,9 @@ class ClientOptions:
     retry_wait_max: float = attrs.field(default=5.0, validator=_at_least(0))
     #: Seconds one client operation (a validation, a read) may take in all; None: no limit.
     deadline: float | None = attrs.field(default=None, validator=_positive)
+    #: Report every reference ZenML's run time would not resolve, in stacks that ZenML runs
+    #: (``Stack.runtime == "zenml"``). Turn off when stacksecrets resolves them instead.
+    zenml_runtime_check: bool = attrs.field(default=True, validator=_flag)
 
     def with_overrides(self, overrides: OptionOverrides) -> ClientOptions:
         """These options with the given fields replaced (and checked)."""
@@ -70,3 +78,4 @@ class OptionOverrides(TypedDict, total=False):
     retry_wait_initial: float
     retry_wait_max: float
     deadline: float | None
+    zenml_runtime_check: bool
