@@ -45,9 +45,9 @@ def _components(value: Sequence[Component]) -> tuple[Component, ...]:
 #: Who resolves a stack's references when it runs: stacksecrets (or the application), or
 #: ZenML's own run time, which resolves fewer of them (see ``docs/zenml-users.md``).
 RUNTIMES = ("native", "zenml")
-#: What a ``Stack`` was read from: a stack, or a ZenML run configuration file whose
-#: "components" are the pipeline and its steps.
-KINDS = ("stack", "run config")
+#: What a ``Stack`` was read from: a stack, a ZenML run configuration file, or a ZenML
+#: pipeline object; for the last two the "components" are the pipeline and its steps.
+KINDS = ("stack", "run config", "pipeline")
 
 
 @attrs.frozen
@@ -58,7 +58,9 @@ class Stack:
     (stacksecrets, the default) or ``"zenml"`` (a stack read from a ZenML server or a
     ``zenml stack export`` file, or a run configuration), for which validation also reports
     every reference ZenML's run time would not resolve. ``kind`` is ``"stack"``, or
-    ``"run config"`` for a ZenML run configuration (components ``pipeline`` and ``step``).
+    ``"run config"`` for a ZenML run configuration and ``"pipeline"`` for a ZenML pipeline
+    object (``stacksecrets.zenml.settings_sources``), whose components are ``pipeline`` and
+    ``step``.
     """
 
     name: str
@@ -99,6 +101,9 @@ class Usage:
         kind = kind if kind.isprintable() else repr(kind)
         if self.source == "run config" and kind == "pipeline":
             return f"run config {self.stack!r}, pipeline, {self.attribute}"
+        if self.source == "pipeline":
+            step = "" if kind == "pipeline" else f"step {self.component_name!r}, "
+            return f"pipeline {self.stack!r}, {step}{self.attribute}"
         return f"{self.source} {self.stack!r}, {kind} {self.component_name!r}, {self.attribute}"
 
     def sort_key(self) -> tuple[str, str, str, str]:
