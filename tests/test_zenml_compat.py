@@ -118,12 +118,14 @@ def test_nested_references_are_reported_with_their_path():
     )
     report = Client("memory://").validate_stacks([stack], level="NONE")
     places = {str(u): p.detail for p in report.problems for u in p.usages}
-    assert "nested inside 'pod' (a mapping)" in places[
-        "stack 's', orchestrator 'k', configuration.pod.env[0]"
-    ]
-    assert "nested inside 'environment'" in places[
-        "stack 's', orchestrator 'k', settings.docker.environment.TOKEN"
-    ]
+    assert (
+        "nested inside 'pod' (a mapping)"
+        in places["stack 's', orchestrator 'k', configuration.pod.env[0]"]
+    )
+    assert (
+        "nested inside 'environment'"
+        in places["stack 's', orchestrator 'k', settings.docker.environment.TOKEN"]
+    )
 
 
 def test_one_problem_per_reason_with_every_place():
@@ -151,7 +153,7 @@ def test_the_option_refuses_a_non_boolean():
 
 def test_options_and_overrides_list_the_same_fields():
     """Every ClientOptions field can be given as a keyword argument, and only those."""
-    assert set(OptionOverrides.__annotations__) == {f for f in ClientOptions.__annotations__}
+    assert set(OptionOverrides.__annotations__) == set(ClientOptions.__annotations__)
 
 
 def test_a_zenml_export_file_is_run_by_zenml(tmp_path: Path):

@@ -2,9 +2,10 @@
 configurations.
 
 The format is told apart by the top-level keys, never by a flag: a mapping with ``stack_name``
-(or ``zenml_version``) is a ZenML export; one with only keys of a ZenML run configuration
-(``settings``, ``steps``, ``run_name``, ...: see ``_runconfig``) is a run configuration; anything
-else is the native format described in ``docs/stack-format.md``. ``.json`` files are read as JSON, every other file as YAML.
+(or ``zenml_version``) is a ZenML export; one with a key of a ZenML run configuration
+(``settings``, ``steps``, ``run_name``, ...: see ``_runconfig``) and none of a stack file is a
+run configuration; anything else is the native format described in ``docs/stack-format.md``.
+``.json`` files are read as JSON, every other file as YAML.
 
 Reading happens in three steps, each bounded so that hostile input ends in a result or a
 ``StackLoadError`` in bounded time and memory:

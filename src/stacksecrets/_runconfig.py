@@ -172,7 +172,9 @@ class _RunConfigReader:
                 components.append(Component("step", "", name, settings=self._settings(step, here)))
         return Stack(self._source, components, runtime="zenml", kind="run config")
 
-    def _known_keys(self, item: dict[str, Any], known: frozenset[str], path: str, model: str) -> None:
+    def _known_keys(
+        self, item: Mapping[str, Any], known: frozenset[str], path: str, model: str
+    ) -> None:
         for key in item:
             if key not in known:
                 where = f"{path}: " if path else ""
@@ -183,7 +185,7 @@ class _RunConfigReader:
                     key,
                 )
 
-    def _settings(self, item: dict[str, Any], path: str) -> dict[str, Any]:
+    def _settings(self, item: Mapping[str, Any], path: str) -> dict[str, Any]:
         here = f"{path}.settings" if path else "settings"
         settings = item.get("settings")
         if settings is None:

@@ -174,9 +174,12 @@ def _component_places(component: Component) -> Iterator[tuple[str, str]]:
         here = _child_path("settings", key)
         if isinstance(settings, str):
             if scan(settings).references:
-                yield here, (
-                    f"{_shown(settings)} is the whole settings entry {key!r}, which must be a "
-                    "mapping of attributes: ZenML cannot read it"
+                yield (
+                    here,
+                    (
+                        f"{_shown(settings)} is the whole settings entry {key!r}, which must be a "
+                        "mapping of attributes: ZenML cannot read it"
+                    ),
                 )
             continue
         if not isinstance(settings, Mapping):
