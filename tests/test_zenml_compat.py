@@ -69,6 +69,7 @@ def stack_of(value: object, *, runtime: str = "zenml") -> Stack:
         ("plain text", None),
         ("https://{{a.b}}@host", "'{{a.b}}' is embedded in a longer string"),
         ("{{a.b}}{{c.d}}", "ZenML reads it as one reference to secret 'a', key 'b}}{{c.d'"),
+        ("{{a.b}}pw{{c.d}}", "to secret 'a', key the rest of the value, and fails"),
         ("{{a.b}} {{c.d}}", "'{{a.b}}', '{{c.d}}' are several references in one value"),
         ("\\{{a.b}}", "ZenML has no escape"),
         ("{{a b.c}}", None),  # malformed: reported as an invalid reference instead
@@ -99,6 +100,14 @@ def test_an_embedded_reference_in_a_zenml_stack_is_reported_at_level_none():
     assert report.stats.store_calls == 0
     assert "not resolved by ZenML: '{{a.b}}' is embedded" in report.to_text()
     assert "https" not in problem.detail  # the text around a reference is never shown
+
+
+def test_text_between_references_is_never_shown():
+    """ZenML reads '{{a.b}}TEXT{{c.d}}' as key 'b}}TEXT{{c.d'; the report names the
+    references but not TEXT, which could be a credential typed in the wrong place."""
+    report = Client("memory://").validate_stacks([stack_of("{{a.b}}S3cr3t-pw{{c.d}}")])
+    assert any(p.kind is ProblemKind.ZENML_UNRESOLVABLE for p in report.problems)
+    assert "S3cr3t" not in report.to_text() + report.to_json()
 
 
 def test_nested_references_are_reported_with_their_path():

@@ -234,11 +234,14 @@ def value_reason(value: str) -> str | None:
     shown = _shown(value)
     if is_secret_reference(value):
         # ZenML's regex matches the whole value but stacksecrets reads several references.
-        body = value[2:-2]
-        name, _, key = body.partition(".")
+        # ZenML's secret name lies inside the first reference; its key runs to the end, so it
+        # is shown only when nothing but references is in between (text could be a password).
+        name, _, key = value[2:-2].partition(".")
+        only_refs = sum(occ.end - occ.start for occ in refs) == len(value)
+        shown_key = repr(key.strip()) if only_refs else "the rest of the value"
         return (
             f"{shown} are several references in one value: ZenML reads it as one reference "
-            f"to secret {name.strip()!r}, key {key.strip()!r}, and fails at run time"
+            f"to secret {name.strip()!r}, key {shown_key}, and fails at run time"
         )
     if len(refs) > 1:
         return (
