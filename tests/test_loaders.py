@@ -252,6 +252,7 @@ def test_real_zenml_export_of_a_stack_without_references():
             Component("artifact_store", "local", "default"),
             Component("orchestrator", "local", "default"),
         ],
+        runtime="zenml",
     )
 
 
@@ -273,7 +274,9 @@ def test_zenml_export_ignores_keys_of_later_versions(tmp_path):
         "components:\n  orchestrator:\n  - name: o\n    connector: c\n"
     )
     (stack,) = load_stack_file(write(tmp_path, "future.yaml", text))
-    assert stack == Stack(name="s", components=[Component("orchestrator", "", "o")])
+    assert stack == Stack(
+        name="s", components=[Component("orchestrator", "", "o")], runtime="zenml"
+    )
 
 
 @pytest.mark.parametrize(
@@ -318,7 +321,7 @@ def test_stack_from_dict_reads_native_and_zenml_forms():
     exported = stack_from_dict(
         {"stack_name": "s", "components": {"t": {"name": "n", "flavor": "f", "configuration": {}}}}
     )
-    assert exported == Stack("s", [Component("t", "f", "n")])
+    assert exported == Stack("s", [Component("t", "f", "n")], runtime="zenml")
 
 
 def test_stack_from_dict_copies_its_input():

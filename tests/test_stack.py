@@ -169,4 +169,5 @@ def test_usage_reads_as_a_place_and_as_json():
         "component_type": "orchestrator",
         "component_name": "k8s",
         "attribute": "configuration.token",
+        "source": "stack",
     }

@@ -7,7 +7,8 @@ is used.
 The top level holds what an application uses: the clients and their options, the stack model
 and its loaders, the report, the levels, the errors and log redaction. The stores are in
 ``stacksecrets.stores``; the reference grammar and the planning of look-ups in
-``stacksecrets.references``.
+``stacksecrets.references``; the settings a ZenML pipeline object carries in
+``stacksecrets.zenml``.
 """
 
 from __future__ import annotations

@@ -138,6 +138,13 @@ def cli(verbose: int) -> None:
 @click.option("--deadline", type=click.FloatRange(min=0, min_open=True), help="Seconds in all.")
 @click.option("--zenml-stack", "zenml_stacks", multiple=True, help="A stack on the ZenML server.")
 @click.option("--all-zenml-stacks", is_flag=True, help="Every stack on the ZenML server.")
+@click.option(
+    "--no-zenml-runtime-check",
+    "no_zenml_runtime_check",
+    is_flag=True,
+    help="Do not report references ZenML's run time would not resolve (in stacks from a "
+    "ZenML server or export, and run configurations): for stacks stacksecrets resolves.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 def validate(
     paths: tuple[Path, ...],
@@ -148,9 +155,11 @@ def validate(
     zenml_stacks: tuple[str, ...],
     as_json: bool,
     all_zenml_stacks: bool,
+    no_zenml_runtime_check: bool,
 ) -> None:
-    """Check every secret reference in the stacks in PATHS (files or folders) and/or on a
-    ZenML server. Every problem is reported at once, with every place it is used."""
+    """Check every secret reference in the stacks in PATHS (files or folders, including ZenML
+    run configurations) and/or on a ZenML server. Every problem is reported at once, with
+    every place it is used."""
     with _errors_to_exit_codes():
         chosen = ValidationLevel.from_env() if level is None else ValidationLevel.parse(level)
         stacks: list[Stack] = []
@@ -165,6 +174,8 @@ def validate(
         overrides["max_concurrency"] = concurrency
     if deadline is not None:
         overrides["deadline"] = deadline
+    if no_zenml_runtime_check:
+        overrides["zenml_runtime_check"] = False
     options = ClientOptions().with_overrides(overrides)
 
     async def action(client: AsyncClient) -> ValidationReport:

@@ -291,7 +291,8 @@ class Engine:
     async def validate(self, stacks: Iterable[Stack], level: ValidationLevel) -> ValidationReport:
         """Check every reference in ``stacks`` at ``level`` and report every problem."""
         stacks = list(stacks)
-        report, _ = await self._validate(collect(stacks), len(stacks), level, key_names_only=True)
+        refs = collect(stacks, zenml_runtime_check=self.options.zenml_runtime_check)
+        report, _ = await self._validate(refs, len(stacks), level, key_names_only=True)
         return report
 
     async def resolve(self, stacks: Iterable[Stack]) -> list[Stack]:
@@ -302,8 +303,12 @@ class Engine:
         that validation read are the ones substituted: no second look-up.
         """
         stacks = list(stacks)
+        # stacksecrets resolves these stacks itself: what ZenML's run time would leave
+        # unresolved does not matter here.
         report, secrets = await self._validate(
-            collect(stacks), len(stacks), ValidationLevel.SECRET_AND_KEY_EXISTS
+            collect(stacks, zenml_runtime_check=False),
+            len(stacks),
+            ValidationLevel.SECRET_AND_KEY_EXISTS,
         )
         report.raise_for_problems()
 
@@ -315,9 +320,9 @@ class Engine:
             return SecretValue(text) if found.references else text
 
         return [
-            Stack(
-                stack.name,
-                [
+            attrs.evolve(
+                stack,
+                components=[
                     Component(
                         c.type,
                         c.flavor,
@@ -353,6 +358,7 @@ class Engine:
             invalid=len(refs.invalid),
         )
         problems = _invalid_problems(refs)
+        problems.extend(_unresolvable_problems(refs))
         secrets: dict[str, Secret] = {}
         if level is not ValidationLevel.NONE and refs.secrets:
             problems.extend(await self._check(refs, level, counters, secrets, key_names_only))
@@ -613,6 +619,18 @@ def _key_list(keys: frozenset[str], shown: int = 10) -> str:
     names = sorted(keys)
     text = ", ".join(repr(key) for key in names[:shown]) or "none"
     return text if len(names) <= shown else f"{text} and {len(names) - shown} more"
+
+
+def _unresolvable_problems(refs: References) -> list[Problem]:
+    # A configuration problem, found without the store: reported at every level. One problem
+    # per reason, with every place it applies to.
+    grouped: dict[str, list[Usage]] = {}
+    for item in refs.unresolvable:
+        grouped.setdefault(item.reason, []).append(item.usage)
+    return [
+        Problem(ProblemKind.ZENML_UNRESOLVABLE, None, None, tuple(usages), reason)
+        for reason, usages in grouped.items()
+    ]
 
 
 def _invalid_problems(refs: References) -> list[Problem]:

@@ -1,8 +1,11 @@
-"""Stacks from files: the native YAML/JSON format and ``zenml stack export`` files.
+"""Stacks from files: the native YAML/JSON format, ``zenml stack export`` files and ZenML run
+configurations.
 
 The format is told apart by the top-level keys, never by a flag: a mapping with ``stack_name``
-(or ``zenml_version``) is a ZenML export, anything else is the native format described in
-``docs/stack-format.md``. ``.json`` files are read as JSON, every other file as YAML.
+(or ``zenml_version``) is a ZenML export; one with a key of a ZenML run configuration
+(``settings``, ``steps``, ``run_name``, ...: see ``_runconfig``) and none of a stack file is a
+run configuration; anything else is the native format described in ``docs/stack-format.md``.
+``.json`` files are read as JSON, every other file as YAML.
 
 Reading happens in three steps, each bounded so that hostile input ends in a result or a
 ``StackLoadError`` in bounded time and memory:
@@ -34,6 +37,7 @@ import yaml
 from ._describe import kind_of
 from ._errors import StackLoadError
 from ._logging import logger
+from ._runconfig import is_run_config, read_run_config
 from ._stack import Component, Stack
 
 __all__ = [
@@ -541,6 +545,8 @@ class _Reader:
             )
         if "stack_name" in data or "zenml_version" in data:
             stacks = [self._zenml_export(data)]
+        elif is_run_config(data):
+            stacks = [(read_run_config(data, self._source, self._lines.of), self._lines.top)]
         else:
             stacks = self._native(data)
         first: dict[str, int | None] = {}
@@ -599,7 +605,8 @@ class _Reader:
                 "components",
             )
         made = self._components_by_type(components, "components", zenml=True)
-        return self._make_stack(name, made, data), self._lines.of(data)
+        stack = self._make_stack(name, made, data)
+        return attrs.evolve(stack, runtime="zenml"), self._lines.of(data)
 
     def _components(self, value: Any, parent: object, path: str) -> list[tuple[Component, Any]]:
         if isinstance(value, dict):

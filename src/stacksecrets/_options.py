@@ -64,6 +64,9 @@ class ClientOptions:
     metadata_cache: bool = attrs.field(default=True, validator=_boolean)
     #: Seconds a metadata cache entry is trusted after the read that wrote it.
     metadata_max_age: float = attrs.field(default=3600.0, validator=_at_least(0))
+    #: Report every reference ZenML's run time would not resolve, in stacks that ZenML runs
+    #: (``Stack.runtime == "zenml"``). Turn off when stacksecrets resolves them instead.
+    zenml_runtime_check: bool = attrs.field(default=True, validator=_boolean)
 
     def with_overrides(self, overrides: OptionOverrides) -> ClientOptions:
         """These options with the given fields replaced (and checked)."""
@@ -83,3 +86,4 @@ class OptionOverrides(TypedDict, total=False):
     deadline: float | None
     metadata_cache: bool
     metadata_max_age: float
+    zenml_runtime_check: bool

@@ -9,6 +9,7 @@ import attrs
 
 from ._references import scan
 from ._stack import Stack, Usage
+from ._zenml_compat import unresolvable
 
 #: How much of an invalid reference's shape a report shows.
 _SHAPE_LENGTH = 40
@@ -36,6 +37,14 @@ class InvalidUse:
 
 
 @attrs.frozen
+class Unresolvable:
+    """A place where ZenML's run time would not resolve a reference, and why."""
+
+    usage: Usage
+    reason: str
+
+
+@attrs.frozen
 class References:
     """Every reference in a set of stacks, grouped by secret name then key."""
 
@@ -45,6 +54,8 @@ class References:
     #: How many references were written (each occurrence counts).
     count: int
     stacks: tuple[str, ...]
+    #: Places in stacks that ZenML runs where its run time would not resolve a reference.
+    unresolvable: tuple[Unresolvable, ...] = ()
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -56,20 +67,27 @@ class References:
         return tuple(dict.fromkeys(u for usages in keys.values() for u in usages))
 
 
-def collect(stacks: Iterable[Stack]) -> References:
-    """Find every reference, whole or embedded, in every string leaf of every stack."""
+def collect(stacks: Iterable[Stack], *, zenml_runtime_check: bool = True) -> References:
+    """Find every reference, whole or embedded, in every string leaf of every stack.
+
+    With ``zenml_runtime_check``, also every place in a stack that ZenML runs
+    (``stack.runtime == "zenml"``) where ZenML's run time would not resolve a reference.
+    """
     grouped: dict[str, dict[str, list[Usage]]] = {}
     invalid: list[InvalidUse] = []
+    places: list[Unresolvable] = []
     count = 0
     names: list[str] = []
     for stack in stacks:
         names.append(stack.name)
+        if zenml_runtime_check and stack.runtime == "zenml":
+            places.extend(Unresolvable(usage, reason) for usage, reason in unresolvable(stack))
         for component in stack.components:
             for path, value in component.string_leaves():
                 found = scan(value)
                 if not found.references and not found.malformed:
                     continue
-                usage = Usage(stack.name, component.type, component.name, path)
+                usage = Usage(stack.name, component.type, component.name, path, stack.kind)
                 for occurrence in found.references:
                     ref = occurrence.reference
                     grouped.setdefault(ref.name, {}).setdefault(ref.key, []).append(usage)
@@ -85,7 +103,13 @@ def collect(stacks: Iterable[Stack]) -> References:
             for name, keys in sorted(grouped.items())
         }
     )
-    return References(secrets, tuple(sorted(invalid, key=_invalid_order)), count, tuple(names))
+    return References(
+        secrets,
+        tuple(sorted(invalid, key=_invalid_order)),
+        count,
+        tuple(names),
+        tuple(dict.fromkeys(places)),
+    )
 
 
 def _invalid_order(item: InvalidUse) -> tuple[tuple[str, str, str, str], str]:

@@ -23,6 +23,8 @@ class ProblemKind(str, enum.Enum):
     VALUE_NOT_READABLE = "value_not_readable"
     FORBIDDEN = "forbidden"
     STORE_ERROR = "store_error"
+    #: A reference that ZenML's run time would not resolve, in a stack that ZenML runs.
+    ZENML_UNRESOLVABLE = "zenml_unresolvable"
 
     def __str__(self) -> str:
         return self.value
@@ -30,6 +32,7 @@ class ProblemKind(str, enum.Enum):
 
 #: "missing_secret" is titled "missing secret" in the text report.
 _TITLES = {kind: kind.value.replace("_", " ") for kind in ProblemKind}
+_TITLES[ProblemKind.ZENML_UNRESOLVABLE] = "not resolved by ZenML"
 _KIND_ORDER = {kind: i for i, kind in enumerate(ProblemKind)}
 
 

@@ -42,12 +42,31 @@ def _components(value: Sequence[Component]) -> tuple[Component, ...]:
     return tuple(value)
 
 
+#: Who resolves a stack's references when it runs: stacksecrets (or the application), or
+#: ZenML's own run time, which resolves fewer of them (see ``docs/zenml-users.md``).
+RUNTIMES = ("native", "zenml")
+#: What a ``Stack`` was read from: a stack, a ZenML run configuration file, or a ZenML
+#: pipeline object; for the last two the "components" are the pipeline and its steps.
+KINDS = ("stack", "run config", "pipeline")
+
+
 @attrs.frozen
 class Stack:
-    """A named set of components."""
+    """A named set of components.
+
+    ``runtime`` says who resolves the references when the stack runs: ``"native"``
+    (stacksecrets, the default) or ``"zenml"`` (a stack read from a ZenML server or a
+    ``zenml stack export`` file, or a run configuration), for which validation also reports
+    every reference ZenML's run time would not resolve. ``kind`` is ``"stack"``, or
+    ``"run config"`` for a ZenML run configuration and ``"pipeline"`` for a ZenML pipeline
+    object (``stacksecrets.zenml.settings_sources``), whose components are ``pipeline`` and
+    ``step``.
+    """
 
     name: str
     components: tuple[Component, ...] = attrs.field(factory=tuple, converter=_components)
+    runtime: str = attrs.field(default="native", validator=attrs.validators.in_(RUNTIMES))
+    kind: str = attrs.field(default="stack", validator=attrs.validators.in_(KINDS))
 
     @components.validator
     def _unique_names(self, _attribute: object, value: tuple[Component, ...]) -> None:
@@ -64,18 +83,28 @@ class Stack:
 
 @attrs.frozen(order=True)
 class Usage:
-    """One place a reference is used: stack, component and attribute path."""
+    """One place a reference is used: stack, component and attribute path.
+
+    ``source`` is the kind of the stack (``"stack"`` or ``"run config"``): a run
+    configuration reads ``run config 'run.yaml', step 'trainer', settings.docker.x``.
+    """
 
     stack: str
     component_type: str
     component_name: str
     attribute: str
+    source: str = "stack"
 
     def __str__(self) -> str:
         # A type from a hostile file must not forge report lines or send terminal escapes.
         kind = self.component_type
         kind = kind if kind.isprintable() else repr(kind)
-        return f"stack {self.stack!r}, {kind} {self.component_name!r}, {self.attribute}"
+        if self.source == "run config" and kind == "pipeline":
+            return f"run config {self.stack!r}, pipeline, {self.attribute}"
+        if self.source == "pipeline":
+            step = "" if kind == "pipeline" else f"step {self.component_name!r}, "
+            return f"pipeline {self.stack!r}, {step}{self.attribute}"
+        return f"{self.source} {self.stack!r}, {kind} {self.component_name!r}, {self.attribute}"
 
     def sort_key(self) -> tuple[str, str, str, str]:
         """A plain tuple to sort by: much faster than attrs' generated comparisons."""
@@ -87,6 +116,7 @@ class Usage:
             "component_type": self.component_type,
             "component_name": self.component_name,
             "attribute": self.attribute,
+            "source": self.source,
         }
 
 

@@ -137,3 +137,14 @@ async def clients(stack: Stack) -> None:
     options = stacksecrets.ClientOptions(max_concurrency=2)
     with stacksecrets.Client("memory://", options=options, deadline=5.0) as sync_client:
         assert_type(sync_client.get_secret("x").secret_values, dict[str, str])
+
+
+def zenml_sources(pipeline: object, stack: Stack) -> None:
+    """ZenML objects in, stacks out; the ZenML check is a typed option."""
+    from stacksecrets.zenml import settings_sources
+
+    assert_type(settings_sources(pipeline), list[Stack])
+    with stacksecrets.Client("memory://", zenml_runtime_check=False) as client:
+        client.validate_stacks([stack, *settings_sources(pipeline, steps=[])])
+    stacksecrets.Client("memory://", zenml_runtime_checks=False)  # type: ignore[call-arg]
+    assert_type(stack.runtime, str)

@@ -92,7 +92,10 @@ class ZenMLStackSource:
             raise StoreError(
                 f"the ZenML server {host} did not return components {', '.join(map(str, missing))}"
             )
-        return [Stack(name, [components[cid] for _, cid in layout[name]]) for name in wanted]
+        return [
+            Stack(name, [components[cid] for _, cid in layout[name]], runtime="zenml")
+            for name in wanted
+        ]
 
     def _component(self, item: dict[str, Any]) -> Component:
         body = item.get("body")
