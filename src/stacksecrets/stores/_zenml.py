@@ -44,6 +44,7 @@ from .._errors import (
 from .._metacache import SecretStamp
 from .._secret import Secret
 from ._base import StoreBase, StoreCapabilities, check_write
+from ._discovery import SavedLogin, same_server, saved_login
 from ._urls import StoreURL, parse_store_url
 from ._zenml_http import (
     API,
@@ -97,15 +98,21 @@ class ZenMLStore(StoreBase):
         timeout: float = 30.0,
         verify: bool | str = True,
         token: str | None = None,
+        anonymous: bool = False,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self._session = ZenMLSession(
             url,
-            Credentials(username=username, password=password, api_key=api_key),
+            Credentials(
+                username=username,
+                password=password,
+                api_key=api_key,
+                token=token,
+                anonymous=anonymous,
+            ),
             max_connections=max_connections,
             timeout=timeout,
             verify=verify,
-            token=token,
             transport=transport,
         )
         #: The server's stacks, read on this store's session.
@@ -162,6 +169,8 @@ class ZenMLStore(StoreBase):
         api_key = option.get("api_key") or None
         username: str | None = None
         password: str | None = None
+        token: str | None = None
+        anonymous = False
         if api_key is None and url_user is not None:
             username = url_user
             password = url_password if url_password is not None else env.get("ZENML_STORE_PASSWORD")
@@ -170,14 +179,22 @@ class ZenMLStore(StoreBase):
             if api_key is None:
                 username = env.get("ZENML_STORE_USERNAME") or None
                 password = env.get("ZENML_STORE_PASSWORD")
+            if same_server(env.get("ZENML_STORE_URL", ""), server):
+                token = env.get("ZENML_STORE_API_TOKEN") or None
+            if api_key is None and username is None and token is None:
+                saved = saved_login(server, env)
+                if saved is not None:
+                    api_key, username, token = saved.api_key, saved.username, saved.token
+                    password = saved.password
+                    anonymous = saved == SavedLogin()
         where = parsed.redacted
-        if api_key is None and username is None:
+        if api_key is None and username is None and token is None and not anonymous:
             raise ConfigurationError(
-                f"no credentials for the ZenML store {where!r}: set ZENML_STORE_API_KEY, or "
-                "ZENML_STORE_USERNAME and ZENML_STORE_PASSWORD (or put user:password@ or "
-                "?api_key=... in the URL)"
+                f"no credentials for the ZenML store {where!r}: run `zenml login "
+                f"{server}`, or set ZENML_STORE_API_KEY, or ZENML_STORE_USERNAME and "
+                "ZENML_STORE_PASSWORD (or put user:password@ or ?api_key=... in the URL)"
             )
-        if api_key is None and password is None:
+        if username is not None and api_key is None and password is None:
             raise ConfigurationError(
                 f"no password for user {username!r} of the ZenML store {where!r}: set "
                 "ZENML_STORE_PASSWORD (or put it in the URL)"
@@ -189,6 +206,8 @@ class ZenMLStore(StoreBase):
             password=password,
             api_key=api_key,
             verify=verify,
+            token=token,
+            anonymous=anonymous,
             transport=transport,
         )
 
