@@ -82,9 +82,11 @@ class ZenMLStore(StoreBase):
     Give either ``api_key`` (``ZENKEY_...``, a service account's key) or ``username`` and
     ``password``. The store logs in at its first call, once even when many calls start
     together, and logs in again once when the server says the token is no longer valid.
-    ``token`` starts it with a bearer token instead (a login follows only when the server
-    refuses it); ``transport`` sends its requests through another httpx transport, which then
-    owns ``verify`` and ``max_connections``.
+    ``token`` starts it with a bearer token (with a key or password beside it, a login follows
+    when the server refuses the token; alone, a refused token is an ``AuthenticationError``
+    saying how to log in again); ``anonymous=True`` sends no credential (a ``NO_AUTH``
+    server); ``transport`` sends its requests through another httpx transport, which then owns
+    ``verify`` and ``max_connections``.
     """
 
     def __init__(
@@ -134,7 +136,9 @@ class ZenMLStore(StoreBase):
 
         Credentials come from the URL (``user:password@host``, or the query options
         ``username``, ``password``, ``api_key``), else from ZenML's own variables
-        ``ZENML_STORE_API_KEY``, or ``ZENML_STORE_USERNAME`` and ``ZENML_STORE_PASSWORD``. A
+        ``ZENML_STORE_API_KEY``, or ``ZENML_STORE_USERNAME`` and ``ZENML_STORE_PASSWORD``, or
+        ``ZENML_STORE_API_TOKEN`` (for the server in ``ZENML_STORE_URL``), else from the login
+        ``zenml login`` kept (``stores._discovery.saved_login``). A
         URL without a host (``zenml+https://``, ``zenml://``) means the server in
         ``ZENML_STORE_URL``. ``verify_ssl=false`` (or a CA bundle path), else
         ``ZENML_STORE_VERIFY_SSL``, controls TLS verification. A password holding
