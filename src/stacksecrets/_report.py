@@ -132,7 +132,8 @@ class ValidationReport:
         if s.metadata_hits:
             summary += f"; {s.metadata_hits} secrets answered from the metadata cache"
         if self.store:
-            summary += f"\nStore: {self.store}"
+            shown = self.store if self.store.isprintable() else repr(self.store)
+            summary += f"\nStore: {shown}"
         if self.ok:
             return f"Secret references OK at level {self.level} ({stacks}).\n{summary}"
         count = len(self.problems)

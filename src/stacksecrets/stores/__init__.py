@@ -26,9 +26,8 @@ from typing import TYPE_CHECKING, Any
 import platformdirs
 
 from .._logging import logger
-from . import _urls
+from . import _discovery, _urls
 from ._base import SecretStore, StoreBase, StoreCapabilities
-from ._discovery import discover
 from ._file import FileStore
 from ._memory import MemoryStore
 from ._urls import StoreURL, parse_store_url
@@ -87,7 +86,7 @@ def store_url(url: str | None = None, *, environ: Mapping[str, str] | None = Non
     env = os.environ if environ is None else environ
     if url is not None and url.strip():
         return url.strip()
-    found = discover(env).url
+    found = _discovery.discover(env).url
     return default_store_path().as_uri() if found is None else found
 
 
@@ -96,7 +95,7 @@ def open_store(url: str | None = None, *, environ: Mapping[str, str] | None = No
     env = os.environ if environ is None else environ
     if url is not None and url.strip():
         return _urls.open_url(url.strip(), environ=env)
-    found = discover(env)
+    found = _discovery.discover(env)
     chosen = default_store_path().as_uri() if found.url is None else found.url
     logger.info("stacksecrets.store", store=_urls.redact(chosen), found_by=found.source)
     return _urls.open_url(chosen, environ=env)
