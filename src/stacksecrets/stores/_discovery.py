@@ -20,7 +20,6 @@ Nothing here reads a value into a message or a log: sources are named by variabl
 
 from __future__ import annotations
 
-import os
 import uuid
 from collections.abc import Mapping
 from pathlib import Path
@@ -181,7 +180,3 @@ def active_stack_id(environ: Mapping[str, str]) -> tuple[uuid.UUID, str]:
 
 def _text(value: object) -> str | None:
     return value if isinstance(value, str) and value else None
-
-
-def environ_or_os(environ: Mapping[str, str] | None) -> Mapping[str, str]:
-    return os.environ if environ is None else environ
