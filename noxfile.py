@@ -44,7 +44,19 @@ def zenml_python() -> str:
             check=True,
         )
         marker.touch()
+    _stacksecrets_deps_into(python)
     return str(python)
+
+
+def _stacksecrets_deps_into(python: Path) -> None:
+    """stacksecrets' own dependencies (not stacksecrets: .cache is shared by every checkout),
+    so that pipeline runs in the ZenML venv import it from ``PYTHONPATH=<checkout>/src``."""
+    deps = sorted(PYPROJECT["project"]["dependencies"])
+    marker = ZENML_VENV / ".stacksecrets-deps"
+    if marker.exists() and marker.read_text() == "\n".join(deps):
+        return
+    subprocess.run(["uv", "pip", "install", "-q", "--python", str(python), *deps], check=True)
+    marker.write_text("\n".join(deps))
 
 
 def openbao_binary() -> str:

@@ -26,6 +26,7 @@ NAMESPACES = {
     "stacksecrets": "reference/stacksecrets",
     "stacksecrets.stores": "reference/stores",
     "stacksecrets.references": "reference/references",
+    "stacksecrets.zenml": "reference/zenml",
 }
 
 

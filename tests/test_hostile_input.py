@@ -127,11 +127,12 @@ def test_a_hostile_stack_cannot_forge_report_lines(tmp_path: Path) -> None:
     assert _printable_lines(text)
     lines = text.splitlines()
     assert lines[0].startswith("Secret validation at level")
-    assert [line.strip().split(":")[0] for line in lines[1:-1] if not line.startswith("    ")] == [
+    assert lines[-1].startswith("Store: file://")  # then the summary, then the store
+    assert [line.strip().split(":")[0] for line in lines[1:-2] if not line.startswith("    ")] == [
         "invalid reference",
         "missing secret",
     ]
-    assert len(lines) == 1 + 2 * 2 + 1  # title, two problems with one usage each, summary
+    assert len(lines) == 1 + 2 * 2 + 2  # title, two problems with one usage each, summary, store
 
 
 @pytest.mark.zenml

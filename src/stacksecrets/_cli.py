@@ -31,7 +31,7 @@ from ._errors import (
     StoreUnavailableError,
 )
 from ._levels import ValidationLevel
-from ._logging import redact_secrets
+from ._logging import logger, redact_secrets
 from ._options import ClientOptions, OptionOverrides
 from ._report import ProblemKind, ValidationReport
 from ._secret import MASK
@@ -93,6 +93,7 @@ def _run(
 ) -> T:
     async def main() -> T:
         async with AsyncClient(store, level=level, options=options) as client:
+            logger.info("stacksecrets.cli.store", store=client.store.description)
             return await action(client)
 
     with _errors_to_exit_codes():
@@ -145,6 +146,11 @@ def cli(verbose: int) -> None:
     help="Do not report references ZenML's run time would not resolve (in stacks from a "
     "ZenML server or export, and run configurations): for stacks stacksecrets resolves.",
 )
+@click.option(
+    "--active-stack",
+    is_flag=True,
+    help="The stack ZenML would run now [env ZENML_ACTIVE_STACK_ID, else ZenML's config].",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 def validate(
     paths: tuple[Path, ...],
@@ -156,6 +162,7 @@ def validate(
     as_json: bool,
     all_zenml_stacks: bool,
     no_zenml_runtime_check: bool,
+    active_stack: bool,
 ) -> None:
     """Check every secret reference in the stacks in PATHS (files or folders, including ZenML
     run configurations) and/or on a ZenML server. Every problem is reported at once, with
@@ -167,8 +174,12 @@ def validate(
             from ._loaders import load_stacks
 
             stacks.extend(load_stacks(*paths))
-    if not paths and not zenml_stacks and not all_zenml_stacks:
-        _fail("nothing to validate: give stack files or folders, or --zenml-stack NAME", 2)
+    if not paths and not zenml_stacks and not all_zenml_stacks and not active_stack:
+        _fail(
+            "nothing to validate: give stack files or folders, --zenml-stack NAME or "
+            "--active-stack",
+            EXIT_BAD_INPUT,
+        )
     overrides: OptionOverrides = {}
     if concurrency is not None:
         overrides["max_concurrency"] = concurrency
@@ -181,6 +192,10 @@ def validate(
     async def action(client: AsyncClient) -> ValidationReport:
         if zenml_stacks or all_zenml_stacks:
             stacks.extend(await _server_stacks(client, zenml_stacks, all_zenml_stacks))
+        if active_stack:
+            found = await _active_stack(client)
+            if found.name not in {stack.name for stack in stacks}:
+                stacks.append(found)
         _check_stack_names(stacks)
         with _progress(len(stacks)):
             return await client.validate_stacks(stacks, level=chosen)
@@ -202,6 +217,22 @@ async def _server_stacks(client: AsyncClient, names: Sequence[str], every: bool)
             "--store zenml+https://host (or STACKSECRETS_STORE)"
         )
     return await client.store.stacks.get_stacks(None if every else list(names))
+
+
+async def _active_stack(client: AsyncClient) -> Stack:
+    import os
+
+    from .stores._discovery import active_stack_id
+    from .stores._zenml import ZenMLStore
+
+    stack_id, source = active_stack_id(os.environ)
+    if not isinstance(client.store, ZenMLStore):
+        raise ConfigurationError(
+            f"--active-stack reads the stack from the ZenML server, but the store is "
+            f"{client.store.description}: run `zenml login URL`, or give --store zenml+https://host"
+        )
+    logger.info("stacksecrets.cli.active_stack", stack_id=str(stack_id), found_by=source)
+    return await client.store.stacks.get_stack_by_id(stack_id)
 
 
 def _check_stack_names(stacks: Sequence[Stack]) -> None:

@@ -25,6 +25,7 @@ from typing import Any, TypeVar
 
 import anyio
 import anyio.from_thread
+import attrs
 from typing_extensions import Self, Unpack
 
 from ._engine import Engine
@@ -44,7 +45,9 @@ class AsyncClient:
     """The async API: validate stacks, resolve them, read and write secrets.
 
     ``store`` is a ``SecretStore`` (which the caller keeps and closes) or a store URL (which the
-    client opens and closes); ``None`` means ``STACKSECRETS_STORE``, else the local default.
+    client opens and closes); ``None`` means the store found as ZenML finds its server:
+    ``STACKSECRETS_STORE``, else ``ZENML_STORE_URL``, else ZenML's configuration after
+    ``zenml login``, else the local default (see ``docs/zenml-users.md``).
     ``level`` is the default validation level; ``None`` reads ``STACKSECRETS_VALIDATION_LEVEL``
     (then ``ZENML_SECRET_VALIDATION_LEVEL``) when a validation asks for it, not before. Options
     come as an ``options`` object, as keyword arguments (``max_concurrency=4``), or both (the
@@ -141,7 +144,8 @@ class AsyncClient:
         """Check many stacks in one planned pass: a secret shared by stacks is read once."""
         chosen = _level(self._level if level is None else level)
         stacks = list(stacks)
-        return await self._run("validation", lambda: self._engine.validate(stacks, chosen))
+        report = await self._run("validation", lambda: self._engine.validate(stacks, chosen))
+        return attrs.evolve(report, store=self.store.description)
 
     async def resolve_stack(self, stack: Stack) -> Stack:
         """A copy of ``stack`` with every reference replaced by its value.

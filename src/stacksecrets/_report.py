@@ -112,6 +112,8 @@ class ValidationReport:
     problems: tuple[Problem, ...] = attrs.field(converter=_sorted_problems)
     stats: Stats = attrs.field(factory=Stats)
     stacks: tuple[str, ...] = ()
+    #: The store the validation asked (its description: no credentials), when known.
+    store: str = ""
 
     @property
     def ok(self) -> bool:
@@ -132,6 +134,9 @@ class ValidationReport:
         )
         if s.metadata_hits:
             summary += f"; {s.metadata_hits} secrets answered from the metadata cache"
+        if self.store:
+            shown = self.store if self.store.isprintable() else repr(self.store)
+            summary += f"\nStore: {shown}"
         if self.ok:
             return f"Secret references OK at level {self.level} ({stacks}).\n{summary}"
         count = len(self.problems)
@@ -146,6 +151,7 @@ class ValidationReport:
             "ok": self.ok,
             "level": self.level.value,
             "stacks": list(self.stacks),
+            "store": self.store,
             "problems": [problem.to_dict() for problem in self.problems],
             "stats": self.stats.to_dict(),
         }

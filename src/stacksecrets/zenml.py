@@ -1,13 +1,19 @@
-"""ZenML objects as stacksecrets sources: the settings a pipeline carries.
+"""stacksecrets in ZenML: the settings a pipeline carries, and validation inside pipeline runs.
 
-ZenML is not a dependency of stacksecrets: this module reads the objects it is given and
-imports nothing from ZenML, so it works wherever those objects were made (the ZenML venv).
+ZenML is not a dependency of stacksecrets: importing this module imports nothing from ZenML.
+``settings_sources`` reads the objects it is given; the hook and ``validate_active_stack``
+need ZenML installed (they run where the pipeline runs).
 
     from stacksecrets import Client
     from stacksecrets.zenml import settings_sources
 
     report = Client().validate_stacks(settings_sources(my_pipeline))
     report.raise_for_problems()
+
+In a pipeline run: ``@pipeline(on_init=validate_active_stack_hook)`` with
+``ZENML_SECRET_VALIDATION_LEVEL=NONE`` (ZenML's sequential check off) and
+``STACKSECRETS_VALIDATION_LEVEL=SECRET_AND_KEY_EXISTS`` (this one on). See
+``docs/zenml-users.md``.
 """
 
 from __future__ import annotations
@@ -17,8 +23,18 @@ from typing import Any
 
 from ._loaders import load_stack_file
 from ._stack import Component, Stack
+from ._zenml_integration import stack_from_zenml, validate_active_stack, validate_active_stack_hook
 
-__all__ = ["settings_sources"]
+__all__ = [
+    "settings_sources",
+    "stack_from_zenml",
+    "validate_active_stack",
+    "validate_active_stack_hook",
+]
+
+for _function in (stack_from_zenml, validate_active_stack, validate_active_stack_hook):
+    _function.__module__ = __name__  # documented and exported here
+del _function
 
 
 def settings_sources(pipeline: Any, *, steps: Iterable[Any] = ()) -> list[Stack]:

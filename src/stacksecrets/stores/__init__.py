@@ -9,9 +9,11 @@ A store is chosen by URL:
 - ``vault+https://host:8200/MOUNT`` / ``vault:///MOUNT`` (``VAULT_ADDR``): a KV version 2 engine
   of Vault or OpenBao (``VaultStore``).
 
-With no URL, ``STACKSECRETS_STORE`` is used, else the default local file under the user's
-data directory. ``parse_store_url`` reads a URL as every store does (``StoreURL`` never shows
-its credentials); the scheme table is ``stores._urls.SCHEMES``.
+With no URL, the store is found as ZenML finds its server (``stores._discovery``):
+``STACKSECRETS_STORE``, else ``ZENML_STORE_URL`` (a step's environment), else ZenML's
+configuration when it is logged in to a server (``zenml login``), else the default local file
+under the user's data directory. ``parse_store_url`` reads a URL as every store does
+(``StoreURL`` never shows its credentials); the scheme table is ``stores._urls.SCHEMES``.
 """
 
 from __future__ import annotations
@@ -23,7 +25,8 @@ from typing import TYPE_CHECKING, Any
 
 import platformdirs
 
-from . import _urls
+from .._logging import logger
+from . import _discovery, _urls
 from ._base import SecretStore, StoreBase, StoreCapabilities, check_write
 from ._file import FileStore
 from ._memory import MemoryStore
@@ -80,16 +83,20 @@ def default_store_path() -> Path:
 
 
 def store_url(url: str | None = None, *, environ: Mapping[str, str] | None = None) -> str:
-    """The store URL in force: ``url``, else ``STACKSECRETS_STORE``, else the default file."""
+    """The store URL in force: ``url``, else the one found (see the module docs)."""
     env = os.environ if environ is None else environ
-    if url is None or not url.strip():
-        url = env.get(STORE_VARIABLE, "").strip() or None
-    if url is None:
-        return default_store_path().as_uri()
-    return url.strip()
+    if url is not None and url.strip():
+        return url.strip()
+    found = _discovery.discover(env).url
+    return default_store_path().as_uri() if found is None else found
 
 
 def open_store(url: str | None = None, *, environ: Mapping[str, str] | None = None) -> SecretStore:
-    """The store for ``url`` (see the module docs). The caller closes it."""
+    """The store for ``url``, else the one found (see the module docs). The caller closes it."""
     env = os.environ if environ is None else environ
-    return _urls.open_url(store_url(url, environ=env), environ=env)
+    if url is not None and url.strip():
+        return _urls.open_url(url.strip(), environ=env)
+    found = _discovery.discover(env)
+    chosen = default_store_path().as_uri() if found.url is None else found.url
+    logger.info("stacksecrets.store", store=_urls.redact(chosen), found_by=found.source)
+    return _urls.open_url(chosen, environ=env)

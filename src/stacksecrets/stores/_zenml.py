@@ -44,6 +44,7 @@ from .._errors import (
 from .._metacache import SecretStamp
 from .._secret import Secret
 from ._base import StoreBase, StoreCapabilities, check_write
+from ._discovery import SavedLogin, same_server, saved_login
 from ._urls import StoreURL, parse_store_url
 from ._zenml_http import (
     API,
@@ -81,9 +82,11 @@ class ZenMLStore(StoreBase):
     Give either ``api_key`` (``ZENKEY_...``, a service account's key) or ``username`` and
     ``password``. The store logs in at its first call, once even when many calls start
     together, and logs in again once when the server says the token is no longer valid.
-    ``token`` starts it with a bearer token instead (a login follows only when the server
-    refuses it); ``transport`` sends its requests through another httpx transport, which then
-    owns ``verify`` and ``max_connections``.
+    ``token`` starts it with a bearer token (with a key or password beside it, a login follows
+    when the server refuses the token; alone, a refused token is an ``AuthenticationError``
+    saying how to log in again); ``anonymous=True`` sends no credential (a ``NO_AUTH``
+    server); ``transport`` sends its requests through another httpx transport, which then owns
+    ``verify`` and ``max_connections``.
     """
 
     def __init__(
@@ -97,15 +100,21 @@ class ZenMLStore(StoreBase):
         timeout: float = 30.0,
         verify: bool | str = True,
         token: str | None = None,
+        anonymous: bool = False,
         transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         self._session = ZenMLSession(
             url,
-            Credentials(username=username, password=password, api_key=api_key),
+            Credentials(
+                username=username,
+                password=password,
+                api_key=api_key,
+                token=token,
+                anonymous=anonymous,
+            ),
             max_connections=max_connections,
             timeout=timeout,
             verify=verify,
-            token=token,
             transport=transport,
         )
         #: The server's stacks, read on this store's session.
@@ -127,7 +136,9 @@ class ZenMLStore(StoreBase):
 
         Credentials come from the URL (``user:password@host``, or the query options
         ``username``, ``password``, ``api_key``), else from ZenML's own variables
-        ``ZENML_STORE_API_KEY``, or ``ZENML_STORE_USERNAME`` and ``ZENML_STORE_PASSWORD``. A
+        ``ZENML_STORE_API_KEY``, or ``ZENML_STORE_USERNAME`` and ``ZENML_STORE_PASSWORD``, or
+        ``ZENML_STORE_API_TOKEN`` (for the server in ``ZENML_STORE_URL``), else from the login
+        ``zenml login`` kept (``stores._discovery.saved_login``). A
         URL without a host (``zenml+https://``, ``zenml://``) means the server in
         ``ZENML_STORE_URL``. ``verify_ssl=false`` (or a CA bundle path), else
         ``ZENML_STORE_VERIFY_SSL``, controls TLS verification. A password holding
@@ -162,6 +173,8 @@ class ZenMLStore(StoreBase):
         api_key = option.get("api_key") or None
         username: str | None = None
         password: str | None = None
+        token: str | None = None
+        anonymous = False
         if api_key is None and url_user is not None:
             username = url_user
             password = url_password if url_password is not None else env.get("ZENML_STORE_PASSWORD")
@@ -170,14 +183,22 @@ class ZenMLStore(StoreBase):
             if api_key is None:
                 username = env.get("ZENML_STORE_USERNAME") or None
                 password = env.get("ZENML_STORE_PASSWORD")
+            if same_server(env.get("ZENML_STORE_URL", ""), server):
+                token = env.get("ZENML_STORE_API_TOKEN") or None
+            if api_key is None and username is None and token is None:
+                saved = saved_login(server, env)
+                if saved is not None:
+                    api_key, username, token = saved.api_key, saved.username, saved.token
+                    password = saved.password
+                    anonymous = saved == SavedLogin()
         where = parsed.redacted
-        if api_key is None and username is None:
+        if api_key is None and username is None and token is None and not anonymous:
             raise ConfigurationError(
-                f"no credentials for the ZenML store {where!r}: set ZENML_STORE_API_KEY, or "
-                "ZENML_STORE_USERNAME and ZENML_STORE_PASSWORD (or put user:password@ or "
-                "?api_key=... in the URL)"
+                f"no credentials for the ZenML store {where!r}: run `zenml login "
+                f"{server}`, or set ZENML_STORE_API_KEY, or ZENML_STORE_USERNAME and "
+                "ZENML_STORE_PASSWORD (or put user:password@ or ?api_key=... in the URL)"
             )
-        if api_key is None and password is None:
+        if username is not None and api_key is None and password is None:
             raise ConfigurationError(
                 f"no password for user {username!r} of the ZenML store {where!r}: set "
                 "ZENML_STORE_PASSWORD (or put it in the URL)"
@@ -189,6 +210,8 @@ class ZenMLStore(StoreBase):
             password=password,
             api_key=api_key,
             verify=verify,
+            token=token,
+            anonymous=anonymous,
             transport=transport,
         )
 

@@ -89,11 +89,23 @@ _mask_cookies_in_httpcore_logs()
 
 @attrs.frozen
 class Credentials:
-    """An API key (``ZENKEY_...``), or a user name and password; never shown."""
+    """How to log in: an API key (``ZENKEY_...``), or a user name and password; never shown.
+
+    ``token`` is a bearer token (``ZENML_STORE_API_TOKEN``, or the token ``zenml login`` keeps):
+    used first, and, with no key or password beside it, the only credential (it cannot log in
+    again: a refused token is an ``AuthenticationError`` saying how to log in again).
+    ``anonymous`` is a server that needs no login (``zenml login --local``: ``NO_AUTH``).
+    """
 
     username: str | None = None
     password: str | None = attrs.field(default=None, repr=False)
     api_key: str | None = attrs.field(default=None, repr=False)
+    token: str | None = attrs.field(default=None, repr=False)
+    anonymous: bool = False
+
+    @property
+    def can_login(self) -> bool:
+        return self.api_key is not None or (self.username is not None and self.password is not None)
 
     def login_form(self) -> tuple[dict[str, str], str]:
         """The form ``POST /login`` takes, and the grant's name for logs."""
@@ -102,7 +114,11 @@ class Credentials:
         return {"username": self.username or "", "password": self.password or ""}, "password"
 
     def who(self) -> str:
-        return "the API key" if self.api_key is not None else f"user {self.username!r}"
+        if self.api_key is not None:
+            return "the API key"
+        if self.username is not None:
+            return f"user {self.username!r}"
+        return "the API token" if self.token is not None else "no credentials"
 
 
 class ZenMLSession:
@@ -140,12 +156,21 @@ class ZenMLSession:
                 "give ZenML credentials as arguments, not inside the server URL "
                 f"{parsed.redacted!r}"
             )
-        if credentials.api_key is None and credentials.username is None:
+        if (
+            credentials.api_key is None
+            and credentials.username is None
+            and credentials.token is None
+            and not credentials.anonymous
+        ):
             raise ConfigurationError(
                 f"no credentials for the ZenML server {parsed.netloc}: give api_key, or "
                 "username and password"
             )
-        if credentials.api_key is None and credentials.password is None:
+        if (
+            credentials.username is not None
+            and credentials.api_key is None
+            and (credentials.password is None)
+        ):
             raise ConfigurationError(
                 f"no password for user {credentials.username!r} on the ZenML server {parsed.netloc}"
             )
@@ -156,7 +181,7 @@ class ZenMLSession:
         self.host = parsed.netloc
         self.path = parsed.path.rstrip("/")
         self.credentials = credentials
-        self._token = token
+        self._token = token if token is not None else credentials.token
         self._token_generation = 0
         self._login_lock = anyio.Lock()
         self._closed = False
@@ -302,7 +327,7 @@ class ZenMLSession:
 
     async def _ensure_token(self) -> int:
         """Log in unless a token is held; concurrent first calls log in once."""
-        if self._token is None:
+        if self._token is None and not self.credentials.anonymous:
             async with self._login_lock:
                 if self._token is None:
                     await self._login()
@@ -315,6 +340,17 @@ class ZenMLSession:
                 await self._login()
 
     async def _login(self) -> None:
+        if not self.credentials.can_login:
+            self._token = None
+            again = f"log in again: zenml login {self.scheme}://{self.host}{self.path}"
+            if self.credentials.token is None:
+                raise AuthenticationError(
+                    f"the ZenML server {self.host} needs a login; {again}, or set "
+                    "ZENML_STORE_API_KEY"
+                )
+            raise AuthenticationError(
+                f"the ZenML server {self.host} refused the API token (expired or revoked); {again}"
+            )
         form, grant = self.credentials.login_form()
         self._token = None
         response = await self._send("POST", "/login", data=form, auth=False)

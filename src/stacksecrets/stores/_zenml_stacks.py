@@ -8,7 +8,7 @@ from typing import Any
 
 from .._errors import ConfigurationError, StoreError
 from .._stack import Component, Stack
-from ._zenml_http import ZenMLSession, chunks, name_of, oneof, uuid_of
+from ._zenml_http import ZenMLSession, chunks, json_object, name_of, oneof, uuid_of
 
 __all__ = ["ZenMLStackSource"]
 
@@ -64,6 +64,27 @@ class ZenMLStackSource:
                     f"{', '.join(repr(n) for n in unknown)}; its stacks: {shown or 'none'}"
                 )
 
+        return await self._with_components(wanted, by_name)
+
+    async def get_stack_by_id(self, stack_id: uuid.UUID) -> Stack:
+        """The stack with id ``stack_id`` (``zenml stack describe``'s id, the active stack's);
+        one call for the stack and one for its components. An unknown id is a
+        ``ConfigurationError``."""
+        path = f"/stacks/{uuid.UUID(str(stack_id))}"
+        response = await self._session.request("GET", path, params={"hydrate": "true"}, allow={404})
+        if response.status_code == 404:  # noqa: PLR2004
+            raise ConfigurationError(
+                f"the ZenML server {self._session.host} has no stack with id {stack_id} "
+                "(the active stack of ZenML's configuration: `zenml stack set NAME`)"
+            )
+        item = json_object(response, self._session.where("GET", path))
+        name = name_of(item)
+        return (await self._with_components([name], {name: item}))[0]
+
+    async def _with_components(
+        self, wanted: list[str], by_name: dict[str, dict[str, Any]]
+    ) -> list[Stack]:
+        host = self._session.host
         layout: dict[str, list[tuple[str, uuid.UUID]]] = {}
         for name in wanted:
             metadata = by_name[name].get("metadata")
