@@ -82,7 +82,10 @@ def open_store(url: str | None = None, *, environ: Mapping[str, str] | None = No
     if scheme == "memory":
         return MemoryStore()
     if scheme == "file":
-        return FileStore.from_url(resolved)
+        # A store file the user named must exist for reads (a typo is not an empty store);
+        # the default store is empty until its first write.
+        named = bool((url or "").strip() or env.get(STORE_VARIABLE, "").strip())
+        return FileStore.from_url(resolved, missing_ok=not named)
     if scheme in {"zenml", "zenml+http", "zenml+https"}:
         from ._zenml import ZenMLStore
 

@@ -135,3 +135,11 @@ class StoreBase:
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} {self.description}>"
+
+    def __reduce__(self) -> tuple[object, ...]:
+        # A store holds credentials (a token, a Fernet key) or values it has read: pickling
+        # would write them out in the clear. Open a store in each process instead.
+        raise TypeError(
+            f"{type(self).__name__} cannot be pickled: it may hold credentials or secret "
+            "values; open the store again in the other process"
+        )

@@ -6,7 +6,7 @@ from collections.abc import Collection, Mapping, Sequence
 
 import anyio
 
-from .._errors import SecretExistsError, SecretNotFoundError
+from .._errors import ConfigurationError, SecretExistsError, SecretNotFoundError
 from .._secret import Secret
 from ._base import StoreBase, StoreCapabilities
 
@@ -65,12 +65,38 @@ class MemoryStore(StoreBase):
         await self._round_trip()
         if name not in self._secrets:
             raise SecretNotFoundError(name, store=self.description)
-        current = self._secrets[name]
-        current.update(values)
-        for key in remove_keys:
-            current.pop(key, None)
+        self._secrets[name] = apply_update(name, self._secrets[name], values, remove_keys)
 
     async def delete_secret(self, name: str) -> None:
         await self._round_trip()
         if self._secrets.pop(name, None) is None:
             raise SecretNotFoundError(name, store=self.description)
+
+
+def apply_update(
+    name: str,
+    current: Mapping[str, str],
+    values: Mapping[str, str],
+    remove_keys: Collection[str],
+) -> dict[str, str]:
+    """The values of secret ``name`` after an update, or ``ConfigurationError`` for an update
+    that cannot mean what it says: a key both set and removed, a key to remove that the secret
+    does not have, or removing every key (a secret has at least one; delete it instead)."""
+    removed = set(remove_keys)
+    both = sorted(removed & set(values))
+    if both:
+        raise ConfigurationError(
+            f"secret {name!r}: the key(s) {', '.join(map(repr, both))} are both set and removed"
+        )
+    absent = sorted(removed - set(current))
+    if absent:
+        raise ConfigurationError(
+            f"secret {name!r} has no key(s) {', '.join(map(repr, absent))} to remove"
+        )
+    updated = {key: value for key, value in current.items() if key not in removed}
+    updated.update(values)
+    if not updated:
+        raise ConfigurationError(
+            f"removing every key would leave secret {name!r} empty; delete the secret instead"
+        )
+    return updated
