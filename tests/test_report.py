@@ -68,7 +68,7 @@ def test_text_names_every_problem_and_every_usage():
     assert "missing key: 'db' key 'password' (available keys: 'user')" in text
     assert "invalid reference: '{{nope}}'" in text
     assert "'prod', 'dev'" in text
-    assert "7 references to 3 secrets in 2 stacks; 4 store calls, 1 cache hits" in text
+    assert "7 references to 3 secrets in 2 stacks; 4 store calls, 1 cache hit" in text
 
 
 def test_text_lists_usages_under_their_problem():
@@ -91,7 +91,7 @@ def test_json_round_trips_with_the_expected_keys():
     report = report_of(PROBLEMS)
     data = json.loads(report.to_json())
     assert data == report.to_dict()
-    assert set(data) == {"ok", "level", "stacks", "problems", "stats"}
+    assert set(data) == {"ok", "level", "stacks", "store", "problems", "stats"}
     assert data["ok"] is False
     assert data["level"] == "SECRET_AND_KEY_EXISTS"
     assert data["stacks"] == ["prod", "dev"]
@@ -139,7 +139,7 @@ def test_ok_report_returns_itself_and_says_ok():
     assert report.raise_for_problems() is report
     assert report.to_text().splitlines() == [
         "Secret references OK at level SECRET_EXISTS ('prod').",
-        "7 references to 3 secrets in 2 stacks; 4 store calls, 1 cache hits, 0.012 s",
+        "7 references to 3 secrets in 2 stacks; 4 store calls, 1 cache hit, 0.012 s",
     ]
     assert report.to_dict()["ok"] is True
     assert report.to_dict()["problems"] == []
@@ -157,3 +157,17 @@ def test_every_kind_has_a_title_and_a_json_name(kind):
     problem = Problem(kind, "s", "k", (TRACKER,))
     assert problem.to_text().startswith(kind.value.replace("_", " ") + ": ")
     assert problem.to_dict()["kind"] == str(kind) == kind.value
+
+
+def test_counts_are_singular_for_one_and_the_store_is_named():
+    """'1 reference to 1 secret in 1 stack; 1 store call, 1 cache hit', not '1 secrets'; the
+    text and the JSON name the store checked (its description, which holds no credential)."""
+    one = Stats(stacks=1, references=1, unique_secrets=1, store_calls=1, cache_hits=1)
+    report = ValidationReport(ValidationLevel.SECRET_EXISTS, [], one, ("s",), "file:///x.json")
+    text = report.to_text()
+    assert "1 reference to 1 secret in 1 stack; 1 store call, 1 cache hit," in text
+    assert "store file:///x.json" in text.splitlines()[0]
+    assert report.to_dict()["store"] == "file:///x.json"
+    two = Stats(stacks=2, references=2, unique_secrets=0, store_calls=0, cache_hits=2)
+    text = ValidationReport(ValidationLevel.SECRET_EXISTS, [], two, ("a", "b")).to_text()
+    assert "2 references to 0 secrets in 2 stacks; 0 store calls, 2 cache hits," in text

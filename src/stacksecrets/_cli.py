@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
 import anyio
+import attrs
 import click
 import structlog
 
@@ -197,7 +198,8 @@ def validate(
             stacks.extend(await _server_stacks(client, zenml_stacks, all_zenml_stacks))
         _check_stack_names(stacks)
         with _progress(len(stacks)):
-            return await client.validate_stacks(stacks, level=chosen)
+            report = await client.validate_stacks(stacks, level=chosen)
+        return attrs.evolve(report, store=client.store.description)
 
     report = _run(store, options, action)
     click.echo(report.to_json() if as_json else report.to_text())
