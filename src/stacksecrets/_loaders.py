@@ -389,9 +389,9 @@ class _YamlBuilder:
 
     def _alias(self, event: Any, line: int) -> None:
         if any(frame.anchor == event.anchor for frame in self._open):
-            self._fail(f"the alias *{event.anchor[:80]} refers to a value that contains it", line)
+            self._fail("an alias (*name) refers to a value that contains it", line)
         if event.anchor not in self._anchors:
-            self._fail(f"the alias *{event.anchor[:80]} has no anchor before it", line)
+            self._fail("an alias (*name) has no anchor (&name) before it", line)
         value, size, height = self._anchors[event.anchor]
         self._count(size, line)
         self._add(value, line, size, height)
