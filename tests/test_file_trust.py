@@ -347,7 +347,7 @@ def test_the_cli_refuses_the_same_updates_with_exit_two(tmp_path: Path):
 # --- names for writes (item 23) ------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", ["a.b", "my secret", "tab\tname", "x}}", "a{{b"])
+@pytest.mark.parametrize("name", ["a.b", "my secret", "tab\tname", "x}}", "a b.c"])
 def test_the_cli_refuses_names_no_reference_can_use(tmp_path: Path, name: str):
     env = {"STACKSECRETS_STORE": (tmp_path / "s.json").as_uri()}
     result = run_cli("secret", "create", name, "--k=v", env=env)
