@@ -23,8 +23,7 @@ import pytest
 from cryptography.fernet import Fernet
 
 from stacksecrets import ConfigurationError, ForbiddenError, StoreCorruptError, StoreError
-from stacksecrets.stores import FileStore, MemoryStore, ZenMLStore, open_store
-from stacksecrets.stores import _file
+from stacksecrets.stores import FileStore, MemoryStore, ZenMLStore, _file, open_store
 
 VALUE = "trust-value-never-shown"
 ROOT = Path(__file__).resolve().parent.parent
@@ -71,8 +70,11 @@ def test_a_fifo_store_path_is_refused_at_once_in_a_real_process(tmp_path: Path):
     fifo = tmp_path / "secrets.json"
     os.mkfifo(fifo)
     env = {"STACKSECRETS_STORE": fifo.as_uri()}
-    for args in (["secret", "list"], ["secret", "create", "db", "--k=v"],
-                 ["validate", str(EXAMPLES / "stacks")]):
+    for args in (
+        ["secret", "list"],
+        ["secret", "create", "db", "--k=v"],
+        ["validate", str(EXAMPLES / "stacks")],
+    ):
         started = time.monotonic()
         result = run_cli(*args, env=env, timeout=30)
         assert time.monotonic() - started < 20
@@ -112,8 +114,10 @@ def test_a_plain_file_in_place_of_an_encrypted_store_is_refused_and_kept(tmp_pat
     create(FileStore(path, keys=[key]))
     planted = json.dumps({"version": 1, "secrets": {"db": {"password": "attacker"}}})
     path.write_text(planted)
-    for action in (lambda: read(FileStore(path, keys=[key])),
-                   lambda: create(FileStore(path, keys=[key]), "other")):
+    for action in (
+        lambda: read(FileStore(path, keys=[key])),
+        lambda: create(FileStore(path, keys=[key]), "other"),
+    ):
         with pytest.raises(StoreCorruptError, match="STACKSECRETS_FILE_ALLOW_PLAINTEXT=1"):
             action()
     assert path.read_text() == planted  # never re-encrypted silently
@@ -124,13 +128,16 @@ def test_a_plain_file_in_place_of_an_encrypted_store_is_refused_and_kept(tmp_pat
 def test_the_plaintext_variable_is_honoured_by_the_cli(tmp_path: Path):
     path = tmp_path / "secrets.json"
     path.write_text(json.dumps({"version": 1, "secrets": {"db": {"password": VALUE}}}))
-    env = {"STACKSECRETS_STORE": path.as_uri(),
-           "STACKSECRETS_FILE_KEY": Fernet.generate_key().decode()}
+    env = {
+        "STACKSECRETS_STORE": path.as_uri(),
+        "STACKSECRETS_FILE_KEY": Fernet.generate_key().decode(),
+    }
     refused = run_cli("secret", "list", env=env)
     assert refused.returncode == 2
     assert "not encrypted" in refused.stderr
-    allowed = run_cli("secret", "create", "x", "--k=v",
-                      env={**env, "STACKSECRETS_FILE_ALLOW_PLAINTEXT": "1"})
+    allowed = run_cli(
+        "secret", "create", "x", "--k=v", env={**env, "STACKSECRETS_FILE_ALLOW_PLAINTEXT": "1"}
+    )
     assert allowed.returncode == 0, allowed.stderr
     assert VALUE.encode() not in path.read_bytes()
     assert run_cli("secret", "list", env=env).stdout.split() == ["db", "x"]
@@ -148,8 +155,10 @@ def test_an_old_ciphertext_replayed_is_refused(tmp_path: Path):
     assert side.read_text().strip() == "2"
     assert stat.S_IMODE(side.stat().st_mode) == 0o600
     path.write_bytes(old)
-    for action in (lambda: read(FileStore(path, keys=[key])),
-                   lambda: create(FileStore(path, keys=[key]), "third")):
+    for action in (
+        lambda: read(FileStore(path, keys=[key])),
+        lambda: create(FileStore(path, keys=[key]), "third"),
+    ):
         with pytest.raises(StoreCorruptError, match=r"older copy \(generation 1\).*generation 2"):
             action()
     assert path.read_bytes() == old
@@ -358,8 +367,9 @@ def test_the_cli_refuses_names_no_reference_can_use(tmp_path: Path, name: str):
 
 def test_a_name_starting_with_a_dash_is_refused_with_a_hint(tmp_path: Path):
     env = {"STACKSECRETS_STORE": (tmp_path / "s.json").as_uri()}
-    result = run_cli("secret", "create", "--", "--k=v", "--store", "file:///elsewhere.json",
-                     env=env)
+    result = run_cli(
+        "secret", "create", "--", "--k=v", "--store", "file:///elsewhere.json", env=env
+    )
     assert result.returncode == 2
     assert "cannot start with '-'" in result.stderr
     assert "secret create NAME --key=value" in result.stderr

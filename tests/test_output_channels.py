@@ -27,7 +27,7 @@ from stacksecrets import Secret
 from stacksecrets._cli import _escape_controls
 from stacksecrets._logging import MASK, SecretRedactor
 
-VALUE = 'pa\\ss"w\'ord-Hunter2'  # a backslash and both quotes: every repr escapes something
+VALUE = "pa\\ss\"w'ord-Hunter2"  # a backslash and both quotes: every repr escapes something
 
 
 def render(redactor: SecretRedactor, **event: object) -> str:
@@ -67,8 +67,14 @@ def test_a_value_used_as_a_dict_key_is_redacted(redactor: SecretRedactor):
 
 @pytest.mark.parametrize(
     "form",
-    [repr(VALUE), str([VALUE]), str({"k": VALUE}), json.dumps(VALUE), json.dumps({"k": VALUE}),
-     VALUE.encode("unicode_escape").decode()],
+    [
+        repr(VALUE),
+        str([VALUE]),
+        str({"k": VALUE}),
+        json.dumps(VALUE),
+        json.dumps({"k": VALUE}),
+        VALUE.encode("unicode_escape").decode(),
+    ],
 )
 def test_escaped_forms_of_a_value_in_text_are_redacted(redactor: SecretRedactor, form: str):
     assert not leaked(render(redactor, text=f"before {form} after"))
@@ -79,13 +85,19 @@ def test_exceptions_are_redacted_in_their_repr_and_in_exc_info_tracebacks(
 ):
     error = ValueError(f"bad {VALUE}")
     assert not leaked(render(redactor, error=error))
-    try:
+
+    def lookup() -> None:
+        raise KeyError(VALUE)
+
+    def fail() -> None:
         try:
-            raise KeyError(VALUE)
+            lookup()
         except KeyError as inner:
             raise RuntimeError(f"wrapped {VALUE}") from inner
-    except RuntimeError as outer:
-        caught = outer
+
+    with pytest.raises(RuntimeError) as info:
+        fail()
+    caught = info.value
     for exc_info in (caught, True, (type(caught), caught, caught.__traceback__)):
         try:
             raise caught
@@ -113,8 +125,12 @@ def test_short_values_are_still_left_alone():
 
 
 def test_log_values_with_control_characters_are_escaped():
-    event = {"event": "stacksecrets.x", "name": "evil\x1b[2J\nforged: line", "n": 3,
-             "exception": "Traceback\n  line\x1b[31m"}
+    event = {
+        "event": "stacksecrets.x",
+        "name": "evil\x1b[2J\nforged: line",
+        "n": 3,
+        "exception": "Traceback\n  line\x1b[31m",
+    }
     out = _escape_controls(None, "info", dict(event))
     assert out["name"] == "evil\\x1b[2J\\nforged: line"
     assert out["exception"] == "Traceback\n  line\\x1b[31m"  # tracebacks keep their lines
@@ -152,7 +168,11 @@ def run_cli(*args: str, env: dict[str, str] | None = None):
     environ.update(env or {})
     return subprocess.run(
         [sys.executable, "-m", "stacksecrets", *args],
-        capture_output=True, text=True, timeout=120, env=environ, check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=environ,
+        check=False,
     )
 
 

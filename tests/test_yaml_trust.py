@@ -70,8 +70,25 @@ def every_rendering(exc: BaseException) -> str:
 
 # --- values are kept exactly as written ----------------------------------------------------
 
-EXACT = ["0123", "1_000", "12:30:00", "3.10", "0x1F", "yes", "No", "on", "~", "null", "1e3",
-         "0o17", "+1", ".inf", "2024-01-02", "true", "-0"]
+EXACT = [
+    "0123",
+    "1_000",
+    "12:30:00",
+    "3.10",
+    "0x1F",
+    "yes",
+    "No",
+    "on",
+    "~",
+    "null",
+    "1e3",
+    "0o17",
+    "+1",
+    ".inf",
+    "2024-01-02",
+    "true",
+    "-0",
+]
 
 
 def test_every_scalar_in_a_values_file_is_its_source_text(tmp_path: Path, yaml_loader: type):
@@ -92,7 +109,10 @@ def test_json_values_files_keep_number_text(tmp_path: Path):
     path = tmp_path / "values.json"
     path.write_text('{"pin": 0.10, "big": 12345678901234567890123, "flag": true, "s": "x"}')
     assert load_values_file(str(path)) == {
-        "pin": "0.10", "big": "12345678901234567890123", "flag": "true", "s": "x"
+        "pin": "0.10",
+        "big": "12345678901234567890123",
+        "flag": "true",
+        "s": "x",
     }
 
 
@@ -131,8 +151,19 @@ def test_values_file_shapes_that_are_not_one_flat_mapping_are_errors(
 
 # --- tags and syntax errors leak nothing ---------------------------------------------------
 
-TAGS = ["!!bool", "!!int", "!!float", "!!timestamp", "!!null", "!!binary", "!!map", "!!seq",
-        "!!python/name:os.system", "!custom", "!<tag:example.com,2000:x>"]
+TAGS = [
+    "!!bool",
+    "!!int",
+    "!!float",
+    "!!timestamp",
+    "!!null",
+    "!!binary",
+    "!!map",
+    "!!seq",
+    "!!python/name:os.system",
+    "!custom",
+    "!<tag:example.com,2000:x>",
+]
 
 SYNTAX = {
     "unterminated single quote": f"a: 'x{PLANTED}\n",
@@ -184,13 +215,10 @@ def test_a_tagged_value_in_a_stack_file_is_an_error_without_the_value(
         "name: s\ncomponents:\n  - type: t\n    name: n\n    configuration:\n"
         f"      password: {tag} {PLANTED}\n"
     )
-    try:
+    with pytest.raises(StackLoadError) as caught:
         load_stack_file(path)
-    except StackLoadError as exc:
-        assert exc.line == 6
-        _assert_clean(exc)
-    # Some tags read the text as something (`!!str`-like `!custom` is refused; `!!binary`
-    # may decode): no error to scan then, which is fine for this test's claim.
+    assert caught.value.line == 6
+    _assert_clean(caught.value)
 
 
 @pytest.mark.parametrize("case", sorted(SYNTAX))
@@ -231,8 +259,13 @@ def test_a_bad_json_stack_file_chains_nothing_holding_its_text(tmp_path: Path):
 
 @pytest.mark.parametrize(
     "content",
-    [f"password: !!bool {PLANTED}\n", f"password: !!int {PLANTED}\n",
-     f"password: !!timestamp {PLANTED}\n", f"password: 'x{PLANTED}\n", f"a:\n\t{PLANTED}: 1\n"],
+    [
+        f"password: !!bool {PLANTED}\n",
+        f"password: !!int {PLANTED}\n",
+        f"password: !!timestamp {PLANTED}\n",
+        f"password: 'x{PLANTED}\n",
+        f"a:\n\t{PLANTED}: 1\n",
+    ],
 )
 def test_the_cli_shows_one_clean_line_for_a_bad_values_file(tmp_path: Path, content: str):
     """A real process reading the values file from stdin: exit 2, one line, no value."""

@@ -298,11 +298,7 @@ def _check_new_name(name: str) -> None:
             EXIT_BAD_INPUT,
         )
     found = scan(format_reference(name, "key"))
-    if (
-        len(found.references) != 1
-        or found.malformed
-        or found.references[0].reference.name != name
-    ):
+    if len(found.references) != 1 or found.malformed or found.references[0].reference.name != name:
         _fail(
             f"no reference could name a secret called {_shown(name)}: a name used as "
             "{{name.key}} has no whitespace, '.', '{' or '}'",

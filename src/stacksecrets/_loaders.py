@@ -445,7 +445,7 @@ class _YamlBuilder:
             return str(self._loader.resolve(yaml.ScalarNode, event.value, event.implicit))
         return str(event.tag)
 
-    def _scalar(self, event: Any, tag: str, line: int) -> Any:
+    def _scalar(self, event: Any, tag: str, line: int) -> Any:  # noqa: RET503 - _fail raises
         if tag == _YAML_STR:  # most values: no node, no constructor
             return event.value
         if tag == _YAML_MERGE:
@@ -453,8 +453,8 @@ class _YamlBuilder:
         node = yaml.ScalarNode(tag, event.value, event.start_mark, event.end_mark, event.style)
         try:
             return self._loader.construct_object(node)
-        except Exception:  # noqa: BLE001 - `!!bool x` is a KeyError, `!!int x` a ValueError...
-            pass  # each of which holds the text: raised outside the handler, not chained
+        except Exception:  # noqa: BLE001, S110 - `!!bool x` is a KeyError, `!!int x` a ValueError:
+            pass  # each holds the text, so ours is raised below, outside the handler, unchained
         finally:
             self._loader.constructed_objects.pop(node, None)
         if tag not in type(self._loader).yaml_constructors:
@@ -828,7 +828,8 @@ class _ValuesReader:
         loader.get_event()  # mapping end
         loader.get_event()  # document end
         if not loader.check_event(yaml.StreamEndEvent):
-            self._fail("expected a single YAML document, found another ('---')", loader.peek_event())
+            extra = loader.peek_event()
+            self._fail("expected a single YAML document, found another ('---')", extra)
         return values
 
     def _scalar(self, event: Any, key: str | None) -> str:

@@ -301,11 +301,12 @@ def _open_for_reading(path: Path) -> int:
     fd = os.open(path, flags)
     try:
         st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
-            raise _NotRegularError(st)
     except BaseException:
         os.close(fd)
         raise
+    if not stat.S_ISREG(st.st_mode):
+        os.close(fd)
+        raise _NotRegularError(st)
     return fd
 
 
@@ -340,9 +341,10 @@ def _prepare_target(path: Path) -> Path:
     return target
 
 
-def _trust_problem(st: os.stat_result, folder: Path) -> str | None:
-    """Why a store file must not be trusted, or ``None``: another user owns it, or its folder
-    lets anyone replace it (world-writable without the sticky bit)."""
+def _trust_problem(st: os.stat_result, path: Path) -> str | None:
+    """Why the store file ``path`` must not be trusted, or ``None``: another user owns it, or
+    its (real) folder lets anyone replace it (world-writable without the sticky bit)."""
+    folder = Path(os.path.realpath(path)).parent
     if os.name == "nt":  # pragma: no cover - no POSIX owners or modes
         return None
     me = os.geteuid()
@@ -354,7 +356,7 @@ def _trust_problem(st: os.stat_result, folder: Path) -> str | None:
 def _folder_problem(folder: Path) -> str | None:
     if os.name == "nt":  # pragma: no cover
         return None
-    folder_mode = os.stat(folder).st_mode
+    folder_mode = folder.stat().st_mode
     if folder_mode & stat.S_IWOTH and not folder_mode & stat.S_ISVTX:
         return (
             f"its folder {folder} can be written by every user (mode "
@@ -396,18 +398,20 @@ def _generation_path(target: Path) -> Path:
     return target.with_name(target.name + _GENERATION_SUFFIX)
 
 
-def _read_generation(target: Path) -> int:
-    """The generation last written or read here (0: none yet, or the side file is unusable)."""
+def _read_generation(path: Path) -> tuple[int, Path]:
+    """The generation last written beside the store file ``path`` (0: none yet, or the side
+    file is unusable), and the side file's path."""
+    side = _generation_path(Path(os.path.realpath(path)))
     try:
-        fd = _open_for_reading(_generation_path(target))
+        fd = _open_for_reading(side)
     except (FileNotFoundError, _NotRegularError):
-        return 0
+        return 0, side
     with os.fdopen(fd, "rb") as file:
         text = file.read(32)
     try:
-        return max(int(text.decode("ascii").strip()), 0)
+        return max(int(text.decode("ascii").strip()), 0), side
     except (UnicodeDecodeError, ValueError):
-        return 0
+        return 0, side
 
 
 # --- File operations ---------------------------------------------------------------------------
@@ -431,8 +435,7 @@ async def _read_file(path: Path) -> tuple[bytes, os.stat_result] | None:
         ) from None
     async with _open_fd(fd, "rb") as file:
         st = await anyio.to_thread.run_sync(os.fstat, fd)
-        folder = Path(os.path.realpath(path)).parent
-        problem = await anyio.to_thread.run_sync(_trust_problem, st, folder)
+        problem = await anyio.to_thread.run_sync(_trust_problem, st, path)
         if problem is not None:
             raise ForbiddenError(f"stacksecrets will not use the store file {path}: {problem}")
         data = await file.read(MAX_STORE_BYTES + 1)  # the file may grow after fstat
@@ -633,15 +636,14 @@ class FileStore(StoreBase):
         """Parse; for an encrypted file, refuse a generation older than the one last seen."""
         document = _parse(data, self._path, self._crypto, allow_plaintext=self.allow_plaintext)
         if document.generation is not None:
-            target = Path(os.path.realpath(self._path))
-            seen = await anyio.to_thread.run_sync(_read_generation, target)
+            seen, side = await anyio.to_thread.run_sync(_read_generation, self._path)
             if document.generation < seen:
                 raise StoreCorruptError(
                     f"the store file {self._path} is an older copy (generation "
                     f"{document.generation}) than one already written here (generation {seen}): "
                     "the file was replaced or restored. stacksecrets will not read or overwrite "
                     "it. If you restored it on purpose, delete "
-                    f"{_generation_path(target)} and try again."
+                    f"{side} and try again."
                 )
         return document
 
@@ -736,7 +738,7 @@ class FileStore(StoreBase):
             document = _Document() if loaded is None else await self._checked_parse(loaded[0])
             change(document.secrets)
             if self._crypto is not None:
-                seen = await anyio.to_thread.run_sync(_read_generation, target)
+                seen, _side = await anyio.to_thread.run_sync(_read_generation, target)
                 document.generation = max(document.generation or 0, seen) + 1
             await _write_atomically(target, _dump(document, self._crypto))
             if self._crypto is not None:
