@@ -204,7 +204,11 @@ def test_a_tagged_value_in_a_values_file_is_refused_without_the_value(
     _assert_clean(caught.value)
 
 
-@pytest.mark.parametrize("tag", TAGS)
+#: Tags that cannot read "Hunter2planted" (`!!null`, `!!map`, `!!seq` read it as null or empty).
+FAILING_TAGS = [tag for tag in TAGS if tag not in {"!!null", "!!map", "!!seq"}]
+
+
+@pytest.mark.parametrize("tag", FAILING_TAGS)
 def test_a_tagged_value_in_a_stack_file_is_an_error_without_the_value(
     tmp_path: Path, yaml_loader: type, tag: str
 ):

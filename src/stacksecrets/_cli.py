@@ -140,7 +140,12 @@ store_option = click.option(
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("-v", "--verbose", count=True, help="Log more (-v info, -vv debug) to stderr.")
+@click.option(
+    "-v",
+    "--verbose",
+    count=True,
+    help="Log to stderr: -v the store used and each retry, -vv every debug event.",
+)
 @click.version_option(package_name="stacksecrets")
 def cli(verbose: int) -> None:
     """Secret references ({{name.key}}) in stack configuration: validate them, manage secrets."""
@@ -285,7 +290,8 @@ def _gather_values(args: Sequence[str], values_file: str | None) -> dict[str, st
 values_file_option = click.option(
     "--values-file",
     metavar="FILE",
-    help="Read key-value pairs from a JSON/YAML file ('-' for stdin), out of shell history.",
+    help="Read key: value pairs from a YAML/JSON file ('-' for stdin), out of shell history; "
+    "values are kept exactly as written.",
 )
 
 

@@ -730,6 +730,8 @@ class FileStore(StoreBase):
         await _acquire(lock, patience=self.lock_timeout, path=self._path)
         try:
             removed = await anyio.to_thread.run_sync(_remove_stale_temps, target)
+            side = _generation_path(target)
+            removed += await anyio.to_thread.run_sync(_remove_stale_temps, side)
             if removed:
                 logger.debug(
                     "stacksecrets.file.stale_temp_removed", path=str(target), count=removed
