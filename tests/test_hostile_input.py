@@ -217,9 +217,12 @@ def test_hostile_names_through_the_cli_reach_zenml_intact(
         "ZENML_STORE_USERNAME": zenml_server.username,
         "ZENML_STORE_PASSWORD": zenml_server.password,
     }
-    names = [f"{unique_prefix}../../x?y=1#z", f"{unique_prefix}%2F sp\"q'"]
+    # Names a reference can use (no '.' or whitespace), still full of URL syntax.
+    names = [f"{unique_prefix}/x/?y=1#z", f"{unique_prefix}%2F&a=b\"q'"]
     for name in names:
         assert runner("secret", "create", name, "--k=v", env=env).exit_code == 0
+    unreferenceable = runner("secret", "create", f"{unique_prefix}../x y", "--k=v", env=env)
+    assert unreferenceable.exit_code == 2
     rest = zenml_server.rest()
     found = rest.get("/secrets", params={"name": f"startswith:{unique_prefix}", "size": 100})
     on_server = sorted(item["name"] for item in found.json()["items"])
