@@ -136,13 +136,14 @@ async def test_keys_rotate_new_first_old_kept_until_reencrypted(path: Path) -> N
 
 
 async def test_a_plain_store_is_encrypted_at_its_next_write(path: Path) -> None:
-    """A plain store file opens with a key set, and the next write encrypts it."""
+    """A plain store file opens with a key set only when plaintext is allowed on purpose, and
+    the next write encrypts it."""
     async with FileStore(path, keys=[]) as store:
         await store.create_secret(NAME, {"password": VALUE})
     assert VALUE.encode() in contents(path)
     key = new_key()
-    assert await read(path, key) == {"password": VALUE}
-    async with FileStore(path, keys=[key]) as store:
+    async with FileStore(path, keys=[key], allow_plaintext=True) as store:
+        assert (await store.get_secret(NAME)).secret_values == {"password": VALUE}
         await store.reencrypt()
     assert (VALUE.encode() in contents(path)) is False
     assert await read(path, key) == {"password": VALUE}

@@ -500,12 +500,12 @@ BAD_YAML = {
     "undefined alias": (
         "name: s\ncomponents: *nothing\n",
         2,
-        "the alias *nothing has no anchor before it",
+        "an alias (*name) has no anchor (&name) before it",
     ),
     "alias inside its anchor": (
         "name: s\ncomponents: &c\n  - *c\n",
         3,
-        "the alias *c refers to a value that contains it",
+        "an alias (*name) refers to a value that contains it",
     ),
     "custom tag": (
         STACK_HEAD + "  - type: t\n    name: !secret n\n",

@@ -69,7 +69,7 @@ def test_text_names_every_problem_and_every_usage():
     assert "missing key: 'db' key 'password' (available keys: 'user')" in text
     assert "invalid reference: '{{nope}}'" in text
     assert "'prod', 'dev'" in text
-    assert "7 references to 3 secrets in 2 stacks; 4 store calls, 1 cache hits" in text
+    assert "7 references to 3 secrets in 2 stacks; 4 store calls, 1 cache hit" in text
 
 
 def test_text_lists_usages_under_their_problem():
@@ -147,7 +147,7 @@ def test_ok_report_returns_itself_and_says_ok():
     assert report.raise_for_problems() is report
     assert report.to_text().splitlines() == [
         "Secret references OK at level SECRET_EXISTS ('prod').",
-        "7 references to 3 secrets in 2 stacks; 4 store calls, 1 cache hits, 0.012 s",
+        "7 references to 3 secrets in 2 stacks; 4 store calls, 1 cache hit, 0.012 s",
     ]
     assert report.to_dict()["ok"] is True
     assert report.to_dict()["problems"] == []
@@ -177,3 +177,17 @@ def test_metadata_cache_answers_are_counted_in_text_and_json():
     assert "; 2 secrets answered from the metadata cache" in report.to_text()
     assert json.loads(report.to_json())["stats"]["metadata_hits"] == 2
     assert "metadata cache" not in report_of([]).to_text()
+
+
+def test_counts_are_singular_for_one_and_the_store_is_named():
+    """'1 reference to 1 secret in 1 stack; 1 store call, 1 cache hit', not '1 secrets'; the
+    text and the JSON name the store checked (its description, which holds no credential)."""
+    one = Stats(stacks=1, references=1, unique_secrets=1, store_calls=1, cache_hits=1)
+    report = ValidationReport(ValidationLevel.SECRET_EXISTS, [], one, ("s",), "file:///x.json")
+    text = report.to_text()
+    assert "1 reference to 1 secret in 1 stack; 1 store call, 1 cache hit," in text
+    assert "\nStore: file:///x.json" in text
+    assert report.to_dict()["store"] == "file:///x.json"
+    two = Stats(stacks=2, references=2, unique_secrets=0, store_calls=0, cache_hits=2)
+    text = ValidationReport(ValidationLevel.SECRET_EXISTS, [], two, ("a", "b")).to_text()
+    assert "2 references to 0 secrets in 2 stacks; 0 store calls, 2 cache hits," in text

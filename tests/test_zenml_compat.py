@@ -247,6 +247,7 @@ def test_cli_validates_a_run_configuration_with_a_stack_file(
         "name: s\ncomponents:\n"
         "- {type: orchestrator, flavor: k8s, name: k, configuration: {t: '{{deploy.user}}'}}\n"
     )
+    assert cli.invoke("secret", "create", "other", "--k=v", store=store).exit_code == 0
     result = cli.invoke("validate", str(run_yaml), str(stack), "--json", store=store)
     assert result.exit_code == 1
     report = json.loads(result.stdout)

@@ -9,15 +9,15 @@ from __future__ import annotations
 import json
 import logging
 import sys
-from collections.abc import Callable, Coroutine, Iterator, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Iterator, MutableMapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
 import anyio
+import attrs
 import click
 import structlog
-import yaml
 
 from ._client import AsyncClient
 from ._errors import (
@@ -33,9 +33,11 @@ from ._errors import (
 from ._levels import ValidationLevel
 from ._logging import logger, redact_secrets
 from ._options import ClientOptions, OptionOverrides
+from ._references import format_reference, scan
 from ._report import ProblemKind, ValidationReport
 from ._secret import MASK
 from ._stack import Stack
+from .stores._base import check_update
 
 T = TypeVar("T")
 
@@ -43,12 +45,17 @@ EXIT_OK, EXIT_PROBLEMS, EXIT_BAD_INPUT, EXIT_UNREACHABLE, EXIT_INTERRUPTED = 0, 
 
 
 def _configure_logging(verbose: int) -> None:
-    """The CLI is an application: it, not the library, decides where events go (stderr)."""
+    """The CLI is an application: it, not the library, decides where events go (stderr).
+
+    At the default verbosity only warnings show; ``-v`` adds what the command does (the store
+    used, files loaded, retries scheduled), ``-vv`` every debug event.
+    """
     level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
     structlog.configure(
         processors=[
             redact_secrets,
             structlog.processors.add_log_level,
+            _escape_controls,
             structlog.dev.ConsoleRenderer(colors=False),
         ],
         wrapper_class=structlog.make_filtering_bound_logger(level),
@@ -56,6 +63,29 @@ def _configure_logging(verbose: int) -> None:
         cache_logger_on_first_use=False,
     )
     logging.basicConfig(level=level, stream=sys.stderr)
+
+
+def _escaped(text: str, *, keep_newlines: bool = False) -> str:
+    """``text`` with every non-printable character as a Python escape (``\\x1b``, ``\\n``)."""
+    if text.isprintable():
+        return text
+    return "".join(
+        char
+        if char.isprintable() or (keep_newlines and char == "\n")
+        else char.encode("unicode_escape").decode("ascii")
+        for char in text
+    )
+
+
+def _escape_controls(
+    _logger: Any, _method: str, event_dict: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    """A structlog processor: strings print as they are, so a name from a stack file could send
+    terminal escapes or forge lines; escape what is not printable (tracebacks keep newlines)."""
+    for key, value in list(event_dict.items()):
+        if isinstance(value, str):
+            event_dict[key] = _escaped(value, keep_newlines=key in {"exception", "stack"})
+    return event_dict
 
 
 def _shown(text: str) -> str:
@@ -112,10 +142,15 @@ store_option = click.option(
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("-v", "--verbose", count=True, help="Log more (-v info, -vv debug) to stderr.")
+@click.option(
+    "-v",
+    "--verbose",
+    count=True,
+    help="Log to stderr: -v the store used and each retry, -vv every debug event.",
+)
 @click.version_option(package_name="stacksecrets")
 def cli(verbose: int) -> None:
-    """Secret references ({{name.key}}) in stack configuration: validate, resolve, manage."""
+    """Secret references ({{name.key}}) in stack configuration: validate them, manage secrets."""
     _configure_logging(verbose)
 
 
@@ -198,7 +233,8 @@ def validate(
                 stacks.append(found)
         _check_stack_names(stacks)
         with _progress(len(stacks)):
-            return await client.validate_stacks(stacks, level=chosen)
+            report = await client.validate_stacks(stacks, level=chosen)
+        return attrs.evolve(report, store=client.store.description)
 
     report = _run(store, options, action)
     click.echo(report.to_json() if as_json else report.to_text())
@@ -288,30 +324,10 @@ def _parse_pairs(args: Sequence[str]) -> dict[str, str]:
     return values
 
 
-def _read_values_file(source: str) -> dict[str, str]:
-    """Key-value pairs from a JSON or YAML mapping in a file, or on stdin with ``-``."""
-    where = "stdin" if source == "-" else source
-    try:
-        text = sys.stdin.read() if source == "-" else Path(source).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise ConfigurationError(f"cannot read values from {where}: {exc.strerror}") from None
-    except UnicodeDecodeError:
-        raise ConfigurationError(f"cannot read values from {where}: not UTF-8 text") from None
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError:
-        raise ConfigurationError(
-            f"values in {where} are not a JSON or YAML mapping of key: value"
-        ) from None
-    if not isinstance(data, Mapping) or not all(
-        isinstance(k, str) and isinstance(v, (str, int, float, bool)) for k, v in data.items()
-    ):
-        raise ConfigurationError(f"values in {where} must be a mapping of string keys to values")
-    return {k: v if isinstance(v, str) else json.dumps(v) for k, v in data.items()}
-
-
 def _gather_values(args: Sequence[str], values_file: str | None) -> dict[str, str]:
-    values = _read_values_file(values_file) if values_file else {}
+    from ._loaders import load_values_file
+
+    values = load_values_file(values_file) if values_file else {}
     for key, value in _parse_pairs(args).items():
         values[key] = value
     return values
@@ -320,8 +336,26 @@ def _gather_values(args: Sequence[str], values_file: str | None) -> dict[str, st
 values_file_option = click.option(
     "--values-file",
     metavar="FILE",
-    help="Read key-value pairs from a JSON/YAML file ('-' for stdin), out of shell history.",
+    help="Read key: value pairs from a YAML/JSON file ('-' for stdin), out of shell history; "
+    "values are kept exactly as written.",
 )
+
+
+def _check_new_name(name: str) -> None:
+    """A new secret needs a name that a reference ``{{name.key}}`` can use."""
+    if name.startswith("-"):
+        _fail(
+            f"a secret name cannot start with '-' (got {_shown(name)}); give the name first: "
+            "stacksecrets secret create NAME --key=value [--store URL]",
+            EXIT_BAD_INPUT,
+        )
+    found = scan(format_reference(name, "key"))
+    if len(found.references) != 1 or found.malformed or found.references[0].reference.name != name:
+        _fail(
+            f"no reference could name a secret called {_shown(name)}: a name used as "
+            "{{name.key}} has no whitespace, '.', '{' or '}'",
+            EXIT_BAD_INPUT,
+        )
 
 
 @secret.command("create", context_settings=_EXTRA)
@@ -333,6 +367,7 @@ def secret_create(
     ctx: click.Context, name: str, values_file: str | None, store: str | None
 ) -> None:
     """Create secret NAME: stacksecrets secret create NAME --key=value [--key2=value2 ...]."""
+    _check_new_name(name)
     with _errors_to_exit_codes():
         values = _gather_values(ctx.args, values_file)
     if not values:
@@ -359,7 +394,16 @@ def secret_update(
         values = _gather_values(ctx.args, values_file)
     if not values and not remove_keys:
         _fail("nothing to update: give --key=value or --remove-key KEY", EXIT_BAD_INPUT)
-    _run(store, ClientOptions(), lambda c: c.update_secret(name, values, remove_keys=remove_keys))
+
+    async def action(client: AsyncClient) -> None:
+        if remove_keys:
+            # The store contract lets an update remove absent keys, or every key; a user who
+            # asks for either has made a mistake, so the CLI reads the keys first and refuses.
+            current = await client.get_secret(name)
+            check_update(name, current.secret_values, values, remove_keys)
+        await client.update_secret(name, values, remove_keys=remove_keys)
+
+    _run(store, ClientOptions(), action)
     click.echo(f"Updated secret {name!r}")
 
 

@@ -25,7 +25,9 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import stat
+import sys
 import time
 from collections.abc import Iterable, Mapping
 from pathlib import Path
@@ -35,7 +37,7 @@ import attrs
 import yaml
 
 from ._describe import kind_of
-from ._errors import StackLoadError
+from ._errors import ConfigurationError, StackLoadError
 from ._logging import logger
 from ._runconfig import is_run_config, read_run_config
 from ._stack import Component, Stack
@@ -44,9 +46,11 @@ __all__ = [
     "MAX_DEPTH",
     "MAX_FILE_BYTES",
     "MAX_VALUES",
+    "MAX_VALUES_FILE_BYTES",
     "STACK_FILE_SUFFIXES",
     "load_stack_file",
     "load_stacks",
+    "load_values_file",
     "stack_from_dict",
 ]
 
@@ -59,6 +63,9 @@ MAX_DEPTH = 100
 #: At most this many keys and values (mappings, lists and scalars) in one file or object; a
 #: YAML alias counts as everything it repeats, so a "billion laughs" file stops here too.
 MAX_VALUES = 1_000_000
+#: A values file (``secret create --values-file``) larger than this is refused: it holds the
+#: keys of one secret, a few KiB at most.
+MAX_VALUES_FILE_BYTES = 1024 * 1024
 #: Files a folder source contributes (case-insensitive).
 STACK_FILE_SUFFIXES = (".json", ".yaml", ".yml")
 
@@ -205,9 +212,12 @@ def _read_text(path: Path) -> str:
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise StackLoadError(
-            "the file is not UTF-8 text", source=source, line=raw.count(b"\n", 0, exc.start) + 1
-        ) from exc
+        bad_line: int | None = raw.count(b"\n", 0, exc.start) + 1
+    else:
+        bad_line = None
+    if bad_line is not None:
+        # Raised outside the handler: the decode error holds the whole file.
+        raise StackLoadError("the file is not UTF-8 text", source=source, line=bad_line)
     if not text.strip():
         raise StackLoadError("the file is empty", source=source)
     return text
@@ -243,28 +253,39 @@ def _parse_yaml(text: str, source: str) -> tuple[Any, _Lines]:
     try:
         loader = _YamlLoader(text)  # the pure-Python reader checks characters right here
         return _YamlBuilder(loader, source).build()
-    except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        # Not str(exc): it quotes the offending line, which could hold anything.
-        what = ", ".join(part for part in (exc.context, exc.problem) if part)
-        where = f" (column {mark.column + 1})" if mark is not None else ""
-        raise StackLoadError(
-            f"invalid YAML: {what}{where}",
-            source=source,
-            line=None if mark is None else mark.line + 1,
-        ) from exc
-    except yaml.reader.ReaderError as exc:
-        code = ord(exc.character) if isinstance(exc.character, str) else exc.character
-        raise StackLoadError(
-            f"invalid YAML: {exc.reason}: character #x{code:04x}",
-            source=source,
-            line=text.count("\n", 0, exc.position) + 1,
-        ) from exc
     except yaml.YAMLError as exc:
-        raise StackLoadError(f"invalid YAML: {type(exc).__name__}", source=source) from exc
+        problem, line = yaml_problem(exc, text)
     finally:
         if loader is not None:
             loader.dispose()
+    # Raised outside the handler, so that no exception holding the text is chained to ours.
+    raise StackLoadError(f"invalid YAML: {problem}", source=source, line=line)
+
+
+#: Quoted text longer than this in a PyYAML message is replaced: it is text from the file.
+_QUOTED = re.compile(r"'[^'\n]{4,}'|\"[^\"\n]{4,}\"")
+
+
+def yaml_problem(exc: yaml.YAMLError, text: str) -> tuple[str, int | None]:
+    """What is wrong (with the column) and the 1-based line, never the text of the file.
+
+    ``str(exc)`` quotes the offending line (the pure-Python loader) and messages such as
+    "found undefined tag handle '!x!'" quote the file; quoted parts longer than three characters
+    are replaced by ``'...'`` (a single character such as ``'\\t'`` stays: it says what is wrong).
+    """
+    if isinstance(exc, yaml.MarkedYAMLError):
+        mark = exc.problem_mark or exc.context_mark
+        what = ", ".join(part for part in (exc.context, exc.problem) if part)
+        what = _QUOTED.sub("'...'", what) or type(exc).__name__
+        if mark is None:
+            return what, None
+        return f"{what} (column {mark.column + 1})", mark.line + 1
+    if isinstance(exc, yaml.reader.ReaderError):
+        code = ord(exc.character) if isinstance(exc.character, str) else exc.character
+        line = text.count("\n", 0, exc.position) + 1
+        reason = _QUOTED.sub("'...'", str(exc.reason))
+        return f"{reason}: character #x{code:04x}", line
+    return type(exc).__name__, None
 
 
 _NO_KEY = object()
@@ -372,9 +393,9 @@ class _YamlBuilder:
 
     def _alias(self, event: Any, line: int) -> None:
         if any(frame.anchor == event.anchor for frame in self._open):
-            self._fail(f"the alias *{event.anchor[:80]} refers to a value that contains it", line)
+            self._fail("an alias (*name) refers to a value that contains it", line)
         if event.anchor not in self._anchors:
-            self._fail(f"the alias *{event.anchor[:80]} has no anchor before it", line)
+            self._fail("an alias (*name) has no anchor (&name) before it", line)
         value, size, height = self._anchors[event.anchor]
         self._count(size, line)
         self._add(value, line, size, height)
@@ -428,7 +449,7 @@ class _YamlBuilder:
             return str(self._loader.resolve(yaml.ScalarNode, event.value, event.implicit))
         return str(event.tag)
 
-    def _scalar(self, event: Any, tag: str, line: int) -> Any:
+    def _scalar(self, event: Any, tag: str, line: int) -> Any:  # noqa: RET503 - _fail raises
         if tag == _YAML_STR:  # most values: no node, no constructor
             return event.value
         if tag == _YAML_MERGE:
@@ -436,12 +457,13 @@ class _YamlBuilder:
         node = yaml.ScalarNode(tag, event.value, event.start_mark, event.end_mark, event.style)
         try:
             return self._loader.construct_object(node)
-        except yaml.MarkedYAMLError as exc:
-            self._fail(f"invalid YAML: {exc.problem}", line)
-        except (ValueError, OverflowError):  # a timestamp like 2024-13-45, a 5,000-digit int
-            self._fail(f"invalid YAML: cannot read this {tag.rsplit(':', 1)[-1]}", line)
+        except Exception:  # noqa: BLE001, S110 - `!!bool x` is a KeyError, `!!int x` a ValueError:
+            pass  # each holds the text, so ours is raised below, outside the handler, unchained
         finally:
             self._loader.constructed_objects.pop(node, None)
+        if tag not in type(self._loader).yaml_constructors:
+            self._fail(f"invalid YAML: could not determine a constructor for the tag {tag!r}", line)
+        self._fail(f"invalid YAML: cannot read this {tag.rsplit(':', 1)[-1]}", line)
 
 
 class _DuplicateKeyError(Exception):
@@ -459,19 +481,20 @@ def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 
 def _parse_json(text: str, source: str) -> Any:
+    # Every error is raised outside its handler: JSONDecodeError.doc holds the whole file.
     try:
         data = json.loads(text, object_pairs_hook=_no_duplicate_keys)
     except json.JSONDecodeError as exc:
-        raise StackLoadError(
-            f"invalid JSON: {exc.msg} (column {exc.colno})", source=source, line=exc.lineno
-        ) from exc
+        message, line = f"invalid JSON: {exc.msg} (column {exc.colno})", exc.lineno
     except _DuplicateKeyError as exc:
-        raise StackLoadError(f"invalid JSON: duplicate key {exc.key!r}", source=source) from exc
-    except RecursionError as exc:
-        raise StackLoadError("invalid JSON: nested too deeply", source=source) from exc
-    except ValueError as exc:  # e.g. an integer with more digits than Python converts
-        raise StackLoadError(f"invalid JSON: {exc}", source=source) from exc
-    return _plain(data, source)
+        message, line = f"invalid JSON: duplicate key {exc.key!r}", None
+    except RecursionError:
+        message, line = "invalid JSON: nested too deeply", None
+    except ValueError:  # e.g. an integer with more digits than Python converts
+        message, line = "invalid JSON: a number too large to read", None
+    else:
+        return _plain(data, source)
+    raise StackLoadError(message, source=source, line=line)
 
 
 def _plain(value: object, source: str) -> Any:
@@ -728,3 +751,116 @@ class _Reader:
                     item,
                     key,
                 )
+
+
+# --- values files (secret create/update --values-file) -----------------------------------------
+
+
+def load_values_file(source: str) -> dict[str, str]:
+    """The key-value pairs of a values file (``-``: standard input), each value exactly as written.
+
+    The file is one YAML (or JSON) mapping of keys to scalars. Every scalar is kept as the text
+    written in the file: ``0123``, ``1_000``, ``12:30:00``, ``3.10``, ``0x1F``, ``yes`` and ``~``
+    stay those strings (a quoted scalar is its text without the quotes and with its escapes
+    applied). A value that is a mapping or a list, a YAML tag other than ``!!str``, a duplicate
+    or empty key, more than ``MAX_VALUES_FILE_BYTES``, or text that is not UTF-8 is a
+    ``ConfigurationError`` naming the file, the line and the key; never a value.
+    """
+    where = "stdin" if source == "-" else source
+    try:
+        if source == "-":
+            raw = sys.stdin.buffer.read(MAX_VALUES_FILE_BYTES + 1)
+        else:
+            with Path(source).open("rb") as file:  # a FIFO or /dev/stdin is fine: read capped
+                raw = file.read(MAX_VALUES_FILE_BYTES + 1)
+    except OSError as exc:
+        raise ConfigurationError(f"cannot read values from {where}: {exc.strerror}") from None
+    if len(raw) > MAX_VALUES_FILE_BYTES:
+        raise ConfigurationError(
+            f"values in {where}: larger than {MAX_VALUES_FILE_BYTES // 1024} KiB; a values file "
+            "holds the keys of one secret"
+        )
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        bad_line: int | None = raw.count(b"\n", 0, exc.start) + 1
+    else:
+        bad_line = None
+    if bad_line is not None:
+        raise ConfigurationError(f"values in {where}, line {bad_line}: not UTF-8 text")
+    loader = None
+    try:
+        loader = _YamlLoader(text)
+        return _ValuesReader(loader, where).read()
+    except yaml.YAMLError as exc:
+        problem, line = yaml_problem(exc, text)
+    finally:
+        if loader is not None:
+            loader.dispose()
+    at = "" if line is None else f", line {line}"
+    raise ConfigurationError(f"values in {where}{at}: invalid YAML: {problem}")
+
+
+class _ValuesReader:
+    """One flat mapping of scalars, read from parser events (no constructor, no recursion)."""
+
+    def __init__(self, loader: Any, where: str) -> None:
+        self._loader = loader
+        self._where = where
+        self._anchors: dict[str, str] = {}
+
+    def _fail(self, message: str, event: Any) -> NoReturn:
+        line = event.start_mark.line + 1
+        raise ConfigurationError(f"values in {self._where}, line {line}: {message}")
+
+    def read(self) -> dict[str, str]:
+        loader = self._loader
+        loader.get_event()  # stream start
+        if loader.check_event(yaml.StreamEndEvent):
+            raise ConfigurationError(f"values in {self._where}: empty; expected key: value lines")
+        loader.get_event()  # document start
+        start = loader.get_event()
+        if not isinstance(start, yaml.MappingStartEvent):
+            self._fail("expected a mapping of key: value, one key per line", start)
+        self._check_tag(start, None, _YAML_MAP)
+        values: dict[str, str] = {}
+        while not loader.check_event(yaml.MappingEndEvent):
+            key_event = loader.get_event()
+            key = self._scalar(key_event, None)
+            if not key:
+                self._fail("a key cannot be empty", key_event)
+            if key in values:
+                self._fail(f"the key {_shown(key)} appears twice", key_event)
+            values[key] = self._scalar(loader.get_event(), key)
+        loader.get_event()  # mapping end
+        loader.get_event()  # document end
+        if not loader.check_event(yaml.StreamEndEvent):
+            extra = loader.peek_event()
+            self._fail("expected a single YAML document, found another ('---')", extra)
+        return values
+
+    def _scalar(self, event: Any, key: str | None) -> str:
+        of = "a key" if key is None else f"the value of {_shown(key)}"
+        if isinstance(event, yaml.AliasEvent):
+            if event.anchor not in self._anchors:
+                self._fail(f"{of} is an alias with no scalar anchor before it", event)
+            return self._anchors[event.anchor]
+        if not isinstance(event, yaml.ScalarEvent):
+            kind = "a mapping" if isinstance(event, yaml.MappingStartEvent) else "a list"
+            self._fail(f"{of} is {kind}; keys and values must be single strings", event)
+        self._check_tag(event, key, _YAML_STR)
+        if event.anchor is not None:
+            self._anchors[event.anchor] = event.value
+        return str(event.value)
+
+    def _check_tag(self, event: Any, key: str | None, allowed: str) -> None:
+        if event.tag in (None, "!", allowed):
+            return
+        of = "a key" if key is None else f"the value of {_shown(key)}"
+        # A tag asks for a conversion (!!bool, !!int, !!timestamp, ...): values are kept as
+        # written, so the tag would be silently ignored. Refuse it; never echo the value.
+        self._fail(f"{of} has the YAML tag {event.tag[:80]!r}; write the value without it", event)
+
+
+def _shown(key: str) -> str:
+    return repr(key[:80])

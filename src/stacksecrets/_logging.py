@@ -7,17 +7,28 @@ and scripts do not get library chatter on stdout. Events are namespaced
 (``stacksecrets.fetch.done``) and carry only names, counts, durations and hosts.
 
 Applications that log values of their own can add ``redact_secrets`` to their structlog
-processors: every value stacksecrets has read (and its base64 and URL-encoded forms) is then
-replaced by ``'**********'`` in their events.
+processors: every value stacksecrets has read (and its base64, URL-encoded and escaped
+forms) is then replaced by ``'**********'`` in their events: in strings, dict keys and values,
+any mapping (``secret.values``), lists, exceptions (their repr), objects whose repr holds a value,
+and ``exc_info`` tracebacks (rendered to text first, as ``format_exc_info`` does).
+
+stamina's retries: stamina logs each scheduled retry on its own (to standard output when
+structlog is not configured). On import, stacksecrets wraps stamina's retry hooks so that a
+retry of a stacksecrets store call becomes an info event ``stacksecrets.retry_scheduled`` of the
+library's logger (silent unless the application configured logging); retries of anything else
+go to the hooks that were in place, unchanged.
 """
 
 from __future__ import annotations
 
 import base64
+import json
 import logging
+import sys
 import threading
+import traceback
 import urllib.parse
-from collections.abc import Iterable, MutableMapping
+from collections.abc import Iterable, Mapping, MutableMapping
 from typing import TYPE_CHECKING, Any
 
 import structlog
@@ -78,15 +89,21 @@ class SecretRedactor:
         for value in values:
             if len(value) < MIN_REDACTED_LENGTH:
                 continue
-            raw = value.encode()
+            raw = value.encode(errors="surrogatepass")
             forms.update(
                 {
                     value,
                     base64.b64encode(raw).decode(),
                     base64.urlsafe_b64encode(raw).decode(),
                     base64.b64encode(raw).decode().rstrip("="),
-                    urllib.parse.quote(value, safe=""),
-                    urllib.parse.quote_plus(value),
+                    urllib.parse.quote(raw, safe=""),
+                    urllib.parse.quote_plus(raw),
+                    # As a repr, a traceback or a JSON string shows it: `\` and quotes escaped.
+                    repr(value)[1:-1],
+                    repr(value + '"')[1:-2],  # single-quoted with `'` escaped, as in a dict
+                    json.dumps(value)[1:-1],
+                    json.dumps(value, ensure_ascii=False)[1:-1],
+                    value.encode("unicode_escape").decode("ascii"),
                 }
             )
         with self._lock:
@@ -121,25 +138,85 @@ class SecretRedactor:
     ) -> MutableMapping[str, Any]:
         if not self._order():
             return event_dict
+        exc_info = event_dict.pop("exc_info", None)
+        if exc_info:
+            # The renderer would format the traceback after us: format it here, then redact.
+            event_dict["exception"] = _format_exception(exc_info)
         for key, value in list(event_dict.items()):
             event_dict[key] = self._redact_value(value)
         return event_dict
 
     def _redact_value(self, value: Any) -> Any:
+        if value is None or isinstance(value, (bool, int, float)):
+            return value
         if isinstance(value, str):
             return self.redact(value)
         if isinstance(value, (bytes, bytearray)):
             return self.redact(value.decode(errors="replace"))
-        if isinstance(value, dict):
-            return {k: self._redact_value(v) for k, v in value.items()}
+        if isinstance(value, Mapping):  # dict, mappingproxy (secret.values), ...
+            return {self._redact_value(k): self._redact_value(v) for k, v in value.items()}
         if isinstance(value, (list, tuple, set, frozenset)):
             return [self._redact_value(v) for v in value]
         if isinstance(value, BaseException):
             return self.redact(repr(value))
-        return value
+        shown = repr(value)  # any other object is shown by its repr: keep it unless that leaks
+        redacted = self.redact(shown)
+        return value if redacted == shown else redacted
+
+
+def _format_exception(exc_info: Any) -> str:
+    if isinstance(exc_info, BaseException):
+        return "".join(traceback.format_exception(type(exc_info), exc_info, exc_info.__traceback__))
+    if not isinstance(exc_info, tuple):
+        exc_info = sys.exc_info()
+    if exc_info[0] is None:
+        return "NoneType: None"
+    return "".join(traceback.format_exception(*exc_info))
 
 
 #: The process-wide redactor: every value stacksecrets reads is registered here.
 redactor = SecretRedactor()
 #: Add this to your structlog processors (before the renderer) to mask known secret values.
 redact_secrets = redactor
+
+
+# --- stamina's retry events --------------------------------------------------------------------
+
+
+def _is_ours(error: BaseException) -> bool:
+    from ._errors import StackSecretsError
+
+    return isinstance(error, StackSecretsError)
+
+
+class _RetryHook:
+    """stamina's on-retry hook: our retries go to our logger; others to the earlier hooks."""
+
+    def __init__(self, others: tuple[Any, ...]) -> None:
+        self.others = others
+
+    def __call__(self, details: Any) -> None:
+        if _is_ours(details.caused_by):
+            logger.info(
+                "stacksecrets.retry_scheduled",
+                retry=details.retry_num,
+                wait_for=round(details.wait_for, 2),
+                waited_so_far=round(details.waited_so_far, 2),
+                error=type(details.caused_by).__name__,
+                reason=str(details.caused_by),  # our messages hold names and hosts, no values
+            )
+            return
+        for hook in self.others:
+            hook(details)
+
+
+def _install_retry_hook() -> None:
+    from stamina.instrumentation import get_on_retry_hooks, set_on_retry_hooks
+
+    current = tuple(get_on_retry_hooks())
+    if any(isinstance(hook, _RetryHook) for hook in current):
+        return
+    set_on_retry_hooks([_RetryHook(current)])
+
+
+_install_retry_hook()

@@ -104,9 +104,17 @@ def _sorted_problems(problems: Sequence[Problem]) -> tuple[Problem, ...]:
     return tuple(sorted(problems, key=Problem.sort_key))
 
 
+def _count(number: int, noun: str, plural: str | None = None) -> str:
+    return f"{number} {noun if number == 1 else plural or noun + 's'}"
+
+
 @attrs.frozen
 class ValidationReport:
-    """Every problem of a validation in a stable order, and its stats."""
+    """Every problem of a validation in a stable order, and its stats.
+
+    ``store`` is where the secrets were looked up (the store's description: no credential);
+    empty when not known.
+    """
 
     level: ValidationLevel
     problems: tuple[Problem, ...] = attrs.field(converter=_sorted_problems)
@@ -129,8 +137,9 @@ class ValidationReport:
         stacks = ", ".join(repr(name) for name in self.stacks) or "no stacks"
         s = self.stats
         summary = (
-            f"{s.references} references to {s.unique_secrets} secrets in {s.stacks} stacks; "
-            f"{s.store_calls} store calls, {s.cache_hits} cache hits, {s.seconds:.3f} s"
+            f"{_count(s.references, 'reference')} to {_count(s.unique_secrets, 'secret')} in "
+            f"{_count(s.stacks, 'stack')}; {_count(s.store_calls, 'store call')}, "
+            f"{_count(s.cache_hits, 'cache hit')}, {s.seconds:.3f} s"
         )
         if s.metadata_hits:
             summary += f"; {s.metadata_hits} secrets answered from the metadata cache"

@@ -97,6 +97,11 @@ def open_store(url: str | None = None, *, environ: Mapping[str, str] | None = No
     if url is not None and url.strip():
         return _urls.open_url(url.strip(), environ=env)
     found = _discovery.discover(env)
-    chosen = default_store_path().as_uri() if found.url is None else found.url
-    logger.info("stacksecrets.store", store=_urls.redact(chosen), found_by=found.source)
-    return _urls.open_url(chosen, environ=env)
+    if found.url is not None:
+        logger.info("stacksecrets.store", store=_urls.redact(found.url), found_by=found.source)
+        return _urls.open_url(found.url, environ=env)
+    # The default store is empty until its first write; a store file the user named must
+    # exist for reads (a typo is not an empty store).
+    default = default_store_path().as_uri()
+    logger.info("stacksecrets.store", store=default, found_by=found.source)
+    return FileStore.from_url(default, environ=env, missing_ok=True)

@@ -40,7 +40,7 @@ from .._errors import (
 )
 from .._logging import logger
 from .._secret import Secret
-from ._base import StoreBase, StoreCapabilities, check_write
+from ._base import StoreBase, StoreCapabilities, check_write, merge_update
 from ._crypto import KEY_VARIABLE, SCHEME, FileCrypto, keys_from_env
 from ._urls import StoreURL, parse_store_url
 
@@ -56,6 +56,14 @@ _TRANSIENT_ERRNOS = frozenset(
     {errno.EAGAIN, errno.EWOULDBLOCK, errno.EBUSY, errno.EINTR, errno.ETIMEDOUT, errno.ESTALE}
 )
 _TEMP_SUFFIX = ".tmp"
+#: A store file larger than this is refused (``StoreCorruptError``) before it is parsed: a
+#: store of 10,000 secrets with a few keys each is about 2 MiB.
+MAX_STORE_BYTES = 64 * 1024 * 1024
+#: Set to 1 to read a plain store file although ``STACKSECRETS_FILE_KEY`` is set (once, to
+#: encrypt a plain store: the next write encrypts it).
+ALLOW_PLAINTEXT_VARIABLE = "STACKSECRETS_FILE_ALLOW_PLAINTEXT"
+#: Beside an encrypted store: the highest generation written or read, to refuse an older copy.
+_GENERATION_SUFFIX = ".generation"
 #: The longest sleep between two tries for the writers' lock (tries start at 1 ms and double).
 _MAX_LOCK_POLL = 0.01
 
@@ -100,6 +108,8 @@ class _Document:
 
     secrets: dict[str, dict[str, str]] = attrs.field(factory=dict, repr=False)
     extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
+    #: For an encrypted file: how many writes made it (inside the ciphertext), else ``None``.
+    generation: int | None = None
 
 
 @attrs.frozen
@@ -154,10 +164,18 @@ def _load_json(data: bytes) -> tuple[Any, str | None]:
         return None, "invalid JSON (nested too deeply)"
 
 
-def _parse(data: bytes, path: Path, crypto: FileCrypto | None = None) -> _Document:
+def _parse(
+    data: bytes,
+    path: Path,
+    crypto: FileCrypto | None = None,
+    *,
+    allow_plaintext: bool = True,
+    _inner: bool = False,
+) -> _Document:
     """The document in ``data``; else ``StoreCorruptError`` saying what is wrong, never content.
 
-    An encrypted file (see ``_crypto.py``) is decrypted with ``crypto`` first.
+    An encrypted file (see ``_crypto.py``) is decrypted with ``crypto`` first. With ``crypto``
+    and not ``allow_plaintext``, a plain file is refused: it may have replaced an encrypted one.
     """
 
     def corrupt(problem: str) -> StoreCorruptError:
@@ -173,8 +191,18 @@ def _parse(data: bytes, path: Path, crypto: FileCrypto | None = None) -> _Docume
         raise corrupt(problem)
     if not isinstance(raw, dict):
         raise corrupt(f"the top level must be an object, found {_kind(raw)}")
-    if "encryption" in raw:
-        return _parse(_decrypted(raw, path, crypto, corrupt), path)
+    if "encryption" in raw and not _inner:
+        return _parse(_decrypted(raw, path, crypto, corrupt), path, _inner=True)
+    if crypto is not None and not allow_plaintext:
+        raise StoreCorruptError(
+            f"the store file {path} is not encrypted, but {KEY_VARIABLE} is set: it may have "
+            "replaced the encrypted store. stacksecrets will not read or overwrite it. To "
+            f"encrypt a plain store on purpose, set {ALLOW_PLAINTEXT_VARIABLE}=1 for one write "
+            "(or pass allow_plaintext=True)."
+        )
+    generation = raw.pop("generation", None) if _inner else None
+    if _inner and (type(generation) is not int or generation < 0):
+        generation = 0  # written before generations were counted
     version = raw.pop("version", None)
     if type(version) is not int or version != FORMAT_VERSION:
         if type(version) is int and version > FORMAT_VERSION:
@@ -196,7 +224,7 @@ def _parse(data: bytes, path: Path, crypto: FileCrypto | None = None) -> _Docume
                 raise corrupt(
                     f"the key {key!r} of secret {name!r} holds {_kind(value)}, not a string"
                 )
-    return _Document(stored, raw)
+    return _Document(stored, raw, generation)
 
 
 def _decrypted(
@@ -227,7 +255,11 @@ def _dump(document: _Document, crypto: FileCrypto | None = None) -> bytes:
     stored = {
         name: dict(sorted(document.secrets[name].items())) for name in sorted(document.secrets)
     }
-    content = {"version": FORMAT_VERSION, **document.extra, "secrets": stored}
+    content: dict[str, Any] = {"version": FORMAT_VERSION}
+    if crypto is not None:
+        content["generation"] = document.generation or 0
+    content.update(document.extra)
+    content["secrets"] = stored
     plain = (json.dumps(content, indent=2, ensure_ascii=True) + "\n").encode()
     if crypto is None:
         return plain
@@ -242,8 +274,40 @@ def _dump(document: _Document, crypto: FileCrypto | None = None) -> bytes:
 # --- Blocking helpers, run in worker threads --------------------------------------------------
 
 
+class _NotRegularError(Exception):
+    """The path is a FIFO, device, socket or folder: never read (it could block or never end)."""
+
+    def __init__(self, st: os.stat_result) -> None:
+        self.st = st
+
+
+def _file_kind(mode: int) -> str:
+    for test, name in (
+        (stat.S_ISFIFO, "a FIFO (named pipe)"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISSOCK, "a socket"),
+        (stat.S_ISDIR, "a folder"),
+    ):
+        if test(mode):
+            return name
+    return "not a regular file"
+
+
 def _open_for_reading(path: Path) -> int:
-    return os.open(path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
+    # O_NONBLOCK: opening a FIFO with no writer would block forever (and a thread cannot be
+    # cancelled); for a regular file the flag changes nothing.
+    flags = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NONBLOCK", 0)
+    fd = os.open(path, flags)
+    try:
+        st = os.fstat(fd)
+    except BaseException:
+        os.close(fd)
+        raise
+    if not stat.S_ISREG(st.st_mode):
+        os.close(fd)
+        raise _NotRegularError(st)
+    return fd
 
 
 def _create_private(path: Path) -> int:
@@ -259,12 +323,47 @@ def _create_private(path: Path) -> int:
 
 
 def _prepare_target(path: Path) -> Path:
-    """The real file to write (through symlinks), with its folder created 0700 if missing."""
+    """The real file to write (through symlinks), with every missing folder created 0700."""
     target = Path(os.path.realpath(path))
-    if not target.parent.is_dir():
-        target.parent.mkdir(mode=_FOLDER_MODE, parents=True, exist_ok=True)
-        target.parent.chmod(_FOLDER_MODE)  # whatever the umask did
+    missing = []
+    folder = target.parent
+    while not folder.is_dir():
+        missing.append(folder)
+        folder = folder.parent
+    for folder in reversed(missing):  # outermost first; `mkdir(parents=True)` would use umask
+        try:
+            folder.mkdir(mode=_FOLDER_MODE)
+        except FileExistsError:
+            if not folder.is_dir():
+                raise
+            continue  # made by another writer meanwhile: left as that writer made it
+        folder.chmod(_FOLDER_MODE)  # whatever the umask did
     return target
+
+
+def _trust_problem(st: os.stat_result, path: Path) -> str | None:
+    """Why the store file ``path`` must not be trusted, or ``None``: another user owns it, or
+    its (real) folder lets anyone replace it (world-writable without the sticky bit)."""
+    folder = Path(os.path.realpath(path)).parent
+    if os.name == "nt":  # pragma: no cover - no POSIX owners or modes
+        return None
+    me = os.geteuid()
+    if st.st_uid not in (me, 0):  # root's own files are trusted, as ssh does
+        return f"it is owned by user id {st.st_uid}, not by you (user id {me})"
+    return _folder_problem(folder)
+
+
+def _folder_problem(folder: Path) -> str | None:
+    if os.name == "nt":  # pragma: no cover
+        return None
+    folder_mode = folder.stat().st_mode
+    if folder_mode & stat.S_IWOTH and not folder_mode & stat.S_ISVTX:
+        return (
+            f"its folder {folder} can be written by every user (mode "
+            f"{stat.S_IMODE(folder_mode):04o}, no sticky bit), so anyone could replace it; "
+            f"run: chmod o-w {folder}"
+        )
+    return None
 
 
 def _temp_path(target: Path) -> Path:
@@ -295,18 +394,56 @@ def _fsync_folder(folder: Path) -> None:
         os.close(fd)
 
 
+def _generation_path(target: Path) -> Path:
+    return target.with_name(target.name + _GENERATION_SUFFIX)
+
+
+def _read_generation(path: Path) -> tuple[int, Path]:
+    """The generation last written beside the store file ``path`` (0: none yet, or the side
+    file is unusable), and the side file's path."""
+    side = _generation_path(Path(os.path.realpath(path)))
+    try:
+        fd = _open_for_reading(side)
+    except (FileNotFoundError, _NotRegularError):
+        return 0, side
+    with os.fdopen(fd, "rb") as file:
+        text = file.read(32)
+    try:
+        return max(int(text.decode("ascii").strip()), 0), side
+    except (UnicodeDecodeError, ValueError):
+        return 0, side
+
+
 # --- File operations ---------------------------------------------------------------------------
 
 
 async def _read_file(path: Path) -> tuple[bytes, os.stat_result] | None:
-    """The file's bytes and the stat of exactly that file; ``None`` when it does not exist."""
+    """The file's bytes and the stat of exactly that file; ``None`` when it does not exist.
+
+    Only a regular file owned by the user (or root), in a folder others cannot write to, of at
+    most ``MAX_STORE_BYTES``, is read; anything else is a ``StoreCorruptError`` or
+    ``ForbiddenError`` naming the path.
+    """
     try:
         fd = await anyio.to_thread.run_sync(_open_for_reading, path)
     except FileNotFoundError:
         return None
+    except _NotRegularError as exc:
+        raise StoreCorruptError(
+            f"the store file {path} is {_file_kind(exc.st.st_mode)}, not a regular file; "
+            "stacksecrets reads only regular files"
+        ) from None
     async with _open_fd(fd, "rb") as file:
         st = await anyio.to_thread.run_sync(os.fstat, fd)
-        data = await file.read()
+        problem = await anyio.to_thread.run_sync(_trust_problem, st, path)
+        if problem is not None:
+            raise ForbiddenError(f"stacksecrets will not use the store file {path}: {problem}")
+        data = await file.read(MAX_STORE_BYTES + 1)  # the file may grow after fstat
+    if len(data) > MAX_STORE_BYTES:
+        raise StoreCorruptError(
+            f"the store file {path} is larger than {MAX_STORE_BYTES // (1024 * 1024)} MiB, "
+            "the most stacksecrets reads"
+        )
     return data, st
 
 
@@ -340,6 +477,11 @@ async def _acquire(lock: filelock.BaseFileLock, *, patience: float, path: Path) 
             except filelock.Timeout:
                 await anyio.sleep(delay)
                 delay = min(delay * 2, _MAX_LOCK_POLL)
+            except OSError as exc:  # e.g. ELOOP: filelock refuses a lock file that is a symlink
+                raise StoreError(
+                    f"cannot take the lock file {lock.lock_file} of the store file {path}: "
+                    f"{exc.strerror or type(exc).__name__}"
+                ) from None
             else:
                 return
     raise StoreUnavailableError(
@@ -368,7 +510,10 @@ class FileStore(StoreBase):
     ``lock_timeout`` bounds the wait for another writer's lock; past it a write raises
     ``StoreUnavailableError``. ``keys`` are Fernet keys for encryption at rest (the first one
     writes, all read); ``None`` takes them from ``STACKSECRETS_FILE_KEY``, an empty list
-    means a plain file.
+    means a plain file. With keys, a plain store file is refused unless ``allow_plaintext``
+    (``None``: ``STACKSECRETS_FILE_ALLOW_PLAINTEXT=1``). With ``missing_ok=False`` a read of a
+    store file that does not exist is a ``StoreCorruptError`` (a typo in a named path), not an
+    empty store; writes create it either way.
     """
 
     def __init__(
@@ -377,9 +522,15 @@ class FileStore(StoreBase):
         *,
         lock_timeout: float = 30.0,
         keys: Sequence[str] | None = None,
+        allow_plaintext: bool | None = None,
+        missing_ok: bool = True,
     ) -> None:
         self._path = _checked_path(os.fspath(path))
         self._crypto = FileCrypto.from_env() if keys is None else FileCrypto(keys) if keys else None
+        if allow_plaintext is None:
+            allow_plaintext = _plaintext_allowed(os.environ)
+        self.allow_plaintext = allow_plaintext
+        self.missing_ok = missing_ok
         self.lock_timeout = lock_timeout
         self._write_lock = anyio.Lock()
         self._read_lock = anyio.Lock()
@@ -393,6 +544,7 @@ class FileStore(StoreBase):
         *,
         lock_timeout: float = 30.0,
         environ: Mapping[str, str] | None = None,
+        missing_ok: bool = True,
     ) -> FileStore:
         """The store for ``file:///abs/path.json``, ``file://relative/path.json`` or ``file://~/...``.
 
@@ -408,7 +560,14 @@ class FileStore(StoreBase):
         if os.name == "nt" and re.match(r"/[A-Za-z]:[/\\]", path):
             path = path[1:]  # file:///C:/x is C:/x
         keys = None if environ is None else keys_from_env(environ)
-        return cls(path, lock_timeout=lock_timeout, keys=keys)
+        plaintext = None if environ is None else _plaintext_allowed(environ)
+        return cls(
+            path,
+            lock_timeout=lock_timeout,
+            keys=keys,
+            allow_plaintext=plaintext,
+            missing_ok=missing_ok,
+        )
 
     @property
     def path(self) -> Path:
@@ -462,12 +621,33 @@ class FileStore(StoreBase):
         loaded = await _read_file(path)
         if loaded is None:
             self._snapshot = None
+            if not self.missing_ok:
+                # StoreCorruptError: the engine fails a validation as a whole on it (CLI exit 2).
+                raise StoreCorruptError(
+                    f"the store file {path} does not exist: check the path (a new store is "
+                    "created by its first write, e.g. stacksecrets secret create)"
+                )
             return _Document()
         data, st = loaded
-        document = _parse(data, self._path, self._crypto)
+        document = await self._checked_parse(data)
         self._check_mode(st)
         trusted = st.st_ctime_ns + _TRUSTED_AGE_NS <= time.time_ns()
         self._snapshot = _Snapshot(_stat_key(st), trusted, document)
+        return document
+
+    async def _checked_parse(self, data: bytes) -> _Document:
+        """Parse; for an encrypted file, refuse a generation older than the one last seen."""
+        document = _parse(data, self._path, self._crypto, allow_plaintext=self.allow_plaintext)
+        if document.generation is not None:
+            seen, side = await anyio.to_thread.run_sync(_read_generation, self._path)
+            if document.generation < seen:
+                raise StoreCorruptError(
+                    f"the store file {self._path} is an older copy (generation "
+                    f"{document.generation}) than one already written here (generation {seen}): "
+                    "the file was replaced or restored. stacksecrets will not read or overwrite "
+                    "it. If you restored it on purpose, delete "
+                    f"{side} and try again."
+                )
         return document
 
     def _check_mode(self, st: os.stat_result) -> None:
@@ -504,10 +684,7 @@ class FileStore(StoreBase):
         def change(stored: dict[str, dict[str, str]]) -> None:
             if name not in stored:
                 raise SecretNotFoundError(name, store=self.description)
-            current = stored[name]
-            current.update(new)
-            for key in removed:
-                current.pop(key, None)
+            stored[name] = merge_update(stored[name], new, removed)
 
         await self._modify("update", name, change)
 
@@ -546,20 +723,29 @@ class FileStore(StoreBase):
 
     async def _modify_locked(self, change: Callable[[dict[str, dict[str, str]]], None]) -> None:
         target = await anyio.to_thread.run_sync(_prepare_target, self._path)
+        problem = await anyio.to_thread.run_sync(_folder_problem, target.parent)
+        if problem is not None:
+            raise ForbiddenError(f"stacksecrets will not write the store file {target}: {problem}")
         lock = filelock.FileLock(f"{target}.lock", mode=_FILE_MODE, thread_local=False)
         await _acquire(lock, patience=self.lock_timeout, path=self._path)
         try:
             removed = await anyio.to_thread.run_sync(_remove_stale_temps, target)
+            side = _generation_path(target)
+            removed += await anyio.to_thread.run_sync(_remove_stale_temps, side)
             if removed:
                 logger.debug(
                     "stacksecrets.file.stale_temp_removed", path=str(target), count=removed
                 )
             loaded = await _read_file(target)
-            document = (
-                _Document() if loaded is None else _parse(loaded[0], self._path, self._crypto)
-            )
+            document = _Document() if loaded is None else await self._checked_parse(loaded[0])
             change(document.secrets)
+            if self._crypto is not None:
+                seen, _side = await anyio.to_thread.run_sync(_read_generation, target)
+                document.generation = max(document.generation or 0, seen) + 1
             await _write_atomically(target, _dump(document, self._crypto))
+            if self._crypto is not None:
+                number = f"{document.generation}\n".encode()
+                await _write_atomically(_generation_path(target), number)
         finally:
             with anyio.CancelScope(shield=True):
                 await anyio.to_thread.run_sync(lock.release)
@@ -577,3 +763,13 @@ def _checked_path(raw: str) -> Path:
     if path.is_dir():
         raise ConfigurationError(f"the file store path {str(path)!r} is a folder; {fix}")
     return path
+
+
+def open_named_file(url: StoreURL, /, *, environ: Mapping[str, str]) -> FileStore:
+    """``file://``, as a user names it: the file must exist for reads (a typo is not an empty
+    store); the first write creates it. (The default store is opened by ``open_store``.)"""
+    return FileStore.from_url(url, environ=environ, missing_ok=False)
+
+
+def _plaintext_allowed(environ: Mapping[str, str]) -> bool:
+    return environ.get(ALLOW_PLAINTEXT_VARIABLE, "").strip() == "1"

@@ -8,7 +8,7 @@ import anyio
 
 from .._errors import SecretExistsError, SecretNotFoundError
 from .._secret import Secret
-from ._base import StoreBase, StoreCapabilities, check_write
+from ._base import StoreBase, StoreCapabilities, check_write, merge_update
 
 
 class MemoryStore(StoreBase):
@@ -71,10 +71,7 @@ class MemoryStore(StoreBase):
         await self._round_trip()
         if name not in self._secrets:
             raise SecretNotFoundError(name, store=self.description)
-        current = self._secrets[name]
-        current.update(new)
-        for key in removed:
-            current.pop(key, None)
+        self._secrets[name] = merge_update(self._secrets[name], new, removed)
 
     async def delete_secret(self, name: str) -> None:
         await self._round_trip()

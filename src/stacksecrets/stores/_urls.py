@@ -67,7 +67,7 @@ class Scheme:
 #: Every scheme ``open_store`` knows. Add a store here, one line per scheme.
 SCHEMES: Mapping[str, Scheme] = MappingProxyType(
     {
-        "file": Scheme("stacksecrets.stores._file:FileStore.from_url", "file", path_only=True),
+        "file": Scheme("stacksecrets.stores._file:open_named_file", "file", path_only=True),
         "memory": Scheme("stacksecrets.stores._urls:open_memory_store", "memory", path_only=True),
         "zenml+https": Scheme("stacksecrets.stores._zenml:ZenMLStore.from_url", "ZenML"),
         "zenml+http": Scheme("stacksecrets.stores._zenml:ZenMLStore.from_url", "ZenML"),
