@@ -42,7 +42,7 @@ from ._plan import References, collect
 from ._report import Problem, ProblemKind, Stats, ValidationReport
 from ._secret import Secret
 from ._stack import Stack, Usage
-from .stores import SecretStore
+from .stores import BatchReader, SecretStore
 
 T = TypeVar("T")
 
@@ -258,6 +258,56 @@ class Resolver:
                 tg.start_soon(check, unknown[start : start + size])
         return answers
 
+    # -- batched reads (stores with ``get_secrets``: AWS Secrets Manager) ---------------------
+
+    async def _fetch_batched(
+        self, store: BatchReader, names: Sequence[str], counters: _Counters
+    ) -> dict[str, Outcome]:
+        """``fetch`` for many names at once: one ``get_secrets`` call per ``max_read_batch``
+        names not already in flight (those are waited on), all chunks concurrently."""
+        outcomes: dict[str, Outcome] = {}
+        mine = [name for name in dict.fromkeys(names) if name not in self._flights]
+        joined = [name for name in dict.fromkeys(names) if name in self._flights]
+        flights = {name: _Flight() for name in mine}
+        self._flights.update(flights)
+
+        def land(name: str, outcome: Outcome) -> None:
+            if isinstance(outcome, Secret):
+                redactor.add_secret(outcome)
+            outcomes[name] = flights[name].outcome = outcome
+            self._remember(name, outcome)
+            del self._flights[name]
+            flights[name].done.set()
+
+        async def read_chunk(chunk: list[str]) -> None:
+            try:
+                answers = await self._call(counters, lambda: store.get_secrets(chunk))
+            except StoreError as exc:
+                answers = dict.fromkeys(chunk, exc)
+            for name in chunk:
+                answer = answers.get(name)
+                if answer is None:
+                    answer = StoreError(f"{self.store.description} gave no answer for {name!r}")
+                land(name, _MISSING if isinstance(answer, SecretNotFoundError) else answer)
+
+        async def join(name: str) -> None:
+            outcomes[name] = await self.fetch(name, counters)
+
+        size = max(1, store.max_read_batch)
+        try:
+            async with anyio.create_task_group() as tg:
+                for start in range(0, len(mine), size):
+                    tg.start_soon(read_chunk, mine[start : start + size])
+                for name in joined:
+                    tg.start_soon(join, name)
+        finally:
+            for name, flight in flights.items():  # cancelled before an answer: let others retry
+                if not flight.done.is_set():
+                    del self._flights[name]
+                    flight.done.set()
+        logger.debug("stacksecrets.fetch.batched", secrets=len(mine), joined=len(joined))
+        return outcomes
+
     # -- validation ----------------------------------------------------------------------
 
     async def validate(self, stacks: Iterable[Stack], level: ValidationLevel) -> ValidationReport:
@@ -305,7 +355,11 @@ class Resolver:
         # Names whose secret is cached need no existence call at the key level.
         unread = [name for name in names if self._cached_secret(name) is None]
         batched = self.store.capabilities.batched_exists
-        if level is ValidationLevel.SECRET_EXISTS or (batched and len(unread) > 1):
+        # A batch reader's answers name the missing secrets themselves: no existence pass.
+        batch_reader = self.store if isinstance(self.store, BatchReader) else None
+        if level is ValidationLevel.SECRET_EXISTS or (
+            batched and len(unread) > 1 and batch_reader is None
+        ):
             wanted = names if level is ValidationLevel.SECRET_EXISTS else unread
             existence = await self.exists(wanted, counters)
             _raise_if_unusable(existence.values())
@@ -331,9 +385,12 @@ class Resolver:
         async def read(name: str) -> None:
             outcomes[name] = await self.fetch(name, counters)
 
-        async with anyio.create_task_group() as tg:
-            for name in to_read:
-                tg.start_soon(read, name)
+        if batch_reader is not None and len(to_read) > 1:
+            outcomes.update(await self._fetch_batched(batch_reader, to_read, counters))
+        else:
+            async with anyio.create_task_group() as tg:
+                for name in to_read:
+                    tg.start_soon(read, name)
 
         _raise_if_unusable(outcomes.values())
         for name in names:
@@ -386,6 +443,9 @@ def _key_problems(refs: References, secret: Secret) -> list[Problem]:
         if key in secret.unreadable_keys:
             kind = ProblemKind.VALUE_NOT_READABLE
             detail = "the key exists but this caller may not read its value"
+        elif secret.unreadable_reason is not None:
+            kind = ProblemKind.VALUE_NOT_READABLE
+            detail = f"the secret has no readable keys: {secret.unreadable_reason}"
         else:
             kind = ProblemKind.MISSING_KEY
             detail = "available keys: " + _key_list(secret.keys)

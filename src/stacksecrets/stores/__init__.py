@@ -5,6 +5,8 @@ A store is chosen by URL:
 - ``file:///path/to/secrets.json``: the embedded default, a local file (``FileStore``).
 - ``memory://``: an empty in-memory store, for tests and examples (``MemoryStore``).
 - ``zenml+http://host:port`` / ``zenml+https://...``: a ZenML server (``ZenMLStore``).
+- ``aws-sm://?region=REGION&prefix=PREFIX``: AWS Secrets Manager (``AwsSecretsManagerStore``,
+  the ``aws`` extra; see ``docs/aws.md``).
 
 With no URL, ``STACKSECRETS_STORE`` is used, else the default local file under the user's
 data directory.
@@ -21,10 +23,12 @@ import platformdirs
 
 from .._errors import ConfigurationError
 from ._base import SecretStore, StoreBase, StoreCapabilities
+from ._batched import BatchReader
 from ._file import FileStore
 from ._memory import MemoryStore
 
 if TYPE_CHECKING:
+    from ._aws import AwsSecretsManagerStore
     from ._zenml import ZenMLStore
 
 
@@ -34,6 +38,11 @@ def __getattr__(name: str) -> Any:
         from ._zenml import ZenMLStore
 
         return ZenMLStore
+    # botocore too, and it is an optional extra.
+    if name == "AwsSecretsManagerStore":
+        from ._aws import AwsSecretsManagerStore
+
+        return AwsSecretsManagerStore
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
@@ -41,6 +50,8 @@ STORE_VARIABLE = "STACKSECRETS_STORE"
 
 __all__ = [
     "STORE_VARIABLE",
+    "AwsSecretsManagerStore",
+    "BatchReader",
     "FileStore",
     "MemoryStore",
     "SecretStore",
@@ -87,9 +98,13 @@ def open_store(url: str | None = None, *, environ: Mapping[str, str] | None = No
         from ._zenml import ZenMLStore
 
         return ZenMLStore.from_url(resolved, environ=env)
+    if scheme == "aws-sm":
+        from ._aws import AwsSecretsManagerStore
+
+        return AwsSecretsManagerStore.from_url(resolved)
     raise ConfigurationError(
-        f"store URL scheme {scheme!r} is not supported; use file://, memory://, zenml+http:// "
-        "or zenml+https://"
+        f"store URL scheme {scheme!r} is not supported; use file://, memory://, zenml+http://, "
+        "zenml+https:// or aws-sm://"
     )
 
 
