@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-pytest_plugins = ["zenml_fixtures"]
+pytest_plugins = ["moto_fixtures", "zenml_fixtures"]
 
 
 @pytest.fixture(params=["asyncio", "trio"])

@@ -266,8 +266,15 @@ class Resolver:
         """``fetch`` for many names at once: one ``get_secrets`` call per ``max_read_batch``
         names not already in flight (those are waited on), all chunks concurrently."""
         outcomes: dict[str, Outcome] = {}
-        mine = [name for name in dict.fromkeys(names) if name not in self._flights]
-        joined = [name for name in dict.fromkeys(names) if name in self._flights]
+        unique = []
+        for name in dict.fromkeys(names):
+            if self._cached_exists(name) is False:  # known missing, as ``fetch`` answers
+                counters.cache_hits += 1
+                outcomes[name] = _MISSING
+            else:
+                unique.append(name)
+        mine = [name for name in unique if name not in self._flights]
+        joined = [name for name in unique if name in self._flights]
         flights = {name: _Flight() for name in mine}
         self._flights.update(flights)
 

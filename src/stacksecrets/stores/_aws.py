@@ -198,8 +198,12 @@ class AwsSecretsManagerStore(StoreBase):
             self._session = session or boto3.session.Session(
                 profile_name=profile, region_name=region
             )
+            # botocore reads AWS_DEFAULT_REGION; AWS_REGION (set by Lambda, ECS, and read by
+            # the other AWS SDKs) only where nothing else named a region.
+            region = self._session.region_name or os.environ.get("AWS_REGION") or None
             self._client = self._session.client(
                 "secretsmanager",
+                region_name=region,
                 endpoint_url=endpoint_url,
                 config=botocore.config.Config(
                     # The engine retries, with back-off that sees every attempt.
