@@ -32,6 +32,7 @@ from typing import Any
 
 import attrs
 import boto3
+import botocore.exceptions
 import pytest
 
 REGION = "eu-west-1"
@@ -88,11 +89,24 @@ class MotoServer:
         def create(item: tuple[str, object]) -> None:
             name, value = item
             if isinstance(value, bytes):
-                client.create_secret(Name=name, SecretBinary=value)
+                params: dict[str, object] = {"SecretBinary": value}
             elif isinstance(value, str):
-                client.create_secret(Name=name, SecretString=value)
+                params = {"SecretString": value}
             else:
-                client.create_secret(Name=name, SecretString=json.dumps(value))
+                params = {"SecretString": json.dumps(value)}
+            # moto's secret dict is not thread-safe: a concurrent create can answer 500.
+            for _ in range(10):
+                try:
+                    client.create_secret(Name=name, **params)
+                except client.exceptions.ResourceExistsException:
+                    return
+                except botocore.exceptions.ClientError as exc:
+                    if exc.response["ResponseMetadata"]["HTTPStatusCode"] != 500:
+                        raise
+                    time.sleep(0.05)
+                else:
+                    return
+            pytest.fail(f"moto kept failing to create {name!r}")
 
         with ThreadPoolExecutor(8) as pool:
             list(pool.map(create, values.items()))
