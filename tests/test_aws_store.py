@@ -561,3 +561,60 @@ def test_cli_bad_credentials_exit_two(iam_moto: Any, tmp_path: Path):
     assert "credentials were refused" in result.stderr
     assert "wrong" not in result.stderr
     assert time.monotonic() - started < 60
+
+
+# ---------------------------------------------------------------------- the engine's batched path
+
+
+@pytest.mark.anyio
+async def test_concurrent_validations_share_batched_reads(aws_env: AwsEnv):
+    """Two validations of the same 45 names at once read each name once: ceil(45/20) calls
+    in all, not twice that (single-flight across batched reads)."""
+    names = [f"c{i:02d}" for i in range(45)]
+    aws_env.seed({name: {"k": "v"} for name in names})
+    stack = stack_of(*(f"{n}.k" for n in names))
+    store = AwsSecretsManagerStore(prefix=aws_env.prefix)
+    async with AsyncClient(store) as client:
+        reports: list[ValidationReport] = []
+
+        async def validate() -> None:
+            reports.append(await client.validate_stack(stack, level=KEY))
+
+        async with anyio.create_task_group() as tg:
+            tg.start_soon(validate)
+            tg.start_soon(validate)
+    await store.aclose()
+    assert [r.ok for r in reports] == [True, True]
+    assert store.calls["BatchGetSecretValue"] == 3
+
+
+@pytest.mark.anyio
+async def test_cancelled_batched_read_leaves_nothing_behind(aws_env: AwsEnv):
+    """A validation cancelled while its batch reads are on a slow link ends at once; the next
+    one reads afresh and answers."""
+    aws_env.seed({"a": {"k": "v"}, "b": {"k": "v"}})
+    stack = stack_of("a.k", "b.k", "c.k")
+    with ProxyThread("127.0.0.1", aws_env.server.port, latency_ms=3000) as proxy:
+        slow = AwsSecretsManagerStore(
+            prefix=aws_env.prefix, endpoint_url=f"http://127.0.0.1:{proxy.port}"
+        )
+        async with AsyncClient(slow) as client:
+            started = time.monotonic()
+            with anyio.move_on_after(0.3):
+                await client.validate_stack(stack, level=KEY)
+            assert time.monotonic() - started < 2
+            assert not client.resolver._flights
+            proxy.latency_ms = 0
+            report = await client.validate_stack(stack, level=KEY)
+        await slow.aclose()
+    assert kinds(report) == {("c", None): ProblemKind.MISSING_SECRET}
+
+
+def test_a_secret_without_keys_shows_why_not_its_value(aws_env: AwsEnv):
+    """The repr of a binary or plain-text secret says why it has no keys, never the value."""
+    aws_env.seed({"plain": "hunter2-plain-text"})
+    with Client(store=aws_env.url) as client:
+        secret = client.get_secret("plain")
+    assert secret.keys == frozenset()
+    assert "not JSON" in repr(secret)
+    assert "hunter2" not in repr(secret) + str(secret)
