@@ -427,6 +427,7 @@ async def test_list_only_principal_under_moto_iam(
     stack = stack_of("db.password", "api.token", "gone.k")
     async with AsyncClient("aws-sm://", **FAST_RETRIES) as client:
         exists = await client.validate_stack(stack, level=EXISTS)
+    async with AsyncClient("aws-sm://", **FAST_RETRIES) as client:  # nothing cached
         key = await client.validate_stack(stack, level=KEY)
     assert kinds(exists) == {("gone", None): ProblemKind.MISSING_SECRET}
     # Refused as a whole, so even the missing name reads as refused: never as "found".
