@@ -159,3 +159,10 @@ def bench(session: nox.Session) -> None:
 
 if os.environ.get("CI"):
     nox.options.error_on_missing_interpreters = True
+
+
+@nox.session(python=PYTHON)
+def bench_aws(session: nox.Session) -> None:
+    """AWS Secrets Manager on moto: stacksecrets, a sequential boto3 validator, the floor."""
+    install(session, "tests")
+    session.run("python", "benchmarks/aws_bench.py", *session.posargs, env={"PYTHONHASHSEED": "0"})

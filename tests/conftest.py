@@ -10,7 +10,7 @@ import structlog
 from cli_runner import Cli
 from stacksecrets import Client
 
-pytest_plugins = ["openbao_fixtures", "zenml_fixtures"]
+pytest_plugins = ["moto_fixtures", "openbao_fixtures", "zenml_fixtures"]
 
 
 @pytest.fixture(params=["asyncio", "trio"])

@@ -36,6 +36,7 @@ import pytest
 import structlog
 
 from cli_runner import Cli
+from moto_fixtures import MotoServer, aws_variables
 from openbao_fixtures import OpenBao
 from recording_transport import RecordingTransport
 from stacksecrets import (
@@ -333,12 +334,29 @@ def _cli_calls(cli: Cli, capture: Capture, target: Target, prefix: str, tmp_path
         assert result.returncode in {2, 3}
 
 
-@pytest.fixture(params=["file", "zenml", "vault"])
+@pytest.fixture(params=["file", "zenml", "vault", "aws"])
 def target(
     request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[tuple[Target, Capture]]:
-    """The file store, or the real ZenML server, with its credentials forbidden in output."""
+    """The file store, the real ZenML server, or AWS Secrets Manager (moto's server), with
+    their credentials forbidden in output."""
     capture = Capture()
+    if request.param == "aws":
+        moto: MotoServer = request.getfixturevalue("moto_server")
+        key, token, wrong = _value("aws-key"), _value("aws-token"), _value("aws-wrong")
+        capture.forbid(key, token, wrong)
+        env = {**aws_variables(moto.url, key, tmp_path), "AWS_SESSION_TOKEN": token}
+        for name in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_ENDPOINT_URL"):
+            monkeypatch.delenv(name, raising=False)
+        for name, value in env.items():
+            monkeypatch.setenv(name, value)
+        closed = f"http://127.0.0.1:{_closed_port()}"
+        failures = (
+            ("unreachable", "aws-sm://", {"AWS_ENDPOINT_URL_SECRETS_MANAGER": closed}),
+            ("key pasted in the URL", f"aws-sm://?aws_secret_access_key={wrong}", {}),
+        )
+        yield Target("aws-sm://?prefix=leaks/", env, failures), capture
+        return
     if request.param == "file":
         corrupt = tmp_path / "corrupt.json"
         hidden = _value("corrupt")
@@ -423,6 +441,8 @@ def test_nothing_secret_escapes(
     if store.url.startswith(("zenml", "vault")):
         assert "httpcore" in records.getvalue()
         assert "HTTP Request: POST" in records.getvalue()
+    if store.url.startswith("aws-sm"):  # botocore's DEBUG records were there, and withheld
+        assert "botocore.endpoint DEBUG botocore DEBUG record withheld" in records.getvalue()
     # --show-values did show the values: the search would have found them elsewhere.
     assert capture.revealed
     assert all(any(s in text for s in capture.forbidden) for text in capture.revealed)

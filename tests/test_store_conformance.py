@@ -12,8 +12,10 @@ from pathlib import Path
 import pytest
 from cryptography.fernet import Fernet
 
+from moto_fixtures import AwsEnv
 from openbao_fixtures import OpenBao
 from stacksecrets.stores import FileStore, MemoryStore, VaultStore, ZenMLStore
+from stacksecrets.stores._aws import AwsSecretsManagerStore
 from store_conformance import StoreContract, StoreFactory, StoreTarget
 from zenml_fixtures import ZenMLServer
 
@@ -89,12 +91,34 @@ def vault(request: pytest.FixtureRequest) -> StoreTarget:
     )
 
 
+#: Where the AWS Secrets Manager store differs from the contract, and why (strict xfail).
+_AWS_NAMES = (
+    "AWS secret names are letters, digits and /_+=.@- only: any other name (a space, a "
+    "newline, a non-ASCII letter) is refused with a ConfigurationError naming the rule"
+)
+AWS_GAPS: dict[str, str] = {
+    "test_odd_but_valid_names_are_each_their_own_secret": _AWS_NAMES,
+    "test_list_secrets_is_sorted_and_unique": _AWS_NAMES,
+}
+
+
+def aws(request: pytest.FixtureRequest) -> StoreTarget:
+    env: AwsEnv = request.getfixturevalue("aws_env")
+    url = f"{env.url}&force_delete_without_recovery=true"
+    return StoreTarget(
+        open=lambda: AwsSecretsManagerStore.from_url(url),
+        credentials=(env.secret_access_key,),
+        gaps=AWS_GAPS,
+    )
+
+
 FACTORIES: list[object] = [
     pytest.param(memory, id="memory"),
     pytest.param(file, id="file"),
     pytest.param(encrypted_file, id="file-encrypted"),
     pytest.param(zenml, id="zenml", marks=pytest.mark.zenml),
     pytest.param(vault, id="vault"),
+    pytest.param(aws, id="aws"),
 ]
 
 

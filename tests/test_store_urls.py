@@ -30,6 +30,7 @@ from stacksecrets.stores import (
     open_store,
     parse_store_url,
 )
+from stacksecrets.stores._aws import AwsSecretsManagerStore
 from stacksecrets.stores._urls import SCHEMES, redact
 
 SPECIAL = "/?#@:%[]!$&'()*+,;= \"<>\\^`{|}~\t"
@@ -237,6 +238,7 @@ def test_every_scheme_in_the_table_opens_its_store(tmp_path: Any) -> None:
         "vault": ("vault:///secret", VaultStore),
         "vault+http": ("vault+http://127.0.0.1:9/secret", VaultStore),
         "vault+https": (f"vault+https://{HOST}/secret", VaultStore),
+        "aws-sm": ("aws-sm://?region=eu-west-1", AwsSecretsManagerStore),
     }
     assert set(SCHEMES) == set(expected)
     for scheme, entry in SCHEMES.items():

@@ -136,7 +136,7 @@ store_option = click.option(
     "store",
     envvar="STACKSECRETS_STORE",
     metavar="URL",
-    help="Secret store: file:///path.json, memory://, zenml+https://host "
+    help="Secret store: file:///path.json, memory://, zenml+https://host, aws-sm://?region=... "
     "[env STACKSECRETS_STORE; default: the local file store].",
 )
 

@@ -61,7 +61,7 @@ from ._references import scan, substitute
 from ._report import Problem, ProblemKind, Stats, ValidationReport
 from ._secret import Secret, SecretValue
 from ._stack import Component, Stack, Usage, map_strings
-from .stores import SecretStore
+from .stores import BatchReader, SecretStore
 
 T = TypeVar("T")
 
@@ -251,6 +251,62 @@ class Engine:
         )
         return flight.outcome
 
+    async def _fetch_batched(
+        self, store: BatchReader, names: Sequence[str], counters: _Counters
+    ) -> dict[str, Outcome]:
+        """``_fetch`` for many names at once: one ``get_secrets`` call per ``max_read_batch``
+        names not already in flight (those are waited on), all chunks concurrently."""
+        outcomes: dict[str, Outcome] = {}
+        unique = []
+        for name in dict.fromkeys(names):
+            if self._cached_exists(name) is False:  # known missing, as ``_fetch`` answers
+                counters.cache_hits += 1
+                outcomes[name] = _MISSING
+            else:
+                unique.append(name)
+        mine = [name for name in unique if name not in self._flights]
+        joined = [name for name in unique if name in self._flights]
+        flights = {name: _Flight() for name in mine}
+        self._flights.update(flights)
+
+        def land(name: str, outcome: Outcome) -> None:
+            if isinstance(outcome, Secret):
+                redactor.add_secret(outcome)
+                counters.fetched.add(name)
+            outcomes[name] = flights[name].outcome = outcome
+            self._remember(name, outcome)
+            del self._flights[name]
+            flights[name].done.set()
+
+        async def read_chunk(chunk: list[str]) -> None:
+            try:
+                answers = await self._call(counters, lambda: store.get_secrets(chunk))
+            except StoreError as exc:
+                answers = dict.fromkeys(chunk, exc)
+            for name in chunk:
+                answer = answers.get(name)
+                if answer is None:
+                    answer = StoreError(f"{self.store.description} gave no answer for {name!r}")
+                land(name, _MISSING if isinstance(answer, SecretNotFoundError) else answer)
+
+        async def join(name: str) -> None:
+            outcomes[name] = await self._fetch(name, counters)
+
+        size = max(1, store.max_read_batch)
+        try:
+            async with anyio.create_task_group() as tg:
+                for start in range(0, len(mine), size):
+                    tg.start_soon(read_chunk, mine[start : start + size])
+                for name in joined:
+                    tg.start_soon(join, name)
+        finally:
+            for name, flight in flights.items():  # cancelled before an answer: let others retry
+                if not flight.done.is_set():
+                    del self._flights[name]
+                    flight.done.set()
+        logger.debug("stacksecrets.fetch.batched", secrets=len(mine), joined=len(joined))
+        return outcomes
+
     async def _exists_many(
         self, names: Sequence[str], counters: _Counters
     ) -> dict[str, bool | StoreError]:
@@ -402,6 +458,9 @@ class Engine:
                 refs, names, unread, counters, secrets, key_names_only=key_names_only
             )
         batched = self.store.capabilities.batched_exists
+        # A batch reader's answers name the missing secrets themselves: no existence pass.
+        if isinstance(self.store, BatchReader):
+            batched = False
         if level is ValidationLevel.SECRET_EXISTS or (batched and len(unread) > 1):
             wanted = names if level is ValidationLevel.SECRET_EXISTS else unread
             existence = await self._exists_many(wanted, counters)
@@ -440,9 +499,12 @@ class Engine:
         async def read(name: str) -> None:
             outcomes[name] = await self._fetch(name, counters)
 
-        async with anyio.create_task_group() as tg:
-            for name in to_read:
-                tg.start_soon(read, name)
+        if isinstance(self.store, BatchReader) and len(to_read) > 1:
+            outcomes.update(await self._fetch_batched(self.store, to_read, counters))
+        else:
+            async with anyio.create_task_group() as tg:
+                for name in to_read:
+                    tg.start_soon(read, name)
 
         _raise_if_unusable(outcomes.values())
         for name in names:
@@ -590,7 +652,13 @@ def _store_problem(refs: References, name: str, error: StoreError) -> Problem:
 
 
 def _key_problems(refs: References, secret: Secret) -> list[Problem]:
-    return _problems_of_keys(refs, secret.name, frozenset(secret.values), secret.unreadable_keys)
+    return _problems_of_keys(
+        refs,
+        secret.name,
+        frozenset(secret.values),
+        secret.unreadable_keys,
+        secret.unreadable_reason,
+    )
 
 
 def _key_problems_from(refs: References, name: str, entry: CachedKeys) -> list[Problem]:
@@ -598,7 +666,11 @@ def _key_problems_from(refs: References, name: str, entry: CachedKeys) -> list[P
 
 
 def _problems_of_keys(
-    refs: References, name: str, readable: frozenset[str], unreadable: frozenset[str]
+    refs: References,
+    name: str,
+    readable: frozenset[str],
+    unreadable: frozenset[str],
+    unreadable_reason: str | None = None,
 ) -> list[Problem]:
     problems = []
     keys = readable | unreadable
@@ -608,6 +680,9 @@ def _problems_of_keys(
         if key in unreadable:
             kind = ProblemKind.VALUE_NOT_READABLE
             detail = "the key exists but this caller may not read its value"
+        elif unreadable_reason is not None:
+            kind = ProblemKind.VALUE_NOT_READABLE
+            detail = f"the secret has no readable keys: {unreadable_reason}"
         else:
             kind = ProblemKind.MISSING_KEY
             detail = "available keys: " + _key_list(keys)

@@ -24,12 +24,15 @@ class Secret:
     """A named set of key-value pairs, as ZenML's step API returns it.
 
     ``unreadable_keys`` are keys that exist but whose values this caller may not read (ZenML
-    answers ``null`` for them).
+    answers ``null`` for them). ``unreadable_reason`` says why a secret that exists has no
+    readable keys at all (an AWS secret whose value is binary or not a JSON object); every key
+    asked of such a secret is "not readable", not "missing". It never holds a value.
     """
 
     name: str
     values: Mapping[str, str] = attrs.field(converter=_frozen_values, repr=False)
     unreadable_keys: frozenset[str] = attrs.field(default=frozenset(), converter=_key_set)
+    unreadable_reason: str | None = None
 
     @property
     def secret_values(self) -> dict[str, str]:
@@ -42,6 +45,8 @@ class Secret:
         return frozenset(self.values) | self.unreadable_keys
 
     def __repr__(self) -> str:
+        if self.unreadable_reason is not None:
+            return f"Secret(name={self.name!r}, unreadable={self.unreadable_reason!r})"
         return f"Secret(name={self.name!r}, keys={sorted(self.keys)!r})"
 
     __str__ = __repr__

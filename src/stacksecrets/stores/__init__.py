@@ -8,6 +8,8 @@ A store is chosen by URL:
   stacks are read by ``ZenMLStackSource``.
 - ``vault+https://host:8200/MOUNT`` / ``vault:///MOUNT`` (``VAULT_ADDR``): a KV version 2 engine
   of Vault or OpenBao (``VaultStore``).
+- ``aws-sm://?region=REGION&prefix=PREFIX``: AWS Secrets Manager (``AwsSecretsManagerStore``,
+  the ``aws`` extra; see ``docs/aws.md``).
 
 With no URL, the store is found as ZenML finds its server (``stores._discovery``):
 ``STACKSECRETS_STORE``, else ``ZENML_STORE_URL`` (a step's environment), else ZenML's
@@ -28,11 +30,13 @@ import platformdirs
 from .._logging import logger
 from . import _discovery, _urls
 from ._base import SecretStore, StoreBase, StoreCapabilities, check_write
+from ._batched import BatchReader
 from ._file import FileStore
 from ._memory import MemoryStore
 from ._urls import StoreURL, parse_store_url
 
 if TYPE_CHECKING:
+    from ._aws import AwsSecretsManagerStore
     from ._vault import VaultStore
     from ._zenml import ZenMLStore
     from ._zenml_stacks import ZenMLStackSource
@@ -52,6 +56,11 @@ def __getattr__(name: str) -> Any:
         from ._vault import VaultStore
 
         return VaultStore
+    # botocore too, and it is an optional extra.
+    if name == "AwsSecretsManagerStore":
+        from ._aws import AwsSecretsManagerStore
+
+        return AwsSecretsManagerStore
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
@@ -60,6 +69,8 @@ STORE_VARIABLE = "STACKSECRETS_STORE"
 
 __all__ = [
     "STORE_VARIABLE",
+    "AwsSecretsManagerStore",
+    "BatchReader",
     "FileStore",
     "MemoryStore",
     "SecretStore",

@@ -75,6 +75,7 @@ SCHEMES: Mapping[str, Scheme] = MappingProxyType(
         "vault+https": Scheme("stacksecrets.stores._vault:VaultStore.from_url", "Vault"),
         "vault+http": Scheme("stacksecrets.stores._vault:VaultStore.from_url", "Vault"),
         "vault": Scheme("stacksecrets.stores._vault:VaultStore.from_url", "Vault"),
+        "aws-sm": Scheme("stacksecrets.stores._aws:open_aws_url", "AWS Secrets Manager"),
     }
 )
 

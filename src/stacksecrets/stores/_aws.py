@@ -1,0 +1,698 @@
+"""AWS Secrets Manager as a secret store (``aws-sm://``), through botocore.
+
+URL: ``aws-sm://?region=eu-west-1&prefix=zenml/&profile=dev`` (every option may be left out;
+see ``docs/aws.md``). Region, credentials, profile and endpoint come from the standard AWS
+configuration chain (``AWS_REGION``, ``AWS_PROFILE``, ``AWS_ACCESS_KEY_ID``, the shared config
+and credentials files, SSO, instance roles, ``AWS_ENDPOINT_URL_SECRETS_MANAGER`` /
+``AWS_ENDPOINT_URL``); the URL's options only override it. Credentials are never taken from
+the URL.
+
+- A secret's keys are the fields of its ``SecretString`` when that is a JSON object. A binary
+  secret, or one whose string is not a JSON object, exists but has no readable keys
+  (``Secret.unreadable_reason``): every key asked of it is a ``value_not_readable`` problem.
+- ``prefix`` maps stacksecrets names onto a namespace of the account: ``db`` is the AWS
+  secret ``zenml/db``; ``list_secrets`` shows only that namespace, without the prefix.
+- Existence: ``ListSecrets`` with a ``name`` filter of up to 10 names per call. AWS matches
+  those by prefix (``db`` finds ``db-old``) and without regard to case, so exact names are
+  compared here. No value is read.
+- Reads: ``BatchGetSecretValue`` with up to 20 names per call (``get_secrets``); each missing
+  or refused name comes back as its own error. ``get_secret`` is one ``GetSecretValue``.
+- A secret scheduled for deletion counts as missing, as ``ListSecrets`` leaves it out.
+
+botocore is synchronous (aiobotocore is asyncio-only), so each call runs in a worker thread
+(``anyio.to_thread``, under this store's own limiter) on one shared, thread-safe client: the
+same code works on asyncio and trio. botocore's own retries are off; the engine retries
+transient failures (``StoreUnavailableError``) with back-off.
+
+Errors: throttling, 429 and 5xx answers and network failures -> ``StoreUnavailableError``;
+refused credentials -> ``AuthenticationError``; ``AccessDeniedException`` (and KMS decryption
+refusals) -> ``ForbiddenError``; ``ResourceNotFoundException`` -> ``SecretNotFoundError``.
+Messages name the operation, the AWS error code and the endpoint; never a value, a credential
+or an answer's body.
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import logging
+import math
+import os
+import re
+import threading
+import urllib.parse
+from collections.abc import Callable, Collection, Mapping, Sequence
+from typing import Any, TypeVar
+
+import anyio
+import anyio.to_thread
+
+try:
+    import boto3
+    import botocore.config
+    import botocore.exceptions
+except ImportError as exc:  # pragma: no cover - the optional extra is not installed
+    raise ImportError(
+        "the AWS Secrets Manager store needs boto3: pip install 'stacksecrets[aws]'"
+    ) from exc
+
+from .._errors import (
+    AuthenticationError,
+    ConfigurationError,
+    ForbiddenError,
+    SecretExistsError,
+    SecretNotFoundError,
+    StoreError,
+    StoreUnavailableError,
+)
+from .._logging import logger
+from .._secret import Secret
+from ._base import StoreBase, StoreCapabilities, check_write, merge_update
+from ._urls import StoreURL, redact
+
+__all__ = ["AwsSecretsManagerStore"]
+
+T = TypeVar("T")
+
+SCHEME = "aws-sm"
+#: AWS allows at most 10 values in one ListSecrets filter.
+MAX_NAMES_PER_LIST = 10
+#: AWS allows at most 20 ids in one BatchGetSecretValue call.
+MAX_NAMES_PER_READ = 20
+#: ListSecrets' largest page.
+LIST_PAGE_SIZE = 100
+#: The characters AWS allows in a secret name, and its longest name.
+_VALID_NAME = re.compile(r"[A-Za-z0-9/_+=.@-]{1,512}")
+_URL_OPTIONS = frozenset(
+    {"region", "prefix", "profile", "endpoint_url", "force_delete_without_recovery"}
+)
+_CODE = re.compile(r"[A-Za-z][A-Za-z0-9.]{0,80}")
+_XML_CODE = re.compile(r"<Code>([A-Za-z][A-Za-z0-9.]{0,80})</Code>")
+
+# Error codes, as AWS and its SDKs classify them.
+_AUTH_CODES = frozenset(
+    {
+        "UnrecognizedClientException",
+        "InvalidSignatureException",
+        "IncompleteSignature",
+        "IncompleteSignatureException",
+        "MissingAuthenticationToken",
+        "MissingAuthenticationTokenException",
+        "InvalidClientTokenId",
+        "SignatureDoesNotMatch",
+        "ExpiredToken",
+        "ExpiredTokenException",
+        "AuthFailure",
+        "InvalidAccessKeyId",
+    }
+)
+_FORBIDDEN_CODES = frozenset(
+    {"AccessDeniedException", "AccessDenied", "DecryptionFailure", "KMSAccessDeniedException"}
+)
+_TRANSIENT_CODES = frozenset(
+    {
+        "ThrottlingException",
+        "Throttling",
+        "TooManyRequestsException",
+        "RequestLimitExceeded",
+        "SlowDown",
+        "ServiceUnavailable",
+        "ServiceUnavailableException",
+        "InternalServiceError",
+        "InternalFailure",
+        "RequestTimeout",
+        "RequestTimeoutException",
+        "PriorRequestNotComplete",
+    }
+)
+_NOT_FOUND_CODES = frozenset({"ResourceNotFoundException"})
+# Asked of a secret scheduled for deletion; that secret is as good as gone.
+_DELETED_CODES = frozenset({"InvalidRequestException"})
+_BINARY = "its value is binary (SecretBinary), not a JSON object of keys"
+_NOT_JSON = "its value is not JSON, so it has no keys"
+_NOT_OBJECT = "its value is JSON but not an object of keys"
+
+
+# ---------------------------------------------------------------------- logging
+
+
+class _WithholdBotocoreDebug(logging.Filter):
+    """Withholds botocore's DEBUG records that carry request parameters, bodies or signing
+    input: they hold secret values (``SecretString``) and session tokens. An application that
+    turns on DEBUG logging still sees that a record was logged, never its content. Only these
+    records change; no logging configuration does."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno <= logging.DEBUG:
+            record.msg = "botocore DEBUG record withheld by stacksecrets (may hold secrets)"
+            record.args = ()
+        return True
+
+
+def _withhold_botocore_debug() -> None:
+    for name in ("botocore.endpoint", "botocore.parsers", "botocore.auth"):
+        target = logging.getLogger(name)
+        if not any(isinstance(f, _WithholdBotocoreDebug) for f in target.filters):
+            target.addFilter(_WithholdBotocoreDebug())
+
+
+_withhold_botocore_debug()
+
+
+# ---------------------------------------------------------------------- the store
+
+
+class AwsSecretsManagerStore(StoreBase):
+    """Secrets in AWS Secrets Manager (or a service that speaks its API, such as moto).
+
+    ``region``, ``profile`` and ``endpoint_url`` override the AWS configuration chain;
+    ``prefix`` is put before every name. ``force_delete_without_recovery`` makes
+    ``delete_secret`` delete at once instead of after AWS's recovery window (30 days).
+    """
+
+    def __init__(
+        self,
+        *,
+        region: str | None = None,
+        prefix: str = "",
+        profile: str | None = None,
+        endpoint_url: str | None = None,
+        force_delete_without_recovery: bool = False,
+        max_connections: int = 16,
+        connect_timeout: float = 10.0,
+        read_timeout: float = 30.0,
+        session: boto3.session.Session | None = None,
+    ) -> None:
+        if prefix and not _VALID_NAME.fullmatch(prefix):
+            raise ConfigurationError(
+                f"the AWS secret name prefix {prefix!r} holds characters AWS does not allow "
+                "in names (letters, digits and /_+=.@- only)"
+            )
+        if max_connections < 1:
+            raise ConfigurationError("max_connections must be at least 1")
+        if endpoint_url is not None:
+            _check_endpoint(endpoint_url)
+        self._prefix = prefix
+        self._profile = profile
+        self._force_delete = force_delete_without_recovery
+        try:
+            self._session = session or boto3.session.Session(
+                profile_name=profile, region_name=region
+            )
+            # botocore reads AWS_DEFAULT_REGION; AWS_REGION (set by Lambda, ECS, and read by
+            # the other AWS SDKs) only where nothing else named a region.
+            region = self._session.region_name or os.environ.get("AWS_REGION") or None
+            self._client = self._session.client(
+                "secretsmanager",
+                region_name=region,
+                endpoint_url=endpoint_url,
+                config=botocore.config.Config(
+                    # The engine retries, with back-off that sees every attempt.
+                    retries={"total_max_attempts": 1, "mode": "standard"},
+                    max_pool_connections=max_connections,
+                    connect_timeout=connect_timeout,
+                    read_timeout=read_timeout,
+                ),
+            )
+        except botocore.exceptions.ProfileNotFound as exc:
+            raise ConfigurationError(
+                f"the AWS profile {profile or os.environ.get('AWS_PROFILE', '')!r} is not in "
+                "the shared config or credentials files"
+            ) from exc
+        except botocore.exceptions.NoRegionError as exc:
+            raise ConfigurationError(
+                "no AWS region for the Secrets Manager store: set AWS_REGION (or a profile's "
+                "region), or add ?region=... to the aws-sm:// URL"
+            ) from exc
+        except (botocore.exceptions.BotoCoreError, ValueError) as exc:
+            raise ConfigurationError(
+                f"cannot set up the AWS Secrets Manager client ({type(exc).__name__})"
+            ) from None
+        self._region = str(self._client.meta.region_name)
+        self._endpoint = _shown_endpoint(str(self._client.meta.endpoint_url))
+        self._limiter = anyio.CapacityLimiter(max_connections)
+        self._calls_lock = threading.Lock()
+        #: API calls sent, by operation (``ListSecrets``, ``BatchGetSecretValue``, ...).
+        self.calls: collections.Counter[str] = collections.Counter()
+
+    @classmethod
+    def from_url(cls, url: str) -> AwsSecretsManagerStore:
+        """A store for ``aws-sm://?region=...&prefix=...&profile=...&endpoint_url=...``.
+
+        The rest of the configuration comes from the process environment and the AWS files,
+        which botocore reads itself.
+        """
+        scheme, sep, rest = url.strip().partition("://")
+        if not sep or scheme.lower() != SCHEME:
+            raise ConfigurationError(
+                f"not an AWS Secrets Manager store URL: {redact(url)!r}; use "
+                "aws-sm://?region=REGION&prefix=PREFIX"
+            )
+        authority, _, query = rest.partition("?")
+        if authority.strip("/") or "#" in query:
+            raise ConfigurationError(
+                f"the AWS Secrets Manager store URL {redact(url)!r} takes options only "
+                "(aws-sm://?region=...&prefix=...); put nothing between aws-sm:// and ?"
+            )
+        try:
+            options = urllib.parse.parse_qs(
+                query, keep_blank_values=True, strict_parsing=bool(query)
+            )
+        except ValueError as exc:
+            raise ConfigurationError(
+                f"cannot read the options of the store URL {redact(url)!r}"
+            ) from exc
+        unknown = sorted(set(options) - _URL_OPTIONS)
+        if unknown:
+            credential_like = [o for o in unknown if "key" in o.lower() or "token" in o.lower()]
+            hint = (
+                "; credentials come from the AWS configuration chain (environment, shared "
+                "files, profiles), never from the URL"
+                if credential_like
+                else ""
+            )
+            raise ConfigurationError(
+                f"unknown option(s) {', '.join(unknown)} in the store URL {redact(url)!r}; "
+                f"known: {', '.join(sorted(_URL_OPTIONS))}{hint}"
+            )
+        option = {key: values[-1].strip() for key, values in options.items()}
+        force = option.get("force_delete_without_recovery", "false").lower()
+        if force not in {"true", "false", "1", "0", "yes", "no"}:
+            raise ConfigurationError(
+                "force_delete_without_recovery in the aws-sm:// URL must be true or false"
+            )
+        return cls(
+            region=option.get("region") or None,
+            prefix=option.get("prefix", ""),
+            profile=option.get("profile") or None,
+            endpoint_url=option.get("endpoint_url") or None,
+            force_delete_without_recovery=force in {"true", "1", "yes"},
+        )
+
+    @property
+    def capabilities(self) -> StoreCapabilities:
+        return StoreCapabilities(batched_exists=True, max_batch=MAX_NAMES_PER_LIST, writable=True)
+
+    @property
+    def max_read_batch(self) -> int:
+        return MAX_NAMES_PER_READ
+
+    @property
+    def description(self) -> str:
+        options = {"region": self._region}
+        if self._prefix:
+            options["prefix"] = self._prefix
+        if self._profile:
+            options["profile"] = self._profile
+        text = f"{SCHEME}://?" + urllib.parse.urlencode(options, safe="/")
+        return f"{text} ({self._endpoint})"
+
+    async def aclose(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        # Worker threads may still hold the client: closing drops its pooled connections only.
+        self._client.close()
+
+    # ------------------------------------------------------------------ reads
+
+    async def secrets_exist(self, names: Sequence[str]) -> frozenset[str]:
+        self._check_open()
+        wanted = [name for name in dict.fromkeys(names) if self._valid(name)]
+        found: set[str] = set()
+
+        async def one_chunk(chunk: list[str]) -> None:
+            filters = [{"Key": "name", "Values": [self._aws_name(n) for n in chunk]}]
+            for entry in await self._list_all(filters):
+                found.add(str(entry.get("Name", "")))
+
+        chunks = [
+            wanted[i : i + MAX_NAMES_PER_LIST] for i in range(0, len(wanted), MAX_NAMES_PER_LIST)
+        ]
+        if len(chunks) == 1:
+            await one_chunk(chunks[0])
+        elif chunks:
+            async with anyio.create_task_group() as group:
+                for chunk in chunks:
+                    group.start_soon(one_chunk, chunk)
+        # AWS matched prefixes, without regard to case: keep exact names only.
+        return frozenset(name for name in wanted if self._aws_name(name) in found)
+
+    async def get_secret(self, name: str) -> Secret:
+        self._check_open()
+        if not self._valid(name):
+            raise SecretNotFoundError(name, store=self.description)
+        answer = await self._api("GetSecretValue", secret=name, SecretId=self._aws_name(name))
+        if answer.get("Name") != self._aws_name(name):
+            # A name that looks like a partial ARN can match another secret: not this one.
+            raise SecretNotFoundError(name, store=self.description)
+        return _secret(name, answer)
+
+    async def get_secrets(self, names: Sequence[str]) -> dict[str, Secret | StoreError]:
+        """Each name's secret or its own error, reading up to 20 names per call.
+
+        ``SecretNotFoundError`` for a missing name, ``ForbiddenError`` for a refused one. A
+        failure of a whole call (throttling, bad credentials) is raised.
+        """
+        self._check_open()
+        wanted = list(dict.fromkeys(names))
+        results: dict[str, Secret | StoreError] = {}
+        valid = []
+        for name in wanted:
+            if self._valid(name):
+                valid.append(name)
+            else:
+                results[name] = SecretNotFoundError(name, store=self.description)
+
+        async def one_chunk(chunk: list[str]) -> None:
+            results.update(await self._read_chunk(chunk))
+
+        chunks = [
+            valid[i : i + MAX_NAMES_PER_READ] for i in range(0, len(valid), MAX_NAMES_PER_READ)
+        ]
+        if len(chunks) == 1:
+            await one_chunk(chunks[0])
+        elif chunks:
+            async with anyio.create_task_group() as group:
+                for chunk in chunks:
+                    group.start_soon(one_chunk, chunk)
+        return {name: results[name] for name in wanted}
+
+    async def _read_chunk(self, chunk: list[str]) -> dict[str, Secret | StoreError]:
+        by_aws_name = {self._aws_name(name): name for name in chunk}
+        results: dict[str, Secret | StoreError] = {}
+        # Up to 20 ids fit one answer: no NextToken to follow.
+        answer = await self._api("BatchGetSecretValue", SecretIdList=list(by_aws_name))
+        for entry in _list_of_dicts(answer.get("SecretValues")):
+            name = by_aws_name.get(entry.get("Name"))  # type: ignore[arg-type]
+            if name is not None:
+                results[name] = _secret(name, entry)
+        for error in _list_of_dicts(answer.get("Errors")):
+            name = by_aws_name.get(error.get("SecretId"))  # type: ignore[arg-type]
+            if name is not None and name not in results:
+                results[name] = self._entry_error(name, error.get("ErrorCode"))
+        for name in chunk:
+            if name not in results:
+                results[name] = StoreError(
+                    f"AWS Secrets Manager {self._endpoint}: BatchGetSecretValue gave no "
+                    f"answer for secret {name!r}"
+                )
+        return results
+
+    def _entry_error(self, name: str, code: object) -> StoreError:
+        """One secret's error inside a ``BatchGetSecretValue`` answer."""
+        code = code if isinstance(code, str) and _CODE.fullmatch(code) else "unknown error"
+        if code in _NOT_FOUND_CODES or code in _DELETED_CODES:
+            return SecretNotFoundError(name, store=self.description)
+        text = f"AWS Secrets Manager {self._endpoint}: reading secret {name!r} failed ({code})"
+        if code in _FORBIDDEN_CODES:
+            return ForbiddenError(text)
+        if code in _TRANSIENT_CODES:
+            return StoreUnavailableError(text)
+        return StoreError(text)
+
+    async def list_secrets(self) -> list[str]:
+        self._check_open()
+        filters = [{"Key": "name", "Values": [self._prefix]}] if self._prefix else []
+        names = {str(entry.get("Name", "")) for entry in await self._list_all(filters)}
+        return sorted(
+            name.removeprefix(self._prefix) for name in names if name.startswith(self._prefix)
+        )
+
+    async def _list_all(self, filters: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Every entry ListSecrets gives for ``filters``, page after page."""
+        entries: list[dict[str, Any]] = []
+        token: str | None = None
+        while True:
+            params: dict[str, Any] = {"MaxResults": LIST_PAGE_SIZE}
+            if filters:
+                params["Filters"] = filters
+            if token:
+                params["NextToken"] = token
+            answer = await self._api("ListSecrets", **params)
+            entries.extend(_list_of_dicts(answer.get("SecretList")))
+            next_token = answer.get("NextToken")
+            if not isinstance(next_token, str) or not next_token or next_token == token:
+                return entries
+            token = next_token
+
+    # ------------------------------------------------------------------ writes
+
+    async def create_secret(self, name: str, values: Mapping[str, str]) -> None:
+        self._check_open()
+        new, _ = check_write(name, values)
+        self._check_name(name)
+        await self._api(
+            "CreateSecret",
+            secret=name,
+            Name=self._aws_name(name),
+            SecretString=_secret_string(new),
+        )
+
+    async def update_secret(
+        self, name: str, values: Mapping[str, str], *, remove_keys: Collection[str] = ()
+    ) -> None:
+        """Read, merge, write (``PutSecretValue``). AWS has no compare-and-set, so two
+        concurrent updates of one secret can lose one writer's keys: the last write wins."""
+        self._check_open()
+        new, removed = check_write(name, values, remove_keys)
+        current = await self.get_secret(name)
+        if current.unreadable_reason is not None:
+            raise StoreError(
+                f"secret {name!r} in {self.description} cannot be updated key by key: "
+                f"{current.unreadable_reason}"
+            )
+        merged = merge_update(current.values, new, removed)
+        await self._api(
+            "PutSecretValue",
+            secret=name,
+            SecretId=self._aws_name(name),
+            SecretString=_secret_string(merged),
+        )
+
+    async def delete_secret(self, name: str, *, force_without_recovery: bool | None = None) -> None:
+        """Schedule the secret's deletion after AWS's recovery window (30 days), or delete it
+        at once when ``force_without_recovery`` (default: the store's option) is true."""
+        self._check_open()
+        if not self._valid(name):
+            raise SecretNotFoundError(name, store=self.description)
+        force = self._force_delete if force_without_recovery is None else force_without_recovery
+        params: dict[str, Any] = {"SecretId": self._aws_name(name)}
+        if force:
+            # AWS answers a forced delete of a name that does not exist with success; the
+            # contract says not found, so ask first (one DescribeSecret).
+            await self._api("DescribeSecret", secret=name, SecretId=self._aws_name(name))
+            params["ForceDeleteWithoutRecovery"] = True
+        await self._api("DeleteSecret", secret=name, **params)
+
+    # ------------------------------------------------------------------ calls
+
+    def _aws_name(self, name: str) -> str:
+        return self._prefix + name
+
+    def _valid(self, name: str) -> bool:
+        """Whether AWS could hold a secret of this name (others exist nowhere; asking for
+        them could only be misread, e.g. a leading ``!`` negates a ListSecrets filter)."""
+        return _VALID_NAME.fullmatch(self._aws_name(name)) is not None
+
+    def _check_name(self, name: str) -> None:
+        if not self._valid(name):
+            raise ConfigurationError(
+                f"{name!r} is not a valid AWS secret name: letters, digits and /_+=.@- only, "
+                f"at most {512 - len(self._prefix)} characters with the prefix"
+            )
+
+    async def _api(self, operation: str, *, secret: str | None = None, **params: Any) -> Any:
+        """One API call in a worker thread; errors mapped to ours."""
+        self._check_open()
+        method: Callable[..., Any] = getattr(self._client, _snake(operation))
+
+        def call() -> Any:
+            with self._calls_lock:
+                self.calls[operation] += 1
+            return method(**params)
+
+        try:
+            answer = await anyio.to_thread.run_sync(
+                call, limiter=self._limiter, abandon_on_cancel=True
+            )
+        except botocore.exceptions.ClientError as exc:
+            raise self._client_error(operation, exc, secret) from None
+        except (
+            botocore.exceptions.HTTPClientError,
+            botocore.exceptions.ConnectionError,
+        ) as exc:
+            logger.debug(
+                "stacksecrets.aws.request",
+                endpoint=self._endpoint,
+                operation=operation,
+                error=type(exc).__name__,
+            )
+            raise StoreUnavailableError(
+                f"{self._where(operation)} failed: {type(exc).__name__}"
+            ) from None
+        except (
+            botocore.exceptions.NoCredentialsError,
+            botocore.exceptions.PartialCredentialsError,
+            botocore.exceptions.CredentialRetrievalError,
+            botocore.exceptions.TokenRetrievalError,
+            botocore.exceptions.SSOError,
+        ) as exc:
+            raise AuthenticationError(
+                f"{self._where(operation)}: no usable AWS credentials ({type(exc).__name__}); "
+                "set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, AWS_PROFILE, or log in with "
+                "aws sso login"
+            ) from None
+        except botocore.exceptions.BotoCoreError as exc:
+            # Parameter errors can quote the parameters (secret values): no chained cause.
+            raise StoreError(f"{self._where(operation)} failed: {type(exc).__name__}") from None
+        logger.debug(
+            "stacksecrets.aws.request",
+            endpoint=self._endpoint,
+            operation=operation,
+            status=_status(answer),
+        )
+        return answer
+
+    def _client_error(
+        self, operation: str, exc: botocore.exceptions.ClientError, secret: str | None
+    ) -> StoreError:
+        code = _error_code(exc.response)
+        status = _status(exc.response)
+        logger.debug(
+            "stacksecrets.aws.request",
+            endpoint=self._endpoint,
+            operation=operation,
+            status=status,
+            error=code,
+        )
+        if secret is not None and code in _NOT_FOUND_CODES:
+            return SecretNotFoundError(secret, store=self.description)
+        if secret is not None and code == "ResourceExistsException":
+            return SecretExistsError(secret)
+        if secret is not None and operation == "GetSecretValue" and code in _DELETED_CODES:
+            return SecretNotFoundError(secret, store=self.description)
+        text = f"{self._where(operation)} answered {status} ({code})"
+        if code in _AUTH_CODES or status == 401:  # noqa: PLR2004
+            return AuthenticationError(f"{text}: the AWS credentials were refused")
+        if code in _FORBIDDEN_CODES or status == 403:  # noqa: PLR2004
+            return ForbiddenError(text)
+        if code in _TRANSIENT_CODES or status == 429 or (status >= 500 and status != 501):  # noqa: PLR2004
+            return StoreUnavailableError(text, retry_after=_retry_after(exc.response))
+        if secret is not None and code in _DELETED_CODES:
+            return StoreError(f"{text}: is secret {secret!r} scheduled for deletion?")
+        return StoreError(text)
+
+    def _where(self, operation: str) -> str:
+        return f"AWS Secrets Manager {self._endpoint}: {operation}"
+
+
+# ---------------------------------------------------------------------- helpers
+
+
+def _secret(name: str, entry: Mapping[str, Any]) -> Secret:
+    """The secret ``name`` from a GetSecretValue / BatchGetSecretValue entry."""
+    text = entry.get("SecretString")
+    if not isinstance(text, str):
+        return Secret(name, {}, unreadable_reason=_BINARY)
+    try:
+        data = json.loads(text)
+    except (ValueError, RecursionError):
+        return Secret(name, {}, unreadable_reason=_NOT_JSON)
+    if not isinstance(data, dict):
+        return Secret(name, {}, unreadable_reason=_NOT_OBJECT)
+    values: dict[str, str] = {}
+    unreadable: set[str] = set()
+    for key, value in data.items():
+        if isinstance(value, str):
+            values[key] = value
+        elif isinstance(value, (int, float)) and not isinstance(value, bool):
+            # 5432 in the console's JSON editor means the string a config file would hold.
+            values[key] = json.dumps(value)
+        elif isinstance(value, bool):
+            values[key] = "true" if value else "false"
+        else:  # null, lists and objects are no single value to substitute
+            unreadable.add(key)
+    return Secret(name, values, unreadable_keys=unreadable)
+
+
+def _secret_string(values: Mapping[str, str]) -> str:
+    for key, value in values.items():
+        if not isinstance(key, str) or not isinstance(value, str):
+            raise ConfigurationError("secret keys and values must be strings")
+    return json.dumps(dict(values), ensure_ascii=False)
+
+
+def _list_of_dicts(value: object) -> list[dict[str, Any]]:
+    return [item for item in value if isinstance(item, dict)] if isinstance(value, list) else []
+
+
+def _snake(operation: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", operation).lower()
+
+
+def _status(response: Mapping[str, Any]) -> int:
+    metadata = response.get("ResponseMetadata")
+    status = metadata.get("HTTPStatusCode") if isinstance(metadata, dict) else None
+    return status if isinstance(status, int) else 0
+
+
+def _error_code(response: Mapping[str, Any]) -> str:
+    """The AWS error code; never the message or body, which may echo input."""
+    error = response.get("Error")
+    code = error.get("Code") if isinstance(error, dict) else None
+    if isinstance(code, str) and code.isdigit() and isinstance(error, dict):
+        # Some servers (moto's IAM checks) answer an XML error to a JSON API: botocore then
+        # gives the status as the code and the body as the message. Take the code from it.
+        message = error.get("Message")
+        match = _XML_CODE.search(message) if isinstance(message, str) else None
+        if match:
+            return match.group(1)
+    if isinstance(code, str) and _CODE.fullmatch(code):
+        return code
+    return "unknown error"
+
+
+def _retry_after(response: Mapping[str, Any]) -> float | None:
+    """Seconds from a ``Retry-After`` header, if the answer had one (AWS itself sends none;
+    proxies and gateways in front of it may)."""
+    metadata = response.get("ResponseMetadata")
+    headers = metadata.get("HTTPHeaders") if isinstance(metadata, dict) else None
+    value = headers.get("retry-after") if isinstance(headers, dict) else None
+    if not isinstance(value, str):
+        return None
+    try:
+        seconds = float(value.strip())
+    except ValueError:
+        return None
+    return max(0.0, seconds) if math.isfinite(seconds) else None
+
+
+def _check_endpoint(url: str) -> None:
+    parsed = urllib.parse.urlsplit(url)
+    if parsed.scheme not in {"http", "https"} or not parsed.hostname:
+        raise ConfigurationError(
+            f"endpoint_url must be http(s)://host[:port], got {_shown_endpoint(url)!r}"
+        )
+    if parsed.username or parsed.password:
+        raise ConfigurationError("endpoint_url must not hold credentials")
+
+
+def _shown_endpoint(url: str) -> str:
+    """``scheme://host[:port]/path`` of an endpoint: no userinfo, query or fragment."""
+    parsed = urllib.parse.urlsplit(url)
+    host = parsed.netloc.rsplit("@", 1)[-1]
+    return f"{parsed.scheme}://{host}{parsed.path.rstrip('/')}"
+
+
+def open_aws_url(url: StoreURL, /, *, environ: Mapping[str, str]) -> AwsSecretsManagerStore:  # noqa: ARG001
+    """``aws-sm://?...`` from the scheme table (a ``StoreOpener``). The AWS configuration chain
+    is botocore's own (it reads the process environment and the AWS files)."""
+    if url.username is not None or url.password is not None or url.host or url.path.strip("/"):
+        raise ConfigurationError(
+            f"the AWS Secrets Manager store URL {url.redacted!r} takes options only "
+            "(aws-sm://?region=...&prefix=...); put nothing between aws-sm:// and ?"
+        )
+    query = f"?{url.query}" if url.query else ""
+    fragment = f"#{url.fragment}" if url.fragment else ""
+    return AwsSecretsManagerStore.from_url(f"{SCHEME}://{query}{fragment}")
