@@ -34,7 +34,7 @@ import _infra
 import metacache_bench
 import scenarios
 
-import stacksecrets
+import stacksecrets.references
 from stacksecrets import AsyncClient, Stack, ValidationLevel
 from stacksecrets.stores import MemoryStore
 from stacksecrets.stores._zenml import ZenMLStore
@@ -325,7 +325,7 @@ def engine_cost(reps: int, *, validations: bool) -> dict[str, Any]:
     collect_times = []
     for _ in range(reps):
         started = time.perf_counter()
-        refs = stacksecrets.collect(stacks)
+        refs = stacksecrets.references.collect(stacks)
         collect_times.append(time.perf_counter() - started)
     result: dict[str, Any] = {
         "stacks": len(stacks),
@@ -681,8 +681,8 @@ def only_metacache(config: dict[str, Any]) -> None:
     )
 
 
-def _refs_of(configurations: list[dict[str, str]]) -> stacksecrets.References:
-    return stacksecrets.collect(
+def _refs_of(configurations: list[dict[str, str]]) -> stacksecrets.references.References:
+    return stacksecrets.references.collect(
         [
             Stack(f"x{i}", [stacksecrets.Component("experiment_tracker", "x", "t", c)])
             for i, c in enumerate(configurations)

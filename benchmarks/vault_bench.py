@@ -40,7 +40,7 @@ sys.path.insert(1, str(Path(__file__).resolve().parents[1] / "tests"))
 import _infra
 import scenarios
 
-import stacksecrets
+import stacksecrets.references
 from openbao_fixtures import start_openbao
 from stacksecrets import AsyncClient, Component, Stack, ValidationLevel
 from stacksecrets.stores._vault import VaultStore
@@ -149,7 +149,7 @@ def hvac_validator(address: str, token: str, configurations: dict[str, dict[str,
     problems = 0
     started = time.perf_counter()
     for config in configurations.values():
-        refs = stacksecrets.collect(
+        refs = stacksecrets.references.collect(
             [Stack("x", [Component("experiment_tracker", "x", "t", config)])]
         )
         for name, keys in refs.secrets.items():
@@ -181,7 +181,7 @@ def main() -> None:
     b = scenarios.platform_stacks(B_STACKS, SECRETS)
     a = {"a": scenarios.realistic_stack(broken=True)}
     b_stacks, a_stacks = stacks_of(b), stacks_of(a)
-    b_names = list(stacksecrets.collect(b_stacks).secrets)
+    b_names = list(stacksecrets.references.collect(b_stacks).secrets)
     results: dict[str, Any] = {"reps": args.reps, "concurrency": CONCURRENCY, "by_rtt": {}}
 
     with tempfile.TemporaryDirectory(prefix="stacksecrets-vault-bench-") as tmp:
