@@ -13,6 +13,7 @@ Each test prints one line of numbers (requests, faults hit, seconds); ``pytest -
 from __future__ import annotations
 
 import contextlib
+import re
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from typing import Any
@@ -331,7 +332,8 @@ async def test_a_silent_server_past_the_read_timeout_is_a_store_error_never_miss
     print(f"\nsilent: {proxy.requests} requests, {seconds:.2f} s, {len(report.problems)} problems")
     assert {p.kind for p in report.problems} == {ProblemKind.STORE_ERROR}
     assert {p.secret for p in report.problems} == {*seeded.names, *seeded.missing}
-    assert all("ReadTimeout" in p.detail for p in report.problems)
+    # ReadTimeout as a rule; on a loaded machine the 0.2 s can run out while connecting.
+    assert all(re.search(r"(Read|Connect|Pool)Timeout", p.detail) for p in report.problems)
     assert proxy.requests == 2
     assert seconds < 2.0
 

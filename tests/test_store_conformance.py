@@ -104,9 +104,13 @@ AWS_GAPS: dict[str, str] = {
 
 def aws(request: pytest.FixtureRequest) -> StoreTarget:
     env: AwsEnv = request.getfixturevalue("aws_env")
-    url = f"{env.url}&force_delete_without_recovery=true"
+    # One connection: moto's in-memory backend walks its dict of secrets unlocked
+    # (``list_secrets`` in moto/secretsmanager/models.py), so a CreateSecret in another thread
+    # can make a ListSecrets answer 500. Fifty tasks still share the store at once.
     return StoreTarget(
-        open=lambda: AwsSecretsManagerStore.from_url(url),
+        open=lambda: AwsSecretsManagerStore(
+            prefix=env.prefix, force_delete_without_recovery=True, max_connections=1
+        ),
         credentials=(env.secret_access_key,),
         gaps=AWS_GAPS,
     )
