@@ -144,25 +144,21 @@ def slow(session: nox.Session) -> None:
 @nox.session(python=PYTHON)
 def bench(session: nox.Session) -> None:
     """Benchmarks against ZenML's own validation on the same real server, then against
-    OpenBao (``-- --vault [--reps N]``: only the OpenBao one)."""
+    OpenBao and AWS Secrets Manager on moto (``-- --vault [--reps N]`` or ``-- --aws [...]``:
+    only that one)."""
     install(session, "tests")
     session.install("matplotlib", "hvac")
     env = {**server_env(), "PYTHONHASHSEED": "0"}
-    if "--vault" in session.posargs:
-        args = [arg for arg in session.posargs if arg != "--vault"]
-        session.run("python", "benchmarks/vault_bench.py", *args, env=env)
-        return
+    for flag, script in (("--vault", "vault_bench.py"), ("--aws", "aws_bench.py")):
+        if flag in session.posargs:
+            args = [arg for arg in session.posargs if arg != flag]
+            session.run("python", f"benchmarks/{script}", *args, env=env)
+            return
     session.run("python", "benchmarks/run.py", *session.posargs, env=env)
     if "--quick" not in session.posargs:
         session.run("python", "benchmarks/vault_bench.py", env=env)
+        session.run("python", "benchmarks/aws_bench.py", env=env)
 
 
 if os.environ.get("CI"):
     nox.options.error_on_missing_interpreters = True
-
-
-@nox.session(python=PYTHON)
-def bench_aws(session: nox.Session) -> None:
-    """AWS Secrets Manager on moto: stacksecrets, a sequential boto3 validator, the floor."""
-    install(session, "tests")
-    session.run("python", "benchmarks/aws_bench.py", *session.posargs, env={"PYTHONHASHSEED": "0"})

@@ -1,8 +1,8 @@
 """stacksecrets on AWS Secrets Manager (moto's server) against a sequential boto3 validator and
 a hand-written floor, at 0 and 50 ms of round trip.
 
-    nox -s bench_aws                # full: 5 repetitions, benchmarks/results/tmp/aws.json
-    nox -s bench_aws -- --quick     # 50 ms only, 2 repetitions
+    nox -s bench -- --aws           # full: 5 repetitions, benchmarks/results/tmp/aws.json
+    nox -s bench -- --aws --quick   # 50 ms only, 2 repetitions
 
 Contenders, per level, each from stacks in hand to an answer per reference:
 

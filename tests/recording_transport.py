@@ -1,6 +1,7 @@
 """An httpx transport that sends through a real one and keeps what went by.
 
-Handed to a ``ZenMLStore`` with ``transport=``, the public seam for watching its requests.
+Handed to a ``ZenMLStore`` or a ``VaultStore`` with ``transport=``, the public seam for watching
+its requests.
 """
 
 from __future__ import annotations

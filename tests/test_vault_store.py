@@ -10,6 +10,7 @@ import ssl
 import subprocess
 import sys
 import uuid
+import weakref
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,6 +20,7 @@ import pytest
 
 from fault_proxy import Fault, ProxyThread
 from openbao_fixtures import OpenBao
+from recording_transport import RecordingTransport
 from stacksecrets import (
     AsyncClient,
     AuthenticationError,
@@ -77,19 +79,20 @@ def seeded(openbao: OpenBao) -> Seeded:
     )
 
 
+#: The recording transport each store of ``_store`` sends through (the public seam).
+_TRANSPORTS: weakref.WeakKeyDictionary[VaultStore, RecordingTransport] = weakref.WeakKeyDictionary()
+
+
 def _store(openbao: OpenBao, token: str, **options: object) -> VaultStore:
-    return VaultStore(openbao.address, token=token, **options)  # type: ignore[arg-type]
+    transport = RecordingTransport()
+    store = VaultStore(openbao.address, token=token, transport=transport, **options)  # type: ignore[arg-type]
+    _TRANSPORTS[store] = transport
+    return store
 
 
 def _record(store: VaultStore) -> list[httpx.Request]:
     """Every request the store sends from now on."""
-    sent: list[httpx.Request] = []
-
-    async def hook(request: httpx.Request) -> None:
-        sent.append(request)
-
-    store._client.event_hooks["request"].append(hook)
-    return sent
+    return _TRANSPORTS[store].watch()
 
 
 def _stack(refs: dict[str, str]) -> Stack:
@@ -553,7 +556,7 @@ def test_skip_verify_warns_and_cacert_is_used(tmp_path: Path):
 async def test_namespace_header_is_sent(openbao: OpenBao, seeded: Seeded):
     """VAULT_NAMESPACE travels as X-Vault-Namespace (OpenBao's dev server answers without
     namespaces configured as an unknown namespace)."""
-    async with VaultStore(openbao.address, token=seeded.read_token, namespace="team") as store:
+    async with _store(openbao, seeded.read_token, namespace="team") as store:
         sent = _record(store)
         with contextlib.suppress(ForbiddenError, SecretNotFoundError, StoreUnavailableError):
             await store.secrets_exist([seeded.name("db")])

@@ -585,7 +585,9 @@ class Engine:
                 secret = secrets.get(name)
                 if not isinstance(answer, SecretStamp) or secret is None:
                     continue
-                if answer.settled:
+                # A secret with no readable keys at all (AWS: not JSON) is not cached: an entry
+                # keeps key names, not why there are none.
+                if answer.settled and secret.unreadable_reason is None:
                     fresh[name] = CachedKeys(
                         answer.id, answer.stamp, secret.keys, secret.unreadable_keys, now
                     )

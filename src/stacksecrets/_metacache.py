@@ -27,11 +27,13 @@ cache failing never fails a validation. ``STACKSECRETS_METADATA_CACHE=0`` or the
 from __future__ import annotations
 
 import contextlib
+import email.utils
 import json
 import os
 import tempfile
 import time
 from collections.abc import Callable, Collection, Mapping, Sequence
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
@@ -91,6 +93,25 @@ class SupportsSecretsMetadata(Protocol):
     async def secrets_metadata(self, names: Sequence[str]) -> dict[str, SecretStamp]:
         """Id and stamp of each of ``names`` that exists (absent: missing), read no value."""
         ...
+
+
+def http_date(value: str | None) -> datetime | None:
+    """An HTTP ``Date`` header (whole seconds, a lower bound of the server's time), or ``None``."""
+    if value is None:
+        return None
+    try:
+        parsed = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return parsed.replace(tzinfo=timezone.utc) if parsed.tzinfo is None else parsed
+
+
+def is_settled(changed: datetime | None, answered_at: datetime | None, margin: float) -> bool:
+    """Whether a store's answer at ``answered_at`` vouches for a stamp changed at ``changed``:
+    at least ``margin`` seconds (the stamp's resolution and the store's settle time) later."""
+    if changed is None or answered_at is None:
+        return False
+    return (answered_at - changed).total_seconds() >= margin
 
 
 @attrs.frozen

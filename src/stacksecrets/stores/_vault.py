@@ -94,6 +94,7 @@ class VaultStore(StoreBase):
         max_connections: int = 16,
         timeout: float = 30.0,
         list_page_size: int = LIST_PAGE_SIZE,
+        transport: httpx.AsyncBaseTransport | None = None,
     ) -> None:
         parsed = urllib.parse.urlsplit(address.strip())
         if parsed.scheme not in {"http", "https"} or not parsed.hostname:
@@ -144,6 +145,7 @@ class VaultStore(StoreBase):
             headers=headers,
             verify=verify,
             follow_redirects=False,  # a redirect would carry the token to another host
+            transport=transport,
         )
 
     # ------------------------------------------------------------------ configuration

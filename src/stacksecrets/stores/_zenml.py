@@ -41,7 +41,7 @@ from .._errors import (
     StoreError,
     StoreUnavailableError,
 )
-from .._metacache import SecretStamp
+from .._metacache import SecretStamp, is_settled
 from .._secret import Secret
 from ._base import StoreBase, StoreCapabilities, check_write
 from ._discovery import SavedLogin, same_server, saved_login
@@ -386,12 +386,7 @@ class ZenMLStore(StoreBase):
         body = item.get("body")
         raw = body.get("updated") if isinstance(body, dict) else None
         updated = _utc_datetime(raw)
-        settled = (
-            updated is not None
-            and answered_at is not None
-            and (answered_at - updated).total_seconds()
-            >= STAMP_RESOLUTION_SECONDS + STAMP_SETTLE_SECONDS
-        )
+        settled = is_settled(updated, answered_at, STAMP_RESOLUTION_SECONDS + STAMP_SETTLE_SECONDS)
         stamp = f"{raw if isinstance(raw, str) else ''} private={_is_private(item)}"
         return SecretStamp(str(uuid_of(item.get("id"), self._session.host)), stamp, settled=settled)
 

@@ -43,6 +43,7 @@ from .._errors import (
     StoreUnavailableError,
 )
 from .._logging import logger
+from .._metacache import http_date
 from .._secret import MASK
 from ._urls import parse_store_url, redact
 
@@ -233,7 +234,7 @@ class ZenMLSession:
         while True:
             query = {**params, "page": str(page), "size": str(PAGE_SIZE)}
             response = await self.request("GET", path, params=query)
-            answered_at = _http_date(response.headers.get("Date"))
+            answered_at = http_date(response.headers.get("Date"))
             data = json_object(response, self.where("GET", path))
             page_items = data.get("items")
             total_pages = data.get("total_pages")
@@ -466,17 +467,6 @@ def _retry_after(value: str | None) -> float | None:
     if not math.isfinite(seconds):
         return None
     return max(0.0, seconds)
-
-
-def _http_date(value: str | None) -> datetime | None:
-    """An HTTP ``Date`` header (whole seconds, a lower bound of the server's time), or ``None``."""
-    if value is None:
-        return None
-    try:
-        parsed = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return parsed.replace(tzinfo=timezone.utc) if parsed.tzinfo is None else parsed
 
 
 def _token_subject(token: str | None) -> str | None:
