@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 
 from stacksecrets import ConfigurationError
 from stacksecrets.stores import (
+    EnvStore,
     FileStore,
     MemoryStore,
     StoreURL,
@@ -237,6 +238,7 @@ def test_every_scheme_in_the_table_opens_its_store(tmp_path: Any) -> None:
         "vault": ("vault:///secret", VaultStore),
         "vault+http": ("vault+http://127.0.0.1:9/secret", VaultStore),
         "vault+https": (f"vault+https://{HOST}/secret", VaultStore),
+        "env": ("env://?prefix=APP_", EnvStore),
     }
     assert set(SCHEMES) == set(expected)
     for scheme, entry in SCHEMES.items():

@@ -19,9 +19,9 @@ import atexit
 import concurrent.futures
 import os
 import threading
-from collections.abc import Callable, Collection, Coroutine, Iterable, Mapping
+from collections.abc import Callable, Collection, Coroutine, Iterable, Mapping, Sequence
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import Any, TypeAlias, TypeVar
 
 import anyio
 import anyio.from_thread
@@ -39,12 +39,16 @@ from .stores import SecretStore, open_store, store_url
 
 T = TypeVar("T")
 
+#: A store object, a store URL, several URLs (a chain, looked up in order), or ``None``.
+StoreSpec: TypeAlias = "SecretStore | str | Sequence[str] | None"
+
 
 class AsyncClient:
     """The async API: validate stacks, resolve them, read and write secrets.
 
-    ``store`` is a ``SecretStore`` (which the caller keeps and closes) or a store URL (which the
-    client opens and closes); ``None`` means ``STACKSECRETS_STORE``, else the local default.
+    ``store`` is a ``SecretStore`` (which the caller keeps and closes), a store URL, or a list
+    of URLs (a chain: each secret from the first store that has it, writes to the first), which
+    the client opens and closes; ``None`` means ``STACKSECRETS_STORE``, else the local default.
     ``level`` is the default validation level; ``None`` reads ``STACKSECRETS_VALIDATION_LEVEL``
     (then ``ZENML_SECRET_VALIDATION_LEVEL``) when a validation asks for it, not before. Options
     come as an ``options`` object, as keyword arguments (``max_concurrency=4``), or both (the
@@ -53,7 +57,7 @@ class AsyncClient:
 
     def __init__(
         self,
-        store: SecretStore | str | None = None,
+        store: StoreSpec = None,
         *,
         level: ValidationLevel | str | None = None,
         options: ClientOptions | None = None,
@@ -211,7 +215,7 @@ def _level(level: ValidationLevel | str | None) -> ValidationLevel:
 async def validate_stack(
     stack: Stack,
     *,
-    store: SecretStore | str | None = None,
+    store: StoreSpec = None,
     level: ValidationLevel | str | None = None,
     options: ClientOptions | None = None,
     **overrides: Unpack[OptionOverrides],
@@ -223,7 +227,7 @@ async def validate_stack(
 async def validate_stacks(
     stacks: Iterable[Stack],
     *,
-    store: SecretStore | str | None = None,
+    store: StoreSpec = None,
     level: ValidationLevel | str | None = None,
     options: ClientOptions | None = None,
     **overrides: Unpack[OptionOverrides],
@@ -354,7 +358,7 @@ class Client:
 
     def __init__(
         self,
-        store: SecretStore | str | None = None,
+        store: StoreSpec = None,
         *,
         level: ValidationLevel | str | None = None,
         options: ClientOptions | None = None,
@@ -389,7 +393,12 @@ class Client:
         if isinstance(store, SecretStore):
             client = _RUNTIME.call(_build_client, store, level, options)
         else:
-            key = (store_url(store), level, options)
+            urls = (
+                store_url(store)
+                if store is None or isinstance(store, str)
+                else tuple(store_url(url) for url in store)
+            )
+            key = (urls, level, options)
             client = _RUNTIME.shared_client(
                 key, lambda: _RUNTIME.call(_build_client, store, level, options)
             )
@@ -476,7 +485,7 @@ class Client:
 
 
 async def _build_client(
-    store: SecretStore | str | None, level: ValidationLevel | None, options: ClientOptions
+    store: StoreSpec, level: ValidationLevel | None, options: ClientOptions
 ) -> AsyncClient:
     # Built on the portal's loop so that everything the client creates lives there.
     return AsyncClient(store, level=level, options=options)

@@ -8,6 +8,13 @@ A store is chosen by URL:
   stacks are read by ``ZenMLStackSource``.
 - ``vault+https://host:8200/MOUNT`` / ``vault:///MOUNT`` (``VAULT_ADDR``): a KV version 2 engine
   of Vault or OpenBao (``VaultStore``).
+- ``env://`` / ``env://?prefix=MYAPP_``: read-only secrets from environment variables,
+  ``STACKSECRETS_SECRET_<NAME>__<KEY>=value`` (``EnvStore``).
+- any other scheme: a third-party store registered under the ``stacksecrets.stores`` entry
+  points.
+
+Several URLs (a list) make a chain (``ChainStore``): each secret is answered by the first store
+that has it, writes go to the first.
 
 With no URL, ``STACKSECRETS_STORE`` is used, else the default local file under the user's
 data directory. ``parse_store_url`` reads a URL as every store does (``StoreURL`` never shows
@@ -17,14 +24,17 @@ its credentials); the scheme table is ``stores._urls.SCHEMES``.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import platformdirs
 
+from .._errors import ConfigurationError
 from . import _urls
 from ._base import SecretStore, StoreBase, StoreCapabilities, check_write
+from ._chain import ChainStore
+from ._env import EnvStore
 from ._file import FileStore
 from ._memory import MemoryStore
 from ._urls import StoreURL, parse_store_url
@@ -57,6 +67,8 @@ STORE_VARIABLE = "STACKSECRETS_STORE"
 
 __all__ = [
     "STORE_VARIABLE",
+    "ChainStore",
+    "EnvStore",
     "FileStore",
     "MemoryStore",
     "SecretStore",
@@ -82,6 +94,8 @@ def default_store_path() -> Path:
 def store_url(url: str | None = None, *, environ: Mapping[str, str] | None = None) -> str:
     """The store URL in force: ``url``, else ``STACKSECRETS_STORE``, else the default file."""
     env = os.environ if environ is None else environ
+    if not isinstance(url, str) and url is not None:
+        raise ConfigurationError(f"a store URL is a string, found {type(url).__name__}")
     if url is None or not url.strip():
         url = env.get(STORE_VARIABLE, "").strip() or None
     if url is None:
@@ -89,7 +103,21 @@ def store_url(url: str | None = None, *, environ: Mapping[str, str] | None = Non
     return url.strip()
 
 
-def open_store(url: str | None = None, *, environ: Mapping[str, str] | None = None) -> SecretStore:
-    """The store for ``url`` (see the module docs). The caller closes it."""
+def open_store(
+    url: str | Sequence[str] | None = None, *, environ: Mapping[str, str] | None = None
+) -> SecretStore:
+    """The store for ``url`` (see the module docs); for several URLs, a ``ChainStore`` of
+    them in that order. The caller closes it."""
     env = os.environ if environ is None else environ
-    return _urls.open_url(store_url(url, environ=env), environ=env)
+    if url is None or isinstance(url, str):
+        return _urls.open_url(store_url(url, environ=env), environ=env)
+    urls = list(url)
+    if not urls:
+        return _urls.open_url(store_url(None, environ=env), environ=env)
+    if len(urls) == 1:
+        return _urls.open_url(store_url(urls[0], environ=env), environ=env)
+    for one in urls:
+        if not isinstance(one, str) or not one.strip():
+            raise ConfigurationError("every store of a chain is given by a non-empty URL")
+    # Stores connect on first use: one that fails to open leaves nothing open behind it.
+    return ChainStore([_urls.open_url(one.strip(), environ=env) for one in urls])
