@@ -8,7 +8,10 @@
   ``StoreUnavailableError``, any ``StoreError`` other than not found) is not skipped: the chain
   raises that error, because a later store's answer could be the wrong secret (the earlier one
   may hold the name, and shadow the later one, once it answers again). For ``secrets_exist``
-  the error stands for every name of that call still unanswered.
+  the error stands for every name of that call still unanswered. One exception: a store that
+  refuses to *read* a name (``ForbiddenError``, not an authentication error) is asked whether
+  it holds it at all (its existence call, which a list-only caller may make); when it answers
+  that it does not, the look-up goes on to the next store.
 - **Writes** go to the first store only (``writable`` is the first store's); an update or
   delete of a name that only a later store holds is not found in the first.
 - ``list_secrets`` is the union of every store's names.
@@ -22,7 +25,14 @@ from __future__ import annotations
 from collections.abc import Collection, Mapping, Sequence
 from typing import Protocol, runtime_checkable
 
-from .._errors import ClosedError, ConfigurationError, SecretNotFoundError
+from .._errors import (
+    AuthenticationError,
+    ClosedError,
+    ConfigurationError,
+    ForbiddenError,
+    SecretNotFoundError,
+    StoreError,
+)
 from .._secret import Secret
 from ._base import SecretStore, StoreBase, StoreCapabilities
 
@@ -75,6 +85,12 @@ class ChainStore(StoreBase):
             try:
                 secret = await store.get_secret(name)
             except SecretNotFoundError:
+                continue
+            except ForbiddenError as refused:
+                if isinstance(refused, AuthenticationError) or not await _says_absent(
+                    store, name
+                ):
+                    raise
                 continue
             self._sources[name] = store.description
             return secret
@@ -133,3 +149,12 @@ class ChainStore(StoreBase):
                 failure = failure or exc
         if failure is not None:
             raise failure
+
+
+async def _says_absent(store: SecretStore, name: str) -> bool:
+    """Whether ``store``, which refused to read ``name``, says by its existence call (which a
+    list-only caller may make) that it does not hold it. Any failure there: not known."""
+    try:
+        return name not in await store.secrets_exist([name])
+    except StoreError:
+        return False
