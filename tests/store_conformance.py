@@ -247,9 +247,7 @@ class StoreContract:
         assert listed == sorted(wanted)
 
     @pytest.mark.anyio
-    async def test_names_are_exact_never_a_prefix(
-        self, store: Any, names: Names, put: Put
-    ) -> None:
+    async def test_names_are_exact_never_a_prefix(self, store: Any, names: Names, put: Put) -> None:
         """With ``db``, ``db-old`` and 25 names starting with ``db``, every read and write
         touches exactly the name given; a prefix of a name is not a name."""
         db, old = names("db"), names("db-old")

@@ -163,8 +163,9 @@ def test_an_unreachable_first_store_is_an_error_not_a_fall_through(
     assert result.returncode == 3, result.stdout + result.stderr
     got = cli("secret", "get", "db", "--store", down, "--store", path.as_uri(), env=env)
     assert got.returncode == 3, got.stderr
-    with Client([down, path.as_uri()], retry_attempts=1) as client, pytest.raises(
-        StoreUnavailableError
+    with (
+        Client([down, path.as_uri()], retry_attempts=1) as client,
+        pytest.raises(StoreUnavailableError),
     ):
         client.get_secret("db")
 

@@ -133,7 +133,9 @@ def chain(request: pytest.FixtureRequest) -> StoreTarget:
     """A file store (written to) before an env store holding other secrets."""
     path: Path = request.getfixturevalue("tmp_path") / "chain" / "secrets.json"
     environ = {**NOISE, "STACKSECRETS_SECRET_behind__k": "v"}
-    return StoreTarget(open=lambda: ChainStore([FileStore(path, keys=[]), EnvStore(environ=environ)]))
+    return StoreTarget(
+        open=lambda: ChainStore([FileStore(path, keys=[]), EnvStore(environ=environ)])
+    )
 
 
 def chain_read_only(request: pytest.FixtureRequest) -> StoreTarget:
@@ -149,7 +151,10 @@ def chain_read_only(request: pytest.FixtureRequest) -> StoreTarget:
 
     return StoreTarget(
         open=lambda: ChainStore(
-            [EnvStore(prefix="FIRST_", environ=environ), EnvStore(prefix="SECOND_", environ=environ)]
+            [
+                EnvStore(prefix="FIRST_", environ=environ),
+                EnvStore(prefix="SECOND_", environ=environ),
+            ]
         ),
         put=put,
     )

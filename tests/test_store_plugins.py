@@ -71,7 +71,7 @@ def open_tiny(url, /, *, environ):
     return TinyStore(environ["TINY_FILE"])
 '''
 
-BAD_MODULE = '''
+BAD_MODULE = """
 class NotAStore:
     @classmethod
     def from_url(cls, url, /, *, environ):
@@ -80,12 +80,13 @@ class NotAStore:
 
 def explodes(url, /, *, environ):
     raise RuntimeError("opener failed with pw-in-message")
-'''
+"""
 
 
 def _pyproject(name: str, module: str, entry_points: dict[str, str]) -> str:
     points = "\n".join(f'{scheme} = "{value}"' for scheme, value in entry_points.items())
-    return textwrap.dedent(f"""\
+    return (
+        textwrap.dedent(f"""\
         [build-system]
         requires = ["hatchling"]
         build-backend = "hatchling.build"
@@ -98,7 +99,10 @@ def _pyproject(name: str, module: str, entry_points: dict[str, str]) -> str:
         include = ["{module}.py"]
 
         [project.entry-points."stacksecrets.stores"]
-        """) + points + "\n"
+        """)
+        + points
+        + "\n"
+    )
 
 
 @attrs.frozen
@@ -116,7 +120,9 @@ class Venv:
             check=False,
         )
 
-    def cli(self, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    def cli(
+        self, *args: str, env: dict[str, str] | None = None
+    ) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [str(self.stacksecrets), *args],
             capture_output=True,
@@ -260,8 +266,10 @@ def test_built_in_schemes_win_over_an_entry_point(venv: Venv, tmp_path: Path) ->
     [
         (
             "broken://x",
-            "the store for scheme 'broken' from distribution 'badstores 1.2.3' "
-            "(no_such_module_here:Store) cannot be loaded: ModuleNotFoundError",
+            (
+                "the store for scheme 'broken' from distribution 'badstores 1.2.3' "
+                "(no_such_module_here:Store) cannot be loaded: ModuleNotFoundError"
+            ),
         ),
         ("notastore://x", "'badstores 1.2.3' (badstores:NotAStore) gave object, not a secret"),
         ("explodes://x", "failed to open 'explodes://x': RuntimeError"),
@@ -269,9 +277,7 @@ def test_built_in_schemes_win_over_an_entry_point(venv: Venv, tmp_path: Path) ->
         ("nosuch://x", "store URL scheme 'nosuch' is not supported; use file://"),
     ],
 )
-def test_a_broken_store_is_a_clear_configuration_error(
-    venv: Venv, url: str, expected: str
-) -> None:
+def test_a_broken_store_is_a_clear_configuration_error(venv: Venv, url: str, expected: str) -> None:
     """A missing module, an opener that gives no store or raises, a scheme two
     distributions claim, an unknown scheme: ``ConfigurationError`` naming the distribution
     and the scheme (the CLI: exit 2); an opener's own message is not shown."""

@@ -102,7 +102,7 @@ def _run(
     raise AssertionError  # pragma: no cover
 
 
-class _StoreURL(click.ParamType):
+class _StoreURL(click.types.StringParamType):
     """A store URL; ``STACKSECRETS_STORE`` holds one whole URL (never split on blanks)."""
 
     name = "url"

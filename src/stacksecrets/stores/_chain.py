@@ -87,9 +87,7 @@ class ChainStore(StoreBase):
             except SecretNotFoundError:
                 continue
             except ForbiddenError as refused:
-                if isinstance(refused, AuthenticationError) or not await _says_absent(
-                    store, name
-                ):
+                if isinstance(refused, AuthenticationError) or not await _says_absent(store, name):
                     raise
                 continue
             self._sources[name] = store.description
