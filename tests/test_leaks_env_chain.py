@@ -57,7 +57,7 @@ async def _api_calls(capture: Capture, prefix: str, environ: dict[str, str], pat
 
 
 def test_nothing_secret_escapes_from_env_and_chain_stores(
-    debug_everything: tuple[io.StringIO, io.StringIO],
+    debug_everything: tuple[io.StringIO, io.StringIO],  # noqa: F811 - the imported fixture
     capsys: pytest.CaptureFixture[str],
     monkeypatch: pytest.MonkeyPatch,
     tmp_path: Path,
