@@ -118,6 +118,9 @@ def open_store(
         return _urls.open_url(store_url(urls[0], environ=env), environ=env)
     for one in urls:
         if not isinstance(one, str) or not one.strip():
-            raise ConfigurationError("every store of a chain is given by a non-empty URL")
+            raise ConfigurationError(
+                "every store of a chain is given by a non-empty URL "
+                "(for store objects, use ChainStore([store, ...]))"
+            )
     # Stores connect on first use: one that fails to open leaves nothing open behind it.
     return ChainStore([_urls.open_url(one.strip(), environ=env) for one in urls])
