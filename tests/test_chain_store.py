@@ -219,6 +219,10 @@ def test_cli_repeats_store_for_a_chain(cli: Cli, tmp_path: Path) -> None:
     assert f"answered by {b.as_uri()}: 'in-b'" in text.stdout
     data = json.loads(cli("validate", str(stack), "--json", *chain).stdout)
     assert data["sources"] == {"in-a": a.as_uri(), "in-b": b.as_uri()}
+    got = cli("secret", "get", "in-b", *chain)
+    assert got.stdout.splitlines()[0] == f"Secret 'in-b' (from {b.as_uri()}):"
+    got = cli("secret", "get", "in-b", "--json", *chain)
+    assert json.loads(got.stdout)["store"] == b.as_uri()
 
 
 def test_store_variable_is_one_url_even_with_blanks(cli: Cli, tmp_path: Path) -> None:

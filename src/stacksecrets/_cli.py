@@ -34,7 +34,7 @@ from ._levels import ValidationLevel
 from ._logging import redact_secrets
 from ._options import ClientOptions, OptionOverrides
 from ._report import ProblemKind, ValidationReport
-from ._secret import MASK
+from ._secret import MASK, Secret
 from ._stack import Stack
 
 T = TypeVar("T")
@@ -346,15 +346,27 @@ def secret_update(
 @store_option
 def secret_get(name: str, show_values: bool, as_json: bool, store: tuple[str, ...]) -> None:
     """Show secret NAME: its keys, and its values only with --show-values."""
-    found = _run(store, ClientOptions(), lambda c: c.get_secret(name))
+    found, source = _run(store, ClientOptions(), lambda c: _get_with_source(c, name))
     values = {k: v if show_values else MASK for k, v in sorted(found.values.items())}
     values.update(dict.fromkeys(sorted(found.unreadable_keys), "<not readable>"))
     if as_json:
-        click.echo(json.dumps({"name": found.name, "values": values}, indent=2))
+        data: dict[str, object] = {"name": found.name, "values": values}
+        if source is not None:
+            data["store"] = source
+        click.echo(json.dumps(data, indent=2))
         return
-    click.echo(f"Secret {found.name!r}:")
+    click.echo(f"Secret {found.name!r}" + (f" (from {source}):" if source else ":"))
     for key, value in values.items():
         click.echo(f"  {_shown(key)}: {value}")
+
+
+async def _get_with_source(client: AsyncClient, name: str) -> tuple[Secret, str | None]:
+    """The secret and, from a chain of stores, the store that answered."""
+    from .stores._chain import SupportsSources
+
+    found = await client.get_secret(name)
+    store = client.store
+    return found, store.source_of(name) if isinstance(store, SupportsSources) else None
 
 
 @secret.command("list")

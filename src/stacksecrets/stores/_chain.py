@@ -27,7 +27,6 @@ from typing import Protocol, runtime_checkable
 
 from .._errors import (
     AuthenticationError,
-    ClosedError,
     ConfigurationError,
     ForbiddenError,
     SecretNotFoundError,
@@ -143,7 +142,7 @@ class ChainStore(StoreBase):
         for store in self.stores:
             try:
                 await store.aclose()
-            except (ClosedError, Exception) as exc:  # noqa: BLE001 - close the others first
+            except Exception as exc:  # noqa: BLE001 - close the others first
                 failure = failure or exc
         if failure is not None:
             raise failure
