@@ -18,7 +18,7 @@ live on a shared server (one ZenML server per test session) never see two tests 
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Callable, Collection, Iterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection, Iterator, Mapping
 from typing import Any
 
 import anyio
@@ -77,6 +77,10 @@ class StoreTarget:
     credentials: tuple[str, ...] = attrs.field(default=(), repr=False)
     gaps: Mapping[str, str] = attrs.field(factory=dict)
     cleanup: Callable[[str], None] | None = None
+    #: For a read-only store: puts a secret where the store reads it (sets environment
+    #: variables, writes a mounted file). The tests then read what it put; the tests of
+    #: writes are skipped, and the store must refuse every write instead.
+    put: Callable[[str, Mapping[str, str]], None] | None = None
 
 
 StoreFactory = Callable[[pytest.FixtureRequest], StoreTarget]
@@ -134,8 +138,32 @@ BAD_WRITES: dict[str, tuple[Any, Any, Any]] = {
 }
 
 
+Put = Callable[[Mapping[str, Mapping[str, str]]], Awaitable[None]]
+
+
+def needs_writes(store: SecretStore) -> None:
+    """Skip a test of write semantics for a read-only store (which refuses every write:
+    ``test_writes_match_the_writable_capability``)."""
+    if not store.capabilities.writable:
+        pytest.skip("a read-only store: it refuses every write, which another test checks")
+
+
 class StoreContract:
     """Every rule of docs/stores.md, for the store given by the ``store_target`` fixture."""
+
+    @pytest.fixture
+    def put(self, store: Any, store_target: StoreTarget) -> Put:
+        """Makes secrets: through the store, or the target's ``put`` for a read-only one."""
+
+        async def put(secrets: Mapping[str, Mapping[str, str]]) -> None:
+            if store.capabilities.writable:
+                await seed(store, secrets)
+                return
+            assert store_target.put is not None, "a read-only store's target needs put"
+            for name, values in secrets.items():
+                store_target.put(name, values)
+
+        return put
 
     @pytest.fixture
     def names(self, store_target: StoreTarget) -> Iterator[Names]:
@@ -185,11 +213,13 @@ class StoreContract:
     # -- reads and writes, by exact name
 
     @pytest.mark.anyio
-    async def test_created_secret_reads_back_exactly(self, store: Any, names: Names) -> None:
+    async def test_created_secret_reads_back_exactly(
+        self, store: Any, names: Names, put: Put
+    ) -> None:
         """create then get: the same name, exactly the values given (odd ones too), every key
         readable; the name shows in ``list_secrets`` and ``secrets_exist``."""
         name = names("db")
-        await store.create_secret(name, ODD_VALUES)
+        await put({name: ODD_VALUES})
         secret = await store.get_secret(name)
         assert isinstance(secret, Secret)
         assert secret.name == name
@@ -200,12 +230,12 @@ class StoreContract:
 
     @pytest.mark.anyio
     async def test_odd_but_valid_names_are_each_their_own_secret(
-        self, store: Any, names: Names
+        self, store: Any, names: Names, put: Put
     ) -> None:
         """Names with blanks, dots, slashes, newlines, unicode, case differences and
         trailing blanks each hold their own values and are found only by themselves."""
         wanted = {names(odd): {"which": str(i)} for i, odd in enumerate(ODD_NAMES)}
-        await seed(store, wanted)
+        await put(wanted)
         for name, values in wanted.items():
             assert await values_of(store, name) == values, repr(name)
         assert await store.secrets_exist([*wanted, names("Upper"), names("trailing")]) == set(
@@ -217,14 +247,14 @@ class StoreContract:
         assert listed == sorted(wanted)
 
     @pytest.mark.anyio
-    async def test_names_are_exact_never_a_prefix(self, store: Any, names: Names) -> None:
+    async def test_names_are_exact_never_a_prefix(self, store: Any, names: Names, put: Put) -> None:
         """With ``db``, ``db-old`` and 25 names starting with ``db``, every read and write
         touches exactly the name given; a prefix of a name is not a name."""
         db, old = names("db"), names("db-old")
         similar = {names(f"db{suffix}-{i}"): {"i": str(i)} for i, suffix in enumerate("_-.x" * 6)}
         similar.update({names("db-extra"): {"i": "extra"}})
         assert len(similar) == 25
-        await seed(store, {db: {"password": "db-1"}, old: {"password": "old-1"}, **similar})
+        await put({db: {"password": "db-1"}, old: {"password": "old-1"}, **similar})
 
         assert await values_of(store, db) == {"password": "db-1"}
         for missing in (names("d"), names("db-"), names("db-ol"), names("DB"), names("db ")):
@@ -232,6 +262,8 @@ class StoreContract:
                 await store.get_secret(missing)
         asked = [db, names("d"), names("db-"), names("DB"), old, *similar]
         assert await store.secrets_exist(asked) == {db, old, *similar}
+        if not store.capabilities.writable:
+            return
 
         await store.update_secret(db, {"password": "db-2"})
         assert await values_of(store, old) == {"password": "old-1"}
@@ -242,11 +274,13 @@ class StoreContract:
             assert await values_of(store, name) == values
 
     @pytest.mark.anyio
-    async def test_secrets_exist_answers_a_mix_exactly(self, store: Any, names: Names) -> None:
+    async def test_secrets_exist_answers_a_mix_exactly(
+        self, store: Any, names: Names, put: Put
+    ) -> None:
         """Present, missing and repeated names in one call, more than ``max_batch`` of them:
         exactly the present ones; no names is an empty answer."""
         present = [names(f"here-{i}") for i in range(3)]
-        await seed(store, {name: {"k": "v"} for name in present})
+        await put({name: {"k": "v"} for name in present})
         batch = store.capabilities.max_batch or 50
         missing = [names(f"gone-{i}") for i in range(2 * batch + 1)]
         asked = [missing[0], present[0], *missing[1:], *present, present[1]]
@@ -255,10 +289,12 @@ class StoreContract:
         assert await store.secrets_exist([]) == frozenset()
 
     @pytest.mark.anyio
-    async def test_list_secrets_is_sorted_and_unique(self, store: Any, names: Names) -> None:
+    async def test_list_secrets_is_sorted_and_unique(
+        self, store: Any, names: Names, put: Put
+    ) -> None:
         """Every name once, in ``str`` order (uppercase before lowercase, by code point)."""
         made = [names(n) for n in ("b", "a", "B", "a-1", "\u00e9", "a.1")]
-        await seed(store, {name: {"k": "v"} for name in made})
+        await put({name: {"k": "v"} for name in made})
         listed = await store.list_secrets()
         assert listed == sorted(set(listed))
         assert [n for n in listed if n.startswith(names.prefix)] == sorted(made)
@@ -281,6 +317,7 @@ class StoreContract:
         self, store: Any, names: Names
     ) -> None:
         """A second create of one name: ``SecretExistsError``; the first secret unchanged."""
+        needs_writes(store)
         name = names("taken")
         await store.create_secret(name, {"user": "first"})
         with pytest.raises(SecretExistsError) as caught:
@@ -293,6 +330,7 @@ class StoreContract:
         """update adds and replaces ``values`` and removes ``remove_keys``; other keys stay; a
         key to remove that is not there is no error; removing every key leaves an empty
         secret that still exists."""
+        needs_writes(store)
         name = names("app")
         await store.create_secret(name, {"user": "u", "password": "p1", "old": "o"})
         await store.update_secret(name, {"password": "p2", "new": ""}, remove_keys=["old"])
@@ -309,6 +347,7 @@ class StoreContract:
     ) -> None:
         """update and delete of a name that does not exist: ``SecretNotFoundError``; the name
         still does not exist afterwards."""
+        needs_writes(store)
         name = names("ghost")
         with pytest.raises(SecretNotFoundError):
             await store.update_secret(name, {"k": "v"})
@@ -320,6 +359,7 @@ class StoreContract:
     async def test_deleted_secret_is_gone(self, store: Any, names: Names) -> None:
         """After delete, get raises not found, exists says no, and the name can be created
         again from scratch."""
+        needs_writes(store)
         name = names("short-lived")
         await store.create_secret(name, {"a": "1", "b": "2"})
         await store.delete_secret(name)
@@ -337,6 +377,7 @@ class StoreContract:
     ) -> None:
         """A name, key or value outside the shared rules: ``ConfigurationError`` on create and
         on update, naming the problem but no value, and nothing changes."""
+        needs_writes(store)
         raw_name, values, remove_keys = BAD_WRITES[case]
         name = names("bad") if raw_name == "NAME" else raw_name
         hidden = [v for v in (values.values() if isinstance(values, dict) else []) if v]
@@ -395,13 +436,13 @@ class StoreContract:
 
     @pytest.mark.anyio
     async def test_no_value_or_credential_shows(
-        self, store: Any, store_target: StoreTarget, names: Names
+        self, store: Any, store_target: StoreTarget, names: Names, put: Put
     ) -> None:
         """repr, description, a Secret's repr and str, and the messages of not-found, exists
-        and closed errors hold no secret value and no credential."""
+        (or read-only) and closed errors hold no secret value and no credential."""
         name = names("shown")
         values = {"password": "pw-" + uuid.uuid4().hex, "token": "tk-" + uuid.uuid4().hex}
-        await store.create_secret(name, values)
+        await put({name: values})
         secret = await store.get_secret(name)
         texts = [repr(store), str(store), store.description, repr(secret), str(secret)]
         for call in (
@@ -415,12 +456,16 @@ class StoreContract:
         assert not shows_none(texts, [*values.values(), *store_target.credentials])
 
     @pytest.mark.anyio
-    async def test_many_calls_at_once(self, store: Any, names: Names) -> None:
-        """50 gets of 5 secrets at once, beside 5 creates and 5 existence calls: each get
-        with the right values, each existence answer right, no create lost."""
+    async def test_many_calls_at_once(self, store: Any, names: Names, put: Put) -> None:
+        """50 gets of 5 secrets at once, beside 5 creates (puts before, for a read-only
+        store) and 5 existence calls: each get with the right values, each existence answer
+        right, no create lost."""
         first = {names(f"s{i}"): {"i": str(i), "v": "x" * i} for i in range(5)}
-        await seed(store, first)
+        await put(first)
         later = {names(f"late{i}"): {"i": str(i)} for i in range(5)}
+        writable = store.capabilities.writable
+        if not writable:
+            await put(later)
         order = list(first)
         got: dict[int, dict[str, str]] = {}
         exists: list[frozenset[str]] = []
@@ -435,7 +480,8 @@ class StoreContract:
             for number in range(50):
                 group.start_soon(get, number)
             for name, values in later.items():
-                group.start_soon(store.create_secret, name, values)
+                if writable:
+                    group.start_soon(store.create_secret, name, values)
                 group.start_soon(exist)
         assert got == {number: first[order[number % len(order)]] for number in range(50)}
         assert exists == [frozenset(first)] * len(later)

@@ -7,6 +7,7 @@ its factory to ``FACTORIES``.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
@@ -14,8 +15,16 @@ from cryptography.fernet import Fernet
 
 from moto_fixtures import AwsEnv
 from openbao_fixtures import OpenBao
-from stacksecrets.stores import FileStore, MemoryStore, VaultStore, ZenMLStore
+from stacksecrets.stores import (
+    ChainStore,
+    EnvStore,
+    FileStore,
+    MemoryStore,
+    VaultStore,
+    ZenMLStore,
+)
 from stacksecrets.stores._aws import AwsSecretsManagerStore
+from stacksecrets.stores._env import variable_name
 from store_conformance import StoreContract, StoreFactory, StoreTarget
 from zenml_fixtures import ZenMLServer
 
@@ -116,6 +125,68 @@ def aws(request: pytest.FixtureRequest) -> StoreTarget:
     )
 
 
+#: Variables around the env stores' own: other programs', and malformed ones they must ignore.
+NOISE = {
+    "PATH": "/usr/bin",
+    "STACKSECRETS_STORE": "memory://",
+    "STACKSECRETS_SECRET_no-separator": "noise-1",
+    "STACKSECRETS_SECRET___empty-name": "noise-2",
+    "STACKSECRETS_SECRET_empty-key__": "noise-3",
+}
+
+
+def env(request: pytest.FixtureRequest) -> StoreTarget:
+    """Read-only: the tests put secrets into the mapping the store reads as its environment."""
+    environ = dict(NOISE)
+
+    def put(name: str, values: Mapping[str, str]) -> None:
+        environ.update({variable_name(name, key): value for key, value in values.items()})
+
+    return StoreTarget(open=lambda: EnvStore(environ=environ), put=put)
+
+
+def env_prefixed(request: pytest.FixtureRequest) -> StoreTarget:
+    """``env://?prefix=MYAPP_``: the default prefix's variables are someone else's."""
+    environ = {**NOISE, "STACKSECRETS_SECRET_other__k": "not-mine"}
+
+    def put(name: str, values: Mapping[str, str]) -> None:
+        for key, value in values.items():
+            environ[variable_name(name, key, prefix="MYAPP_")] = value
+
+    return StoreTarget(open=lambda: EnvStore(prefix="MYAPP_", environ=environ), put=put)
+
+
+def chain(request: pytest.FixtureRequest) -> StoreTarget:
+    """A file store (written to) before an env store holding other secrets."""
+    path: Path = request.getfixturevalue("tmp_path") / "chain" / "secrets.json"
+    environ = {**NOISE, "STACKSECRETS_SECRET_behind__k": "v"}
+    return StoreTarget(
+        open=lambda: ChainStore([FileStore(path, keys=[]), EnvStore(environ=environ)])
+    )
+
+
+def chain_read_only(request: pytest.FixtureRequest) -> StoreTarget:
+    """Two env stores: every other secret is put in the second, so look-ups go past the first."""
+    environ = dict(NOISE)
+    count = [0]
+
+    def put(name: str, values: Mapping[str, str]) -> None:
+        prefix = ("FIRST_", "SECOND_")[count[0] % 2]
+        count[0] += 1
+        for key, value in values.items():
+            environ[variable_name(name, key, prefix=prefix)] = value
+
+    return StoreTarget(
+        open=lambda: ChainStore(
+            [
+                EnvStore(prefix="FIRST_", environ=environ),
+                EnvStore(prefix="SECOND_", environ=environ),
+            ]
+        ),
+        put=put,
+    )
+
+
 FACTORIES: list[object] = [
     pytest.param(memory, id="memory"),
     pytest.param(file, id="file"),
@@ -123,6 +194,10 @@ FACTORIES: list[object] = [
     pytest.param(zenml, id="zenml", marks=pytest.mark.zenml),
     pytest.param(vault, id="vault"),
     pytest.param(aws, id="aws"),
+    pytest.param(env, id="env"),
+    pytest.param(env_prefixed, id="env-prefixed"),
+    pytest.param(chain, id="chain"),
+    pytest.param(chain_read_only, id="chain-read-only"),
 ]
 
 
@@ -137,4 +212,5 @@ def store_target(request: pytest.FixtureRequest) -> StoreTarget:
 
 
 class TestShippedStores(StoreContract):
-    """The contract, for memory, file (plain and encrypted), ZenML and Vault stores."""
+    """The contract, for memory, file (plain and encrypted), ZenML, Vault and environment
+    stores and chains of stores."""

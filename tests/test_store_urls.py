@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 
 from stacksecrets import ConfigurationError
 from stacksecrets.stores import (
+    EnvStore,
     FileStore,
     MemoryStore,
     StoreURL,
@@ -239,6 +240,7 @@ def test_every_scheme_in_the_table_opens_its_store(tmp_path: Any) -> None:
         "vault+http": ("vault+http://127.0.0.1:9/secret", VaultStore),
         "vault+https": (f"vault+https://{HOST}/secret", VaultStore),
         "aws-sm": ("aws-sm://?region=eu-west-1", AwsSecretsManagerStore),
+        "env": ("env://?prefix=APP_", EnvStore),
     }
     assert set(SCHEMES) == set(expected)
     for scheme, entry in SCHEMES.items():

@@ -35,7 +35,7 @@ from ._logging import logger, redact_secrets
 from ._options import ClientOptions, OptionOverrides
 from ._references import format_reference, scan
 from ._report import ProblemKind, ValidationReport
-from ._secret import MASK
+from ._secret import MASK, Secret
 from ._stack import Stack
 from .stores._base import check_update
 
@@ -115,14 +115,16 @@ def _errors_to_exit_codes() -> Iterator[None]:
 
 
 def _run(
-    store: str | None,
+    store: Sequence[str],
     options: ClientOptions,
     action: Callable[[AsyncClient], Coroutine[Any, Any, T]],
     *,
     level: ValidationLevel | None = None,
 ) -> T:
     async def main() -> T:
-        async with AsyncClient(store, level=level, options=options) as client:
+        # No --store: STACKSECRETS_STORE or the default; one: that store; more: a chain.
+        chosen = None if not store else store[0] if len(store) == 1 else list(store)
+        async with AsyncClient(chosen, level=level, options=options) as client:
             logger.info("stacksecrets.cli.store", store=client.store.description)
             return await action(client)
 
@@ -131,12 +133,25 @@ def _run(
     raise AssertionError  # pragma: no cover
 
 
+class _StoreURL(click.types.StringParamType):
+    """A store URL; ``STACKSECRETS_STORE`` holds one whole URL (never split on blanks)."""
+
+    name = "url"
+
+    def split_envvar_value(self, rv: str) -> Sequence[str]:
+        return [rv] if rv.strip() else []
+
+
 store_option = click.option(
     "--store",
     "store",
+    type=_StoreURL(),
+    multiple=True,
     envvar="STACKSECRETS_STORE",
     metavar="URL",
-    help="Secret store: file:///path.json, memory://, zenml+https://host, aws-sm://?region=... "
+    help="Secret store: file:///path.json, memory://, env://, zenml+https://host, "
+    "vault+https://host/MOUNT, aws-sm://?region=..., or a third-party scheme. Repeat for a "
+    "chain: each secret comes from the first store that has it, writes go to the first "
     "[env STACKSECRETS_STORE; default: the local file store].",
 )
 
@@ -189,7 +204,7 @@ def cli(verbose: int) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 def validate(
     paths: tuple[Path, ...],
-    store: str | None,
+    store: tuple[str, ...],
     level: str | None,
     concurrency: int | None,
     deadline: float | None,
@@ -247,12 +262,15 @@ def validate(
 async def _server_stacks(client: AsyncClient, names: Sequence[str], every: bool) -> list[Stack]:
     from .stores._zenml import ZenMLStore  # httpx only when stacks come from a server
 
-    if not isinstance(client.store, ZenMLStore):
+    # In a chain, the stacks come from its first ZenML store.
+    stores = getattr(client.store, "stores", (client.store,))
+    server = next((store for store in stores if isinstance(store, ZenMLStore)), None)
+    if server is None:
         raise ConfigurationError(
             "--zenml-stack and --all-zenml-stacks need a ZenML store: "
             "--store zenml+https://host (or STACKSECRETS_STORE)"
         )
-    return await client.store.stacks.get_stacks(None if every else list(names))
+    return await server.stacks.get_stacks(None if every else list(names))
 
 
 async def _active_stack(client: AsyncClient) -> Stack:
@@ -364,7 +382,7 @@ def _check_new_name(name: str) -> None:
 @store_option
 @click.pass_context
 def secret_create(
-    ctx: click.Context, name: str, values_file: str | None, store: str | None
+    ctx: click.Context, name: str, values_file: str | None, store: tuple[str, ...]
 ) -> None:
     """Create secret NAME: stacksecrets secret create NAME --key=value [--key2=value2 ...]."""
     _check_new_name(name)
@@ -387,7 +405,7 @@ def secret_update(
     name: str,
     values_file: str | None,
     remove_keys: tuple[str, ...],
-    store: str | None,
+    store: tuple[str, ...],
 ) -> None:
     """Set or replace keys of secret NAME (--key=value), or remove some (--remove-key KEY)."""
     with _errors_to_exit_codes():
@@ -412,23 +430,35 @@ def secret_update(
 @click.option("--show-values", is_flag=True, help="Print the values (hidden by default).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @store_option
-def secret_get(name: str, show_values: bool, as_json: bool, store: str | None) -> None:
+def secret_get(name: str, show_values: bool, as_json: bool, store: tuple[str, ...]) -> None:
     """Show secret NAME: its keys, and its values only with --show-values."""
-    found = _run(store, ClientOptions(), lambda c: c.get_secret(name))
+    found, source = _run(store, ClientOptions(), lambda c: _get_with_source(c, name))
     values = {k: v if show_values else MASK for k, v in sorted(found.values.items())}
     values.update(dict.fromkeys(sorted(found.unreadable_keys), "<not readable>"))
     if as_json:
-        click.echo(json.dumps({"name": found.name, "values": values}, indent=2))
+        data: dict[str, object] = {"name": found.name, "values": values}
+        if source is not None:
+            data["store"] = source
+        click.echo(json.dumps(data, indent=2))
         return
-    click.echo(f"Secret {found.name!r}:")
+    click.echo(f"Secret {found.name!r}" + (f" (from {source}):" if source else ":"))
     for key, value in values.items():
         click.echo(f"  {_shown(key)}: {value}")
+
+
+async def _get_with_source(client: AsyncClient, name: str) -> tuple[Secret, str | None]:
+    """The secret and, from a chain of stores, the store that answered."""
+    from .stores._chain import SupportsSources
+
+    found = await client.get_secret(name)
+    store = client.store
+    return found, store.source_of(name) if isinstance(store, SupportsSources) else None
 
 
 @secret.command("list")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @store_option
-def secret_list(as_json: bool, store: str | None) -> None:
+def secret_list(as_json: bool, store: tuple[str, ...]) -> None:
     """List the names of every secret in the store."""
     names = _run(store, ClientOptions(), lambda c: c.list_secrets())
     click.echo(json.dumps(names) if as_json else "\n".join(map(_shown, names)))
@@ -438,7 +468,7 @@ def secret_list(as_json: bool, store: str | None) -> None:
 @click.argument("name")
 @click.option("-y", "--yes", is_flag=True, help="Do not ask for confirmation.")
 @store_option
-def secret_delete(name: str, yes: bool, store: str | None) -> None:
+def secret_delete(name: str, yes: bool, store: tuple[str, ...]) -> None:
     """Delete secret NAME."""
     if not yes and not click.confirm(f"Delete secret {name!r}?", default=False, err=True):
         _fail("not deleted", EXIT_PROBLEMS)

@@ -19,9 +19,9 @@ import atexit
 import concurrent.futures
 import os
 import threading
-from collections.abc import Callable, Collection, Coroutine, Iterable, Mapping
+from collections.abc import Callable, Collection, Coroutine, Iterable, Mapping, Sequence
 from types import TracebackType
-from typing import Any, TypeVar
+from typing import Any, TypeAlias, TypeVar
 
 import anyio
 import anyio.from_thread
@@ -40,12 +40,16 @@ from .stores import SecretStore, open_store, store_url
 
 T = TypeVar("T")
 
+#: A store object, a store URL, several URLs (a chain, looked up in order), or ``None``.
+StoreSpec: TypeAlias = "SecretStore | str | Sequence[str] | None"
+
 
 class AsyncClient:
     """The async API: validate stacks, resolve them, read and write secrets.
 
-    ``store`` is a ``SecretStore`` (which the caller keeps and closes) or a store URL (which the
-    client opens and closes); ``None`` means the store found as ZenML finds its server:
+    ``store`` is a ``SecretStore`` (which the caller keeps and closes), a store URL, or a list
+    of URLs (a chain: each secret from the first store that has it, writes to the first), which
+    the client opens and closes; ``None`` means the store found as ZenML finds its server:
     ``STACKSECRETS_STORE``, else ``ZENML_STORE_URL``, else ZenML's configuration after
     ``zenml login``, else the local default (see ``docs/zenml-users.md``).
     ``level`` is the default validation level; ``None`` reads ``STACKSECRETS_VALIDATION_LEVEL``
@@ -56,7 +60,7 @@ class AsyncClient:
 
     def __init__(
         self,
-        store: SecretStore | str | None = None,
+        store: StoreSpec = None,
         *,
         level: ValidationLevel | str | None = None,
         options: ClientOptions | None = None,
@@ -215,7 +219,7 @@ def _level(level: ValidationLevel | str | None) -> ValidationLevel:
 async def validate_stack(
     stack: Stack,
     *,
-    store: SecretStore | str | None = None,
+    store: StoreSpec = None,
     level: ValidationLevel | str | None = None,
     options: ClientOptions | None = None,
     **overrides: Unpack[OptionOverrides],
@@ -227,7 +231,7 @@ async def validate_stack(
 async def validate_stacks(
     stacks: Iterable[Stack],
     *,
-    store: SecretStore | str | None = None,
+    store: StoreSpec = None,
     level: ValidationLevel | str | None = None,
     options: ClientOptions | None = None,
     **overrides: Unpack[OptionOverrides],
@@ -358,7 +362,7 @@ class Client:
 
     def __init__(
         self,
-        store: SecretStore | str | None = None,
+        store: StoreSpec = None,
         *,
         level: ValidationLevel | str | None = None,
         options: ClientOptions | None = None,
@@ -393,7 +397,12 @@ class Client:
         if isinstance(store, SecretStore):
             client = _RUNTIME.call(_build_client, store, level, options)
         else:
-            key = (store_url(store), level, options)
+            urls = (
+                store_url(store)
+                if store is None or isinstance(store, str)
+                else tuple(store_url(url) for url in store)
+            )
+            key = (urls, level, options)
             client = _RUNTIME.shared_client(
                 key, lambda: _RUNTIME.call(_build_client, store, level, options)
             )
@@ -480,7 +489,7 @@ class Client:
 
 
 async def _build_client(
-    store: SecretStore | str | None, level: ValidationLevel | None, options: ClientOptions
+    store: StoreSpec, level: ValidationLevel | None, options: ClientOptions
 ) -> AsyncClient:
     # Built on the portal's loop so that everything the client creates lives there.
     return AsyncClient(store, level=level, options=options)

@@ -62,6 +62,7 @@ from ._report import Problem, ProblemKind, Stats, ValidationReport
 from ._secret import Secret, SecretValue
 from ._stack import Component, Stack, Usage, map_strings
 from .stores import BatchReader, SecretStore
+from .stores._chain import SupportsSources
 
 T = TypeVar("T")
 
@@ -427,7 +428,14 @@ class Engine:
             seconds=time.perf_counter() - started,
             metadata_hits=counters.metadata_hits,
         )
-        report = ValidationReport(level, problems, stats, refs.stacks)
+        report = ValidationReport(
+            level,
+            problems,
+            stats,
+            refs.stacks,
+            store=self.store.description,
+            sources=_sources(self.store, refs, problems),
+        )
         log.debug(
             "stacksecrets.validate.done",
             ok=report.ok,
@@ -620,6 +628,22 @@ class Engine:
             for start in range(0, len(names), size):
                 tg.start_soon(check, list(names[start : start + size]))
         return answers
+
+
+_NOT_FOUND = frozenset({ProblemKind.MISSING_SECRET, ProblemKind.FORBIDDEN, ProblemKind.STORE_ERROR})
+
+
+def _sources(store: SecretStore, refs: References, problems: Sequence[Problem]) -> dict[str, str]:
+    """For a chain of stores: which store answered for each secret that was found."""
+    if not isinstance(store, SupportsSources):
+        return {}
+    unanswered = {p.secret for p in problems if p.kind in _NOT_FOUND}
+    sources = {}
+    for name in sorted(refs.secrets):
+        source = None if name in unanswered else store.source_of(name)
+        if source is not None:
+            sources[name] = source
+    return sources
 
 
 def _raise_if_unusable(answers: Iterable[object]) -> None:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import enum
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from types import MappingProxyType
 from typing import Any
 
 import attrs
@@ -108,12 +109,19 @@ def _count(number: int, noun: str, plural: str | None = None) -> str:
     return f"{number} {noun if number == 1 else plural or noun + 's'}"
 
 
+def _sorted_sources(sources: Mapping[str, str]) -> Mapping[str, str]:
+    return MappingProxyType(dict(sorted(sources.items())))
+
+
 @attrs.frozen
 class ValidationReport:
     """Every problem of a validation in a stable order, and its stats.
 
     ``store`` is where the secrets were looked up (the store's description: no credential);
     empty when not known.
+
+    ``sources``: with a chain of stores, which store (its description, without credentials)
+    answered for each secret that was found; empty for a single store.
     """
 
     level: ValidationLevel
@@ -122,6 +130,7 @@ class ValidationReport:
     stacks: tuple[str, ...] = ()
     #: The store the validation asked (its description: no credentials), when known.
     store: str = ""
+    sources: Mapping[str, str] = attrs.field(factory=dict, converter=_sorted_sources)
 
     @property
     def ok(self) -> bool:
@@ -147,13 +156,22 @@ class ValidationReport:
             shown = self.store if self.store.isprintable() else repr(self.store)
             summary += f"\nStore: {shown}"
         if self.ok:
-            return f"Secret references OK at level {self.level} ({stacks}).\n{summary}"
-        count = len(self.problems)
-        noun = "problem" if count == 1 else "problems"
-        lines = [f"Secret validation at level {self.level} found {count} {noun} ({stacks}):"]
-        lines.extend("  " + problem.to_text() for problem in self.problems)
+            lines = [f"Secret references OK at level {self.level} ({stacks})."]
+        else:
+            count = len(self.problems)
+            noun = "problem" if count == 1 else "problems"
+            lines = [f"Secret validation at level {self.level} found {count} {noun} ({stacks}):"]
+            lines.extend("  " + problem.to_text() for problem in self.problems)
+        lines.extend(self._sources_text())
         lines.append(summary)
         return "\n".join(lines)
+
+    def _sources_text(self) -> list[str]:
+        """``answered by STORE: 'a', 'b'``, one line per store, in the order first used."""
+        by_store: dict[str, list[str]] = {}
+        for name, store in self.sources.items():
+            by_store.setdefault(store, []).append(repr(name))
+        return [f"answered by {store}: {', '.join(names)}" for store, names in by_store.items()]
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -162,6 +180,7 @@ class ValidationReport:
             "stacks": list(self.stacks),
             "store": self.store,
             "problems": [problem.to_dict() for problem in self.problems],
+            "sources": dict(self.sources),
             "stats": self.stats.to_dict(),
         }
 

@@ -10,6 +10,13 @@ A store is chosen by URL:
   of Vault or OpenBao (``VaultStore``).
 - ``aws-sm://?region=REGION&prefix=PREFIX``: AWS Secrets Manager (``AwsSecretsManagerStore``,
   the ``aws`` extra; see ``docs/aws.md``).
+- ``env://`` / ``env://?prefix=MYAPP_``: read-only secrets from environment variables,
+  ``STACKSECRETS_SECRET_<NAME>__<KEY>=value`` (``EnvStore``).
+- any other scheme: a third-party store registered under the ``stacksecrets.stores`` entry
+  points.
+
+Several URLs (a list) make a chain (``ChainStore``): each secret is answered by the first store
+that has it, writes go to the first.
 
 With no URL, the store is found as ZenML finds its server (``stores._discovery``):
 ``STACKSECRETS_STORE``, else ``ZENML_STORE_URL`` (a step's environment), else ZenML's
@@ -21,16 +28,19 @@ under the user's data directory. ``parse_store_url`` reads a URL as every store 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import platformdirs
 
+from .._errors import ConfigurationError
 from .._logging import logger
 from . import _discovery, _urls
 from ._base import SecretStore, StoreBase, StoreCapabilities, check_write
 from ._batched import BatchReader
+from ._chain import ChainStore
+from ._env import EnvStore
 from ._file import FileStore
 from ._memory import MemoryStore
 from ._urls import StoreURL, parse_store_url
@@ -71,6 +81,8 @@ __all__ = [
     "STORE_VARIABLE",
     "AwsSecretsManagerStore",
     "BatchReader",
+    "ChainStore",
+    "EnvStore",
     "FileStore",
     "MemoryStore",
     "SecretStore",
@@ -96,15 +108,37 @@ def default_store_path() -> Path:
 def store_url(url: str | None = None, *, environ: Mapping[str, str] | None = None) -> str:
     """The store URL in force: ``url``, else the one found (see the module docs)."""
     env = os.environ if environ is None else environ
+    if not isinstance(url, str) and url is not None:
+        raise ConfigurationError(f"a store URL is a string, found {type(url).__name__}")
     if url is not None and url.strip():
         return url.strip()
     found = _discovery.discover(env).url
     return default_store_path().as_uri() if found is None else found
 
 
-def open_store(url: str | None = None, *, environ: Mapping[str, str] | None = None) -> SecretStore:
-    """The store for ``url``, else the one found (see the module docs). The caller closes it."""
+def open_store(
+    url: str | Sequence[str] | None = None, *, environ: Mapping[str, str] | None = None
+) -> SecretStore:
+    """The store for ``url``, else the one found (see the module docs); for several URLs, a
+    ``ChainStore`` of them in that order. The caller closes it."""
     env = os.environ if environ is None else environ
+    if url is not None and not isinstance(url, str):
+        urls = list(url)
+        if len(urls) > 1:
+            for one in urls:
+                if not isinstance(one, str) or not one.strip():
+                    raise ConfigurationError(
+                        "every store of a chain is given by a non-empty URL "
+                        "(for store objects, use ChainStore([store, ...]))"
+                    )
+            # Stores connect on first use: one that fails to open leaves nothing open.
+            return ChainStore([_urls.open_url(one.strip(), environ=env) for one in urls])
+        url = urls[0] if urls else None
+        if url is not None and not isinstance(url, str):
+            raise ConfigurationError(
+                f"a store URL is a string, found {type(url).__name__} "
+                "(for store objects, use ChainStore([store, ...]))"
+            )
     if url is not None and url.strip():
         return _urls.open_url(url.strip(), environ=env)
     found = _discovery.discover(env)

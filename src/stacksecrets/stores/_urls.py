@@ -24,7 +24,8 @@ read, anything after ``://``.
 
 The scheme table maps each scheme to the store that opens it (as ``module:attribute``, imported
 only when used: httpx costs a quarter of a second to import). A new store is one entry; a
-third-party store will be the same entry as an entry point.
+third-party store is found by its scheme among the ``stacksecrets.stores`` entry points
+(``_plugins``) when the table does not have it.
 """
 
 from __future__ import annotations
@@ -76,6 +77,7 @@ SCHEMES: Mapping[str, Scheme] = MappingProxyType(
         "vault+http": Scheme("stacksecrets.stores._vault:VaultStore.from_url", "Vault"),
         "vault": Scheme("stacksecrets.stores._vault:VaultStore.from_url", "Vault"),
         "aws-sm": Scheme("stacksecrets.stores._aws:open_aws_url", "AWS Secrets Manager"),
+        "env": Scheme("stacksecrets.stores._env:EnvStore.from_url", "environment"),
     }
 )
 
@@ -183,7 +185,16 @@ def open_url(url: str, *, environ: Mapping[str, str]) -> SecretStore:
     scheme, _ = _split_scheme(url)
     entry = SCHEMES.get(scheme)
     if entry is None:
-        raise ConfigurationError(f"store URL scheme {scheme!r} is not supported; use {_examples()}")
+        # Not built in: a third-party store registered for the scheme (built-ins win).
+        from ._plugins import find_opener, installed_schemes, open_plugin
+
+        found = find_opener(scheme)
+        if found is None:
+            others = "".join(f", {name}://" for name in installed_schemes())
+            raise ConfigurationError(
+                f"store URL scheme {scheme!r} is not supported; use {_examples()}{others}"
+            )
+        return open_plugin(*found, parse_store_url(url), environ)
     parsed = parse_store_url(url)
     module_name, _, attribute = entry.opener.partition(":")
     target: object = importlib.import_module(module_name)
