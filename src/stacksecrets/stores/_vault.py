@@ -52,7 +52,7 @@ from .._secret import Secret
 from ._base import StoreBase, StoreCapabilities, check_write
 from ._urls import StoreURL, parse_store_url
 from ._urls import redact as _redacted_url
-from ._zenml_http import _retry_after, is_loopback, read_capped
+from ._zenml_http import _NOT_JSON, _retry_after, is_loopback, read_capped
 
 __all__ = ["VaultStore", "VaultTLSWarning"]
 
@@ -586,11 +586,14 @@ def _no_route(response: httpx.Response) -> bool:
 
 
 def _json_object(response: httpx.Response, where: str) -> dict[str, Any]:
+    # The error is raised outside the handler: a JSONDecodeError holds the whole answer
+    # (``doc``), which may be a value or a token, and must not ride along as its context.
     try:
         data = response.json()
     except ValueError:
-        # Not chained: a JSONDecodeError holds the whole answer (``doc``): values, a token.
-        raise StoreError(f"{where}: the answer is not JSON") from None
+        data = _NOT_JSON
+    if data is _NOT_JSON:
+        raise StoreError(f"{where}: the answer is not JSON")
     if not isinstance(data, dict):
         raise StoreError(f"{where}: the answer is not a JSON object")
     return data

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import email.utils
 import http.cookiejar
 import ipaddress
@@ -79,6 +80,7 @@ _VALIDATION_ITEM = re.compile(
 )
 _LOC_PART = re.compile(r"'((?:\\.|[^'\\]){1,100})'|(\d{1,6})")
 _PLAIN_MESSAGE = re.compile(r"[A-Za-z0-9 ,.;:()_-]{1,200}")
+_NOT_JSON = object()
 _LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain", "ip6-localhost"})
 _SET_COOKIE = re.compile(r"""(b['"]set-cookie['"], )b(['"])(?:\\.|(?!\2).)*\2""", re.IGNORECASE)
 
@@ -439,12 +441,14 @@ class ZenMLSession:
 
 def json_object(response: httpx.Response, where: str) -> dict[str, Any]:
     """The answer's JSON object; anything else is a ``StoreError`` naming ``where``."""
+    # The error is raised outside the handler: a JSONDecodeError holds the whole answer
+    # (``doc``), which may be a value or a token, and must not ride along as its context.
     try:
         data = response.json()
     except ValueError:
-        # Not chained: a JSONDecodeError holds the whole answer (``doc``), which may be a
-        # value or a token.
-        raise StoreError(f"{where}: the answer is not JSON") from None
+        data = _NOT_JSON
+    if data is _NOT_JSON:
+        raise StoreError(f"{where}: the answer is not JSON")
     if not isinstance(data, dict):
         raise StoreError(f"{where}: the answer is not a JSON object")
     return data
@@ -483,7 +487,8 @@ def uuid_of(value: object, host: str) -> uuid.UUID:
     try:
         return uuid.UUID(str(value))
     except ValueError:
-        raise StoreError(f"the ZenML server {host} answered an id that is not a UUID") from None
+        pass
+    raise StoreError(f"the ZenML server {host} answered an id that is not a UUID")
 
 
 async def read_capped(
@@ -492,17 +497,24 @@ async def read_capped(
     """Send ``request`` and read its answer, refusing one over ``limit`` bytes (decoded) as it
     streams in: a server answering an endless or huge body costs at most ``limit`` of memory."""
     response = await client.send(request, stream=True)
+    chunks = response.aiter_bytes()
     try:
         declared = response.headers.get("Content-Length", "")
         if declared.isdigit() and int(declared) > limit:
             raise _too_large(where, limit)
         body = bytearray()
-        async for chunk in response.aiter_bytes():
+        async for chunk in chunks:
             body += chunk
             if len(body) > limit:
                 raise _too_large(where, limit)
     finally:
         await response.aclose()
+        # httpx reads through a stack of async generators; one left unfinished is finalized
+        # by the garbage collector (trio warns). Closed, the stream ends or fails at once, and
+        # running it out finalizes every layer.
+        with contextlib.suppress(Exception):
+            async for _ in chunks:
+                pass
     headers = httpx.Headers(
         [
             (key, value)
