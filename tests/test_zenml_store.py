@@ -701,7 +701,8 @@ IN_A_MINUTE = "<an HTTP date one minute from now>"
         (504, {"Retry-After": "soon"}, StoreUnavailableError, None),
         (403, {}, ForbiddenError, None),
         (500, {}, StoreError, None),
-        (422, {}, StoreError, None),
+        (422, {}, ConfigurationError, None),
+        (400, {}, ConfigurationError, None),
     ],
 )
 async def test_status_codes_map_to_our_errors(scripted, status, headers, error, retry_after):
@@ -715,7 +716,7 @@ async def test_status_codes_map_to_our_errors(scripted, status, headers, error, 
         status, headers, {"detail": ["ValueError", echo]},
     )  # fmt: skip
     async with ZenMLStore(scripted.url, username="u", password="p") as store:
-        with pytest.raises(StoreError) as caught:
+        with pytest.raises((StoreError, ConfigurationError)) as caught:
             await store.secrets_exist(["x"])
     assert type(caught.value) is error
     assert (echo in str(caught.value)) is False

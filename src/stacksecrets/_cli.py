@@ -1,7 +1,10 @@
 """The ``stacksecrets`` command line.
 
 Exit codes: 0 all good; 1 problems found (or the secret asked for does not exist); 2 bad input
-or configuration; 3 the store could not be reached; 130 interrupted.
+or configuration; 3 the store could not be reached; 130 interrupted. With ``--json``, an error
+is also a JSON object on stdout: ``{"error": {"kind", "type", "message", "exit_code"}}``.
+Every command runs under a deadline (``--deadline`` / ``STACKSECRETS_DEADLINE``, default
+``DEFAULT_DEADLINE`` seconds).
 """
 
 from __future__ import annotations
@@ -42,6 +45,16 @@ from .stores._base import check_update
 T = TypeVar("T")
 
 EXIT_OK, EXIT_PROBLEMS, EXIT_BAD_INPUT, EXIT_UNREACHABLE, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+_KINDS = {
+    EXIT_PROBLEMS: "not_found",
+    EXIT_BAD_INPUT: "bad_input",
+    EXIT_UNREACHABLE: "unreachable",
+    EXIT_INTERRUPTED: "interrupted",
+}
+#: Seconds a command may take in all unless ``--deadline`` / ``STACKSECRETS_DEADLINE`` say
+#: otherwise: a server that answers endless pages or never finishes cannot hang it.
+DEFAULT_DEADLINE = 120.0
+_DEADLINE_KEY = "stacksecrets.deadline"
 
 
 def _configure_logging(verbose: int) -> None:
@@ -93,8 +106,25 @@ def _shown(text: str) -> str:
     return text if text.isprintable() else repr(text)
 
 
-def _fail(message: str, code: int) -> NoReturn:
+def _json_requested() -> bool:
+    ctx = click.get_current_context(silent=True)
+    return ctx is not None and bool(ctx.params.get("as_json"))
+
+
+def _fail(
+    message: str, code: int, *, error_type: str = "UsageError", as_json: bool | None = None
+) -> NoReturn:
+    """One line on stderr and exit ``code``; with ``--json`` also the error object on stdout,
+    so a program reading stdout never gets nothing."""
     click.echo(f"stacksecrets: error: {message}", err=True)
+    if _json_requested() if as_json is None else as_json:
+        error = {
+            "kind": _KINDS.get(code, "error"),
+            "type": error_type,
+            "message": message,
+            "exit_code": code,
+        }
+        click.echo(json.dumps({"error": error}))
     sys.exit(code)
 
 
@@ -103,15 +133,15 @@ def _errors_to_exit_codes() -> Iterator[None]:
     try:
         yield
     except KeyboardInterrupt:
-        _fail("interrupted", EXIT_INTERRUPTED)
+        _fail("interrupted", EXIT_INTERRUPTED, error_type="KeyboardInterrupt")
     except (StackLoadError, ConfigurationError, StoreCorruptError, ForbiddenError) as exc:
-        _fail(str(exc), EXIT_BAD_INPUT)
+        _fail(str(exc), EXIT_BAD_INPUT, error_type=type(exc).__name__)
     except StoreUnavailableError as exc:
-        _fail(str(exc), EXIT_UNREACHABLE)
+        _fail(str(exc), EXIT_UNREACHABLE, error_type=type(exc).__name__)
     except (SecretNotFoundError, SecretExistsError) as exc:
-        _fail(str(exc), EXIT_PROBLEMS)
+        _fail(str(exc), EXIT_PROBLEMS, error_type=type(exc).__name__)
     except StackSecretsError as exc:
-        _fail(str(exc), EXIT_UNREACHABLE)
+        _fail(str(exc), EXIT_UNREACHABLE, error_type=type(exc).__name__)
 
 
 def _run(
@@ -121,12 +151,22 @@ def _run(
     *,
     level: ValidationLevel | None = None,
 ) -> T:
+    ctx = click.get_current_context(silent=True)
+    limit = ctx.meta.get(_DEADLINE_KEY, DEFAULT_DEADLINE) if ctx is not None else DEFAULT_DEADLINE
+
     async def main() -> T:
         # No --store: STACKSECRETS_STORE or the default; one: that store; more: a chain.
         chosen = None if not store else store[0] if len(store) == 1 else list(store)
         async with AsyncClient(chosen, level=level, options=options) as client:
             logger.info("stacksecrets.cli.store", store=client.store.description)
-            return await action(client)
+            try:
+                with anyio.fail_after(limit):
+                    return await action(client)
+            except TimeoutError:
+                raise StoreUnavailableError(
+                    f"the command did not finish within {limit:g} s against "
+                    f"{client.store.description} (--deadline / STACKSECRETS_DEADLINE)"
+                ) from None
 
     with _errors_to_exit_codes():
         return anyio.run(main)
@@ -163,10 +203,22 @@ store_option = click.option(
     count=True,
     help="Log to stderr: -v the store used and each retry, -vv every debug event.",
 )
+@click.option(
+    "--deadline",
+    "cli_deadline",
+    type=click.FloatRange(min=0, min_open=True),
+    default=DEFAULT_DEADLINE,
+    envvar="STACKSECRETS_DEADLINE",
+    show_default=True,
+    metavar="SECONDS",
+    help="Seconds any command may take in all [env STACKSECRETS_DEADLINE].",
+)
 @click.version_option(package_name="stacksecrets")
-def cli(verbose: int) -> None:
+@click.pass_context
+def cli(ctx: click.Context, verbose: int, cli_deadline: float) -> None:
     """Secret references ({{name.key}}) in stack configuration: validate them, manage secrets."""
     _configure_logging(verbose)
+    ctx.meta[_DEADLINE_KEY] = cli_deadline
 
 
 # -- validate ------------------------------------------------------------------------------
@@ -186,7 +238,12 @@ def cli(verbose: int) -> None:
     type=click.IntRange(1, 1024),
     help=f"Most store calls in flight at once [default: {ClientOptions().max_concurrency}].",
 )
-@click.option("--deadline", type=click.FloatRange(min=0, min_open=True), help="Seconds in all.")
+@click.option(
+    "--deadline",
+    type=click.FloatRange(min=0, min_open=True),
+    help="Seconds the validation may take in all (default: the command's deadline, "
+    f"stacksecrets --deadline, {DEFAULT_DEADLINE:g} s).",
+)
 @click.option("--zenml-stack", "zenml_stacks", multiple=True, help="A stack on the ZenML server.")
 @click.option("--all-zenml-stacks", is_flag=True, help="Every stack on the ZenML server.")
 @click.option(
@@ -235,6 +292,7 @@ def validate(
         overrides["max_concurrency"] = concurrency
     if deadline is not None:
         overrides["deadline"] = deadline
+        click.get_current_context().meta[_DEADLINE_KEY] = deadline  # it, not the default
     if no_zenml_runtime_check:
         overrides["zenml_runtime_check"] = False
     options = ClientOptions().with_overrides(overrides)
@@ -322,18 +380,31 @@ _EXTRA = {"ignore_unknown_options": True, "allow_extra_args": True}
 
 
 def _parse_pairs(args: Sequence[str]) -> dict[str, str]:
-    """``--key=value`` or ``--key value`` pairs, as in ``zenml secret create NAME --k=v``."""
+    """``--key=value`` or ``--key value`` pairs, as in ``zenml secret create NAME --k=v``.
+
+    A mistake is shown by position and shape, never by text: a word that is not ``--key=...``
+    is most often a value (``--password= hunter2``, a space after ``=``).
+    """
     values: dict[str, str] = {}
     items = list(args)
+    position = 0
+    previous = ""
     while items:
         arg = items.pop(0)
+        position += 1
         if not arg.startswith("--") or arg == "--":
-            raise click.UsageError(f"expected --key=value, got {arg.split('=', 1)[0]!r}")
+            after = f" (after --{previous}=, a space after '='?)" if previous else ""
+            raise click.UsageError(
+                f"expected --key=value, got a word of {len(arg)} characters as key-value "
+                f"argument {position}{after}; it is not shown, as it may be a value"
+            )
         key, eq, value = arg[2:].partition("=")
+        previous = key if eq and not value else ""
         if not eq:
             if not items:
-                raise click.UsageError(f"--{key} has no value")
+                raise click.UsageError(f"--{_shown(key)} has no value")
             value = items.pop(0)
+            position += 1
         if not key:
             raise click.UsageError("a key cannot be empty")
         if key in values:
@@ -499,4 +570,42 @@ def cache_clear() -> None:
 
 def main(argv: Sequence[str] | None = None) -> None:
     """Entry point of the ``stacksecrets`` command."""
-    cli.main(args=list(argv) if argv is not None else None, prog_name="stacksecrets")
+    args = list(argv) if argv is not None else sys.argv[1:]
+    try:
+        cli.main(args=args, prog_name="stacksecrets", standalone_mode=False)
+    except click.exceptions.Abort:
+        _fail("interrupted", EXIT_INTERRUPTED, error_type="KeyboardInterrupt", as_json=False)
+    except click.ClickException as exc:
+        # click's own messages quote what was typed (an extra argument, an option's value):
+        # that word may be a password given in the wrong place, so show its position instead.
+        if isinstance(exc, click.UsageError) and exc.ctx is not None:
+            click.echo(exc.ctx.get_usage(), err=True)
+        _fail(
+            _words_hidden(exc.format_message(), args),
+            exc.exit_code,
+            error_type=type(exc).__name__,
+            as_json="--json" in args,
+        )
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
+
+
+def _words_hidden(message: str, args: Sequence[str]) -> str:
+    """``message`` with each command-line word that is not an option name, and anything after
+    an ``=``, replaced by its position (``<argument 4>``)."""
+    for position, arg in sorted(enumerate(args, 1), key=lambda item: -len(item[1])):
+        _name, eq, value = arg.partition("=")
+        hidden = value if eq and arg.startswith("-") else "" if arg.startswith("-") else arg
+        if len(hidden) >= 3 and hidden not in _command_words(cli):  # noqa: PLR2004
+            message = message.replace(hidden, f"<argument {position}>")
+    return message
+
+
+def _command_words(group: click.Group) -> set[str]:
+    """The names of every command and group under ``group``: not a value, safe to show."""
+    words: set[str] = set()
+    for name, command in group.commands.items():
+        words.add(name)
+        if isinstance(command, click.Group):
+            words |= _command_words(command)
+    return words

@@ -52,7 +52,7 @@ from .._secret import Secret
 from ._base import StoreBase, StoreCapabilities, check_write
 from ._urls import StoreURL, parse_store_url
 from ._urls import redact as _redacted_url
-from ._zenml_http import _retry_after
+from ._zenml_http import _NOT_JSON, _retry_after, is_loopback, read_capped
 
 __all__ = ["VaultStore", "VaultTLSWarning"]
 
@@ -60,6 +60,8 @@ API = "/v1"
 DEFAULT_MOUNT = "secret"
 #: Names asked per page of a ``LIST`` (OpenBao pages; Vault ignores it and answers all).
 LIST_PAGE_SIZE = 1000
+#: The most pages one folder listing reads.
+MAX_PAGES = 1000
 #: How long a successful token look-up vouches for the token when a 403 arrives.
 TOKEN_CHECK_SECONDS = 30.0
 #: Read-merge-write attempts of an update when other writers keep coming first.
@@ -123,6 +125,12 @@ class VaultStore(StoreBase):
         self._host = host if port is None else f"{host}:{port}"
         self._scheme = parsed.scheme
         self._prefix = parsed.path.rstrip("/")  # a server behind a path-routing proxy
+        if parsed.scheme == "http" and not is_loopback(parsed.hostname):
+            logger.warning(
+                "stacksecrets.vault.plain_http",
+                host=self._host,
+                hint="the token and secrets travel unencrypted to another machine: use https://",
+            )
         self.mount = mount
         self._mount_path = "/".join(urllib.parse.quote(p, safe="") for p in mount.split("/"))
         self.namespace = namespace or None
@@ -262,7 +270,7 @@ class VaultStore(StoreBase):
         path = self._path("metadata", folder) + "/"
         entries: set[str] = set()
         after: str | None = None
-        while True:
+        for _page in range(MAX_PAGES):
             params = {"limit": str(self.list_page_size)}
             if after is not None:
                 params["after"] = after
@@ -282,6 +290,10 @@ class VaultStore(StoreBase):
             if len(keys) != self.list_page_size or not new:
                 return entries
             after = max(keys)
+        raise StoreError(
+            f"{self._where('LIST', path)}: the listing goes on past {MAX_PAGES} pages of "
+            f"{self.list_page_size}; stopped reading it"
+        )
 
     async def _read(self, name: str) -> tuple[dict[str, str] | None, int]:
         """The latest version's values (``None`` when deleted or destroyed) and number."""
@@ -426,9 +438,10 @@ class VaultStore(StoreBase):
         self.http_calls += 1
         started = time.perf_counter()
         try:
-            response = await self._client.request(
+            request = self._client.build_request(
                 method, f"{API}{path}", params=params, json=json_body
             )
+            response = await read_capped(self._client, request, self._where(method, path))
         except httpx.TransportError as exc:
             logger.debug(
                 "stacksecrets.vault.request",
@@ -575,10 +588,14 @@ def _no_route(response: httpx.Response) -> bool:
 
 
 def _json_object(response: httpx.Response, where: str) -> dict[str, Any]:
+    # The error is raised outside the handler: a JSONDecodeError holds the whole answer
+    # (``doc``), which may be a value or a token, and must not ride along as its context.
     try:
         data = response.json()
-    except ValueError as exc:
-        raise StoreError(f"{where}: the answer is not JSON") from exc
+    except ValueError:
+        data = _NOT_JSON
+    if data is _NOT_JSON:
+        raise StoreError(f"{where}: the answer is not JSON")
     if not isinstance(data, dict):
         raise StoreError(f"{where}: the answer is not a JSON object")
     return data

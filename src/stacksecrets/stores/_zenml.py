@@ -24,10 +24,12 @@ Errors: those of the session (see ``_zenml_http.py``), and 404 on a secret ->
 from __future__ import annotations
 
 import os
+import ssl
 import time
 import uuid
 from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -48,6 +50,7 @@ from ._discovery import SavedLogin, same_server, saved_login
 from ._urls import StoreURL, parse_store_url
 from ._zenml_http import (
     API,
+    MAX_NAME_LENGTH,
     MAX_NAMES_PER_CALL,
     Credentials,
     ZenMLSession,
@@ -98,10 +101,11 @@ class ZenMLStore(StoreBase):
         api_key: str | None = None,
         max_connections: int = 16,
         timeout: float = 30.0,
-        verify: bool | str = True,
+        verify: bool | str | ssl.SSLContext = True,
         token: str | None = None,
         anonymous: bool = False,
         transport: httpx.AsyncBaseTransport | None = None,
+        verify_source: str = "verify=False",
     ) -> None:
         self._session = ZenMLSession(
             url,
@@ -116,6 +120,7 @@ class ZenMLStore(StoreBase):
             timeout=timeout,
             verify=verify,
             transport=transport,
+            verify_source=verify_source,
         )
         #: The server's stacks, read on this store's session.
         self.stacks = ZenMLStackSource(self._session)
@@ -203,7 +208,12 @@ class ZenMLStore(StoreBase):
                 f"no password for user {username!r} of the ZenML store {where!r}: set "
                 "ZENML_STORE_PASSWORD (or put it in the URL)"
             )
-        verify = _verify_option(option.get("verify_ssl", env.get("ZENML_STORE_VERIFY_SSL")))
+        if "verify_ssl" in option:
+            verify_source = "the store URL's verify_ssl option"
+            verify = _verify_option(option["verify_ssl"], verify_source)
+        else:
+            verify_source = "ZENML_STORE_VERIFY_SSL"
+            verify = _verify_option(env.get("ZENML_STORE_VERIFY_SSL"), verify_source)
         return cls(
             server,
             username=username,
@@ -213,6 +223,7 @@ class ZenMLStore(StoreBase):
             token=token,
             anonymous=anonymous,
             transport=transport,
+            verify_source=verify_source,
         )
 
     @property
@@ -310,6 +321,11 @@ class ZenMLStore(StoreBase):
     async def create_secret(self, name: str, values: Mapping[str, str]) -> None:
         self._check_open()
         new, _ = check_write(name, values)
+        if len(name) > MAX_NAME_LENGTH:
+            raise ConfigurationError(
+                f"the secret name is {len(name)} characters long; ZenML stores names of at "
+                f"most {MAX_NAME_LENGTH}"
+            )
         self._recent_ids.pop(name, None)  # a new public secret outranks a private one
         body = {"name": name, "private": False, "values": new}
         await self._request("POST", "/secrets", json_body=body, exists=name)
@@ -442,12 +458,30 @@ class ZenMLStore(StoreBase):
         return response
 
 
-def _verify_option(value: str | None) -> bool | str:
-    if value is None or value.strip().lower() in {"", "1", "true", "yes", "on"}:
+def _verify_option(value: str | None, source: str) -> bool | ssl.SSLContext:
+    """TLS verification as ZenML's ``verify_ssl`` takes it: a boolean word, the path of a CA
+    bundle file, or the PEM text of one; anything else is a ``ConfigurationError`` naming
+    ``source`` (the text itself is not shown: it may be anything)."""
+    if value is None:
         return True
-    if value.strip().lower() in {"0", "false", "no", "off"}:
+    text = value.strip()
+    if text.lower() in {"", "1", "true", "yes", "on"}:
+        return True
+    if text.lower() in {"0", "false", "no", "off"}:
         return False
-    return value  # a CA bundle path, as ZenML's own verify_ssl accepts
+    try:
+        if text.startswith("-----BEGIN"):
+            return ssl.create_default_context(cadata=text)
+        if Path(text).expanduser().is_file():
+            return ssl.create_default_context(cafile=str(Path(text).expanduser()))
+    except (OSError, ssl.SSLError, ValueError) as exc:
+        raise ConfigurationError(
+            f"{source} names a CA bundle that cannot be loaded ({type(exc).__name__})"
+        ) from None
+    raise ConfigurationError(
+        f"{source} must be true, false, or the path of a CA bundle file; got a value of "
+        f"{len(text)} characters that is none of these (no such file)"
+    )
 
 
 def _is_private(item: Mapping[str, Any]) -> bool:

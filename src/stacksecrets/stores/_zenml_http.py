@@ -7,8 +7,13 @@ end, and every failure mapped to our errors:
 
 401 (after the fresh login) and 403 -> ``ForbiddenError``; a refused login ->
 ``AuthenticationError``; 408/429/502/503/504 and network failures -> ``StoreUnavailableError``
-with the server's ``Retry-After`` hint; anything else (404 and 500 too) -> ``StoreError``.
-Messages name the host, method and path; never a token, password, key or a response body.
+with the server's ``Retry-After`` hint; 400 and 422 (the server refused the input: a name too
+long, say) -> ``ConfigurationError`` with the server's reason, its echo of the input removed;
+anything else (404 and 500 too) -> ``StoreError``. Messages name the host, method and path;
+never a token, password, key or a response body (nor, chained, an exception holding one).
+
+A hostile or broken server cannot make a call last or grow without bound: an answer is read
+as a stream and refused past ``MAX_BODY_BYTES``, and a listing past ``MAX_PAGES`` pages.
 
 Also here: ZenML's query conventions (``oneof:`` filters, names in chunks that fit a URL).
 """
@@ -17,12 +22,15 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import email.utils
 import http.cookiejar
+import ipaddress
 import json
 import logging
 import math
 import re
+import ssl
 import time
 import urllib.parse
 import uuid
@@ -56,10 +64,25 @@ PAGE_SIZE = 10_000
 MAX_NAMES_PER_CALL = 50
 #: Budget for one URL-encoded ``oneof:`` filter value; keeps URLs well under common limits.
 MAX_FILTER_CHARS = 4000
+#: The largest answer read (decoded); a larger one is refused while it streams in.
+MAX_BODY_BYTES = 16 * 1024 * 1024
+#: The most pages one listing reads (a million items in ZenML's largest pages).
+MAX_PAGES = 100
+#: ZenML's ``STR_FIELD_MAX_LENGTH``: the longest secret (or other entity) name it stores.
+MAX_NAME_LENGTH = 255
 
 # As ZenML's own client retries them; a 500 is a bug on the server, not worth asking again.
 _TRANSIENT_STATUSES = frozenset({408, 429, 502, 503, 504})
 _ERROR_TYPE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,60}")
+# One pydantic error as FastAPI's 422 text shows it: {'type': ..., 'loc': (...), 'msg': ...}.
+_VALIDATION_ITEM = re.compile(
+    r"'type': '(?P<type>[a-z_]{1,60})', 'loc': \((?P<loc>[^()]{0,400})\), "
+    r"'msg': (?P<q>['\"])(?P<msg>(?:\\.|(?!(?P=q)).){0,300})(?P=q)"
+)
+_LOC_PART = re.compile(r"'((?:\\.|[^'\\]){1,100})'|(\d{1,6})")
+_PLAIN_MESSAGE = re.compile(r"[A-Za-z0-9 ,.;:()_-]{1,200}")
+_NOT_JSON = object()
+_LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain", "ip6-localhost"})
 _SET_COOKIE = re.compile(r"""(b['"]set-cookie['"], )b(['"])(?:\\.|(?!\2).)*\2""", re.IGNORECASE)
 
 
@@ -137,9 +160,10 @@ class ZenMLSession:
         *,
         max_connections: int = 16,
         timeout: float = 30.0,
-        verify: bool | str = True,
+        verify: bool | str | ssl.SSLContext = True,
         token: str | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
+        verify_source: str = "verify=False",
     ) -> None:
         if not url.strip().lower().startswith(("http://", "https://")):
             raise ConfigurationError(
@@ -182,6 +206,7 @@ class ZenMLSession:
         self.host = parsed.netloc
         self.path = parsed.path.rstrip("/")
         self.credentials = credentials
+        self._warn_if_insecure(parsed.host, verify, verify_source)
         self._token = token if token is not None else credentials.token
         self._token_generation = 0
         self._login_lock = anyio.Lock()
@@ -204,6 +229,27 @@ class ZenMLSession:
                 http.cookiejar.DefaultCookiePolicy(allowed_domains=[])
             ),
         )
+
+    def _warn_if_insecure(
+        self, host: str, verify: bool | str | ssl.SSLContext, verify_source: str
+    ) -> None:
+        """One warning event per session (so per store) when what it sends can be read on the
+        way: TLS verification off, or credentials over plain HTTP to another machine."""
+        if self.scheme == "https" and verify is False:
+            logger.warning(
+                "stacksecrets.zenml.tls_verification_off",
+                host=self.host,
+                setting=verify_source,
+                hint="the server's certificate is not checked: anyone on the path can read "
+                "the credentials and the secrets",
+            )
+        elif self.scheme == "http" and not is_loopback(host) and not self.credentials.anonymous:
+            logger.warning(
+                "stacksecrets.zenml.plain_http",
+                host=self.host,
+                hint="credentials and secrets travel unencrypted to another machine: use "
+                "zenml+https://",
+            )
 
     def __repr__(self) -> str:
         return f"<ZenMLSession {self.scheme}://{self.host}{self.path}>"
@@ -232,6 +278,11 @@ class ZenMLSession:
         items: list[dict[str, Any]] = []
         page = 1
         while True:
+            if page > MAX_PAGES:
+                raise StoreError(
+                    f"{self.where('GET', path)}: the listing goes on past {MAX_PAGES} pages of "
+                    f"{PAGE_SIZE}; stopped reading it"
+                )
             query = {**params, "page": str(page), "size": str(PAGE_SIZE)}
             response = await self.request("GET", path, params=query)
             answered_at = http_date(response.headers.get("Date"))
@@ -291,15 +342,11 @@ class ZenMLSession:
             headers["Authorization"] = f"Bearer {self._token}"
         self.http_calls += 1
         started = time.perf_counter()
+        request = self._client.build_request(
+            method, f"{API}{path}", params=params, json=json_body, data=data, headers=headers
+        )
         try:
-            response = await self._client.request(
-                method,
-                f"{API}{path}",
-                params=params,
-                json=json_body,
-                data=data,
-                headers=headers,
-            )
+            response = await read_capped(self._client, request, self.where(method, path))
         except httpx.TransportError as exc:
             logger.debug(
                 "stacksecrets.zenml.request",
@@ -369,9 +416,17 @@ class ZenMLSession:
         self._token_generation += 1
         logger.debug("stacksecrets.zenml.login", host=self.host, grant=grant)
 
-    def _status_error(self, method: str, path: str, response: httpx.Response) -> StoreError:
+    def _status_error(
+        self, method: str, path: str, response: httpx.Response
+    ) -> StoreError | ConfigurationError:
         status = response.status_code
         kind = _error_type(response)
+        if status in {httpx.codes.BAD_REQUEST, httpx.codes.UNPROCESSABLE_ENTITY}:
+            reason = invalid_input_reason(response)
+            return ConfigurationError(
+                f"{self.where(method, path)} refused the request as invalid ({status})"
+                + (f": {reason}" if reason else f" ({kind})" if kind else "")
+            )
         text = f"{self.where(method, path)} answered {status}" + (f" ({kind})" if kind else "")
         if status in {httpx.codes.UNAUTHORIZED, httpx.codes.FORBIDDEN}:
             return ForbiddenError(text)
@@ -387,10 +442,14 @@ class ZenMLSession:
 
 def json_object(response: httpx.Response, where: str) -> dict[str, Any]:
     """The answer's JSON object; anything else is a ``StoreError`` naming ``where``."""
+    # The error is raised outside the handler: a JSONDecodeError holds the whole answer
+    # (``doc``), which may be a value or a token, and must not ride along as its context.
     try:
         data = response.json()
-    except ValueError as exc:
-        raise StoreError(f"{where}: the answer is not JSON") from exc
+    except ValueError:
+        data = _NOT_JSON
+    if data is _NOT_JSON:
+        raise StoreError(f"{where}: the answer is not JSON")
     if not isinstance(data, dict):
         raise StoreError(f"{where}: the answer is not a JSON object")
     return data
@@ -428,8 +487,98 @@ def name_of(item: Mapping[str, Any]) -> str:
 def uuid_of(value: object, host: str) -> uuid.UUID:
     try:
         return uuid.UUID(str(value))
-    except ValueError as exc:
-        raise StoreError(f"the ZenML server {host} answered an id that is not a UUID") from exc
+    except ValueError:
+        pass
+    raise StoreError(f"the ZenML server {host} answered an id that is not a UUID")
+
+
+async def read_capped(
+    client: httpx.AsyncClient, request: httpx.Request, where: str, limit: int = MAX_BODY_BYTES
+) -> httpx.Response:
+    """Send ``request`` and read its answer, refusing one over ``limit`` bytes (decoded) as it
+    streams in: a server answering an endless or huge body costs at most ``limit`` of memory."""
+    response = await client.send(request, stream=True)
+    chunks = response.aiter_bytes()
+    try:
+        declared = response.headers.get("Content-Length", "")
+        if declared.isdigit() and int(declared) > limit:
+            raise _too_large(where, limit)
+        body = bytearray()
+        async for chunk in chunks:
+            body += chunk
+            if len(body) > limit:
+                raise _too_large(where, limit)
+    finally:
+        await response.aclose()
+        # httpx reads through a stack of async generators; one left unfinished is finalized
+        # by the garbage collector (trio warns). Closed, the stream ends or fails at once, and
+        # running it out finalizes every layer.
+        with contextlib.suppress(Exception):
+            async for _ in chunks:
+                pass
+    headers = httpx.Headers(
+        [
+            (key, value)
+            for key, value in response.headers.multi_items()
+            if key.lower() not in {"content-encoding", "content-length", "transfer-encoding"}
+        ]
+    )
+    return httpx.Response(
+        response.status_code,
+        headers=headers,
+        content=bytes(body),
+        request=request,
+        extensions=response.extensions,
+    )
+
+
+def _too_large(where: str, limit: int) -> StoreError:
+    return StoreError(f"{where}: the answer is larger than {limit // (1024 * 1024)} MiB; refused")
+
+
+def invalid_input_reason(response: httpx.Response) -> str:
+    """What a 400/422 answer says was wrong, without the input it echoes.
+
+    ZenML answers ``["ValueError", "1 validation error:\\n  {'type': 'string_too_long', 'loc':
+    ('body', 'name'), 'msg': '...', 'input': '<the input>', ...}"]`` (or the same under
+    ``detail``). Kept: each error's field path and type, and its message when the message is
+    plain words that do not hold the input; never the ``input`` itself.
+    """
+    try:
+        data = response.json()
+    except ValueError:
+        return ""
+    if isinstance(data, dict):
+        data = data.get("detail")
+    if not isinstance(data, list) or len(data) < 2 or not isinstance(data[1], str):  # noqa: PLR2004
+        return ""
+    reasons: list[str] = []
+    for match in _VALIDATION_ITEM.finditer(data[1]):
+        loc = ".".join(quoted or number for quoted, number in _LOC_PART.findall(match.group("loc")))
+        shown = "".join(c if c.isprintable() else "?" for c in loc)
+        message = match.group("msg")
+        rest = data[1][match.end() : match.end() + 2000]
+        echoed = re.match(r", 'input': (['\"])((?:\\.|(?!\1).)*)\1", rest)
+        if _PLAIN_MESSAGE.fullmatch(message) and not (
+            echoed and len(echoed.group(2)) >= 3 and echoed.group(2) in message  # noqa: PLR2004
+        ):
+            reasons.append(f"{shown}: {message} ({match.group('type')})")
+        else:
+            reasons.append(f"{shown}: {match.group('type')}")
+        if len(reasons) >= 5:  # noqa: PLR2004
+            break
+    return "; ".join(reasons)
+
+
+def is_loopback(host: str) -> bool:
+    """``host`` (a name or an IP address, IPv6 in brackets or not) is this machine."""
+    bare = host.strip("[]").lower()
+    if bare in _LOOPBACK_NAMES:
+        return True
+    try:
+        return ipaddress.ip_address(bare).is_loopback
+    except ValueError:
+        return False
 
 
 def _error_type(response: httpx.Response) -> str | None:
