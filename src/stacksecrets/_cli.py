@@ -37,6 +37,7 @@ from ._references import format_reference, scan
 from ._report import ProblemKind, ValidationReport
 from ._secret import MASK
 from ._stack import Stack
+from ._terminal import is_terminal
 from .stores._base import check_update
 
 T = TypeVar("T")
@@ -225,19 +226,30 @@ def validate(
     options = ClientOptions().with_overrides(overrides)
 
     async def action(client: AsyncClient) -> ValidationReport:
-        if zenml_stacks or all_zenml_stacks:
-            stacks.extend(await _server_stacks(client, zenml_stacks, all_zenml_stacks))
-        if active_stack:
-            found = await _active_stack(client)
-            if found.name not in {stack.name for stack in stacks}:
-                stacks.append(found)
-        _check_stack_names(stacks)
-        with _progress(len(stacks)):
+        from . import _terminal
+
+        with _terminal.progress("Validating", enabled=_show_progress(as_json=as_json)) as shown:
+            if zenml_stacks or all_zenml_stacks:
+                stacks.extend(await _server_stacks(client, zenml_stacks, all_zenml_stacks))
+            if active_stack:
+                found = await _active_stack(client)
+                if found.name not in {stack.name for stack in stacks}:
+                    stacks.append(found)
+            _check_stack_names(stacks)
+            if shown is not None:
+                shown.description = f"Validating {len(stacks)} stack(s) at {chosen}"
             report = await client.validate_stacks(stacks, level=chosen)
         return attrs.evolve(report, store=client.store.description)
 
     report = _run(store, options, action)
-    click.echo(report.to_json() if as_json else report.to_text())
+    if as_json:
+        click.echo(report.to_json())
+    elif is_terminal(sys.stdout):
+        from ._terminal import print_report
+
+        print_report(report)
+    else:
+        click.echo(report.to_text())
     if report.ok:
         sys.exit(EXIT_OK)
     unreachable = any(p.kind is ProblemKind.STORE_ERROR for p in report.problems)
@@ -279,17 +291,11 @@ def _check_stack_names(stacks: Sequence[Stack]) -> None:
         seen.add(stack.name)
 
 
-@contextmanager
-def _progress(count: int) -> Iterator[None]:
-    """A one-line note on stderr while a validation runs, only on a terminal."""
-    if not sys.stderr.isatty():
-        yield
-        return
-    click.echo(f"validating {count} stack(s)...", err=True, nl=False)
-    try:
-        yield
-    finally:
-        click.echo("\r\033[K", err=True, nl=False)
+def _show_progress(*, as_json: bool) -> bool:
+    """Progress and waits on stderr: on a terminal, not with --json, not with -v (whose log
+    lines on stderr say what happens, and a live display would write over them)."""
+    verbose = click.get_current_context().find_root().params.get("verbose", 0)
+    return not as_json and not verbose and is_terminal(sys.stderr)
 
 
 # -- secret ----------------------------------------------------------------------------------
@@ -333,12 +339,30 @@ def _gather_values(args: Sequence[str], values_file: str | None) -> dict[str, st
     return values
 
 
+interactive_option = click.option(
+    "-i",
+    "--interactive",
+    is_flag=True,
+    help="Prompt for keys and values at the terminal; values are hidden, out of shell history.",
+)
+
 values_file_option = click.option(
     "--values-file",
     metavar="FILE",
     help="Read key: value pairs from a YAML/JSON file ('-' for stdin), out of shell history; "
     "values are kept exactly as written.",
 )
+
+
+def _prompted(given: dict[str, str]) -> dict[str, str]:
+    """Keys and hidden values asked at the terminal (``-i``), besides those ``given``."""
+    from ._terminal import prompt_values
+
+    try:
+        return prompt_values(given)
+    except click.Abort:  # Ctrl-C or Ctrl-D at a prompt: nothing is written
+        click.echo("", err=True)
+        _fail("interrupted: nothing was written", EXIT_INTERRUPTED)
 
 
 def _check_new_name(name: str) -> None:
@@ -361,17 +385,21 @@ def _check_new_name(name: str) -> None:
 @secret.command("create", context_settings=_EXTRA)
 @click.argument("name")
 @values_file_option
+@interactive_option
 @store_option
 @click.pass_context
 def secret_create(
-    ctx: click.Context, name: str, values_file: str | None, store: str | None
+    ctx: click.Context, name: str, values_file: str | None, interactive: bool, store: str | None
 ) -> None:
-    """Create secret NAME: stacksecrets secret create NAME --key=value [--key2=value2 ...]."""
+    """Create secret NAME: stacksecrets secret create NAME --key=value [--key2=value2 ...],
+    or -i to be asked for keys and (hidden) values."""
     _check_new_name(name)
     with _errors_to_exit_codes():
         values = _gather_values(ctx.args, values_file)
+    if interactive:
+        values.update(_prompted(values))
     if not values:
-        _fail("a secret needs at least one --key=value (or --values-file)", EXIT_BAD_INPUT)
+        _fail("a secret needs at least one --key=value (or --values-file, or -i)", EXIT_BAD_INPUT)
     _run(store, ClientOptions(), lambda c: c.create_secret(name, values))
     click.echo(f"Created secret {name!r} with keys: {', '.join(map(_shown, sorted(values)))}")
 
@@ -379,6 +407,7 @@ def secret_create(
 @secret.command("update", context_settings=_EXTRA)
 @click.argument("name")
 @values_file_option
+@interactive_option
 @click.option("--remove-key", "remove_keys", multiple=True, help="A key to remove.")
 @store_option
 @click.pass_context
@@ -386,14 +415,18 @@ def secret_update(
     ctx: click.Context,
     name: str,
     values_file: str | None,
+    interactive: bool,
     remove_keys: tuple[str, ...],
     store: str | None,
 ) -> None:
-    """Set or replace keys of secret NAME (--key=value), or remove some (--remove-key KEY)."""
+    """Set or replace keys of secret NAME (--key=value, or -i to be asked with hidden values),
+    or remove some (--remove-key KEY)."""
     with _errors_to_exit_codes():
         values = _gather_values(ctx.args, values_file)
+    if interactive:
+        values.update(_prompted(values))
     if not values and not remove_keys:
-        _fail("nothing to update: give --key=value or --remove-key KEY", EXIT_BAD_INPUT)
+        _fail("nothing to update: give --key=value, -i or --remove-key KEY", EXIT_BAD_INPUT)
 
     async def action(client: AsyncClient) -> None:
         if remove_keys:
@@ -430,8 +463,19 @@ def secret_get(name: str, show_values: bool, as_json: bool, store: str | None) -
 @store_option
 def secret_list(as_json: bool, store: str | None) -> None:
     """List the names of every secret in the store."""
-    names = _run(store, ClientOptions(), lambda c: c.list_secrets())
-    click.echo(json.dumps(names) if as_json else "\n".join(map(_shown, names)))
+
+    async def action(client: AsyncClient) -> tuple[list[str], str]:
+        return await client.list_secrets(), client.store.description
+
+    names, where = _run(store, ClientOptions(), action)
+    if as_json:
+        click.echo(json.dumps(names))
+    elif is_terminal(sys.stdout):
+        from ._terminal import print_names
+
+        print_names(names, f"{len(names)} secret(s) in {_shown(where)}")
+    else:
+        click.echo("\n".join(map(_shown, names)))
 
 
 @secret.command("delete")
