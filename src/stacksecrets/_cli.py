@@ -237,7 +237,8 @@ def validate(
                     stacks.append(found)
             _check_stack_names(stacks)
             if shown is not None:
-                shown.description = f"Validating {len(stacks)} stack(s) at {chosen}"
+                count = len(stacks)
+                shown.description = f"Validating {count} stack{'' if count == 1 else 's'}"
             report = await client.validate_stacks(stacks, level=chosen)
         return attrs.evolve(report, store=client.store.description)
 
@@ -289,6 +290,21 @@ def _check_stack_names(stacks: Sequence[Stack]) -> None:
         if stack.name in seen:
             raise ConfigurationError(f"two stacks are named {stack.name!r}")
         seen.add(stack.name)
+
+
+def _waits_shown(
+    what: str, action: Callable[[AsyncClient], Coroutine[Any, Any, T]]
+) -> Callable[[AsyncClient], Coroutine[Any, Any, T]]:
+    """``action``, showing on a terminal what it waits for (a held lock, a retry, a slow
+    server) while it runs."""
+
+    async def shown(client: AsyncClient) -> T:
+        from . import _terminal
+
+        with _terminal.progress(_shown(what), enabled=_show_progress(as_json=False)):
+            return await action(client)
+
+    return shown
 
 
 def _show_progress(*, as_json: bool) -> bool:
@@ -400,7 +416,11 @@ def secret_create(
         values.update(_prompted(values))
     if not values:
         _fail("a secret needs at least one --key=value (or --values-file, or -i)", EXIT_BAD_INPUT)
-    _run(store, ClientOptions(), lambda c: c.create_secret(name, values))
+    _run(
+        store,
+        ClientOptions(),
+        _waits_shown(f"Creating {name!r}", lambda c: c.create_secret(name, values)),
+    )
     click.echo(f"Created secret {name!r} with keys: {', '.join(map(_shown, sorted(values)))}")
 
 
@@ -436,7 +456,7 @@ def secret_update(
             check_update(name, current.secret_values, values, remove_keys)
         await client.update_secret(name, values, remove_keys=remove_keys)
 
-    _run(store, ClientOptions(), action)
+    _run(store, ClientOptions(), _waits_shown(f"Updating {name!r}", action))
     click.echo(f"Updated secret {name!r}")
 
 
@@ -486,7 +506,9 @@ def secret_delete(name: str, yes: bool, store: str | None) -> None:
     """Delete secret NAME."""
     if not yes and not click.confirm(f"Delete secret {name!r}?", default=False, err=True):
         _fail("not deleted", EXIT_PROBLEMS)
-    _run(store, ClientOptions(), lambda c: c.delete_secret(name))
+    _run(
+        store, ClientOptions(), _waits_shown(f"Deleting {name!r}", lambda c: c.delete_secret(name))
+    )
     click.echo(f"Deleted secret {name!r}")
 
 

@@ -208,7 +208,7 @@ class _RetryHook:
             from ._observe import timed_wait
 
             timed_wait(
-                f"retry {details.retry_num} in {details.wait_for:.1f} s after: {details.caused_by}",
+                f"retry {details.retry_num} after: {details.caused_by}",
                 details.wait_for,
             )
             return

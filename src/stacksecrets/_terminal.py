@@ -100,11 +100,11 @@ class ValidationProgress:
         for what, waits in sorted(grouped.items(), key=lambda item: min(w.since for w in item[1])):
             timed = [w.until for w in waits if w.until is not None]
             if timed:
-                lines.append(f"waiting: {shown(what)} (next try in {max(timed) - now:.1f} s)")
+                lines.append(f"waiting {max(timed) - now:.1f} s for {shown(what)}")
                 continue
             longest = now - min(w.since for w in waits)
-            calls = f"{len(waits)} calls, " if len(waits) > 1 else ""
-            lines.append(f"waiting for {shown(what)} ({calls}{longest:.1f} s)")
+            calls = f" ({len(waits)} calls)" if len(waits) > 1 else ""
+            lines.append(f"waiting {longest:.1f} s for {shown(what)}{calls}")
         if len(lines) > MAX_WAITS_SHOWN:
             more = len(lines) - MAX_WAITS_SHOWN
             lines = [*lines[:MAX_WAITS_SHOWN], f"... and {more} more"]
@@ -116,9 +116,9 @@ class ValidationProgress:
         if p.total == 0:
             return f"{self.description} ({elapsed:.1f} s)"
         return (
-            f"{self.description}: {p.checked}/{p.total} secrets checked, "
-            f"{_count(p.store_calls, 'store call')}, {_count(p.cache_hits, 'cache hit')} "
-            f"({elapsed:.1f} s)"
+            f"{self.description}: {p.checked}/{p.total} secrets checked · "
+            f"{_count(p.store_calls, 'store call')} · {_count(p.cache_hits, 'cache hit')} · "
+            f"{elapsed:.1f} s"
         )
 
     def __rich__(self) -> RenderableType:
@@ -136,7 +136,9 @@ class ValidationProgress:
             ProgressBar(total=p.total or None, completed=p.checked, width=24),
             Text(self.line()),
         )
-        waits = [Text(line, style="yellow") for line in self.waits()]
+        waits = [
+            Text(line, style="yellow", no_wrap=True, overflow="ellipsis") for line in self.waits()
+        ]
         return Group(top, *waits)
 
 
@@ -201,15 +203,17 @@ def print_report(report: ValidationReport) -> None:
 
 
 def print_names(names: Sequence[str], title: str) -> None:
-    """Secret names as a one-column table with a count, for a person."""
+    """Secret names under a title line, as a one-column table, for a person."""
     from rich.table import Table
     from rich.text import Text
 
-    table = Table(title=title, title_justify="left", header_style="bold")
+    out = console()
+    out.print(Text(title, style="bold"))
+    table = Table(header_style="bold")
     table.add_column("Secret", overflow="fold")
     for name in names:
         table.add_row(Text(shown(name)))
-    console().print(table)
+    out.print(table)
 
 
 # -- hidden prompts ----------------------------------------------------------------------------
