@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pexpect
 import pytest
+
 from cli_runner import Cli
 from fault_proxy import Fault, ProxyThread
 from openbao_fixtures import OpenBao
