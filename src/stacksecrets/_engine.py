@@ -674,7 +674,9 @@ def _problems_of_keys(
 def _close(name: str, known: Iterable[str]) -> str | None:
     """The known name closest to ``name`` (a typo's likely intent), if one is close enough.
     Only ever given names and keys, never values."""
-    found = difflib.get_close_matches(name, sorted(known), n=1)
+    # 0.75, not difflib's 0.6: 'pasword' -> 'password' (0.93), 'passwd' -> 'password' (0.86),
+    # but no 'access_key' for 'secret_key' (0.6), a different key.
+    found = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.75)
     return found[0] if found else None
 
 
