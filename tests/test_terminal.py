@@ -238,3 +238,28 @@ def test_completion_script_is_printed(cli: Cli):
         check=False,
     )
     assert "_stacksecrets_completion()" in result.stdout
+
+
+def test_a_missing_secret_close_to_a_found_one_gets_a_suggestion(
+    cli: Cli, example_store: Path, tmp_path: Path
+):
+    """'postgress' is missing, 'postgres' was found by the same validation: the text and the
+    JSON suggest it; a name close to nothing found gets no suggestion; no value is shown."""
+    stack = tmp_path / "stack.yaml"
+    stack.write_text(
+        "name: s\ncomponents:\n"
+        "  - {type: orchestrator, flavor: local, name: a, configuration:"
+        " {u: '{{postgres.user}}', p: '{{postgress.password}}', q: '{{zzz_other.k}}'}}\n",
+        encoding="utf-8",
+    )
+    text = cli("validate", str(stack), store=example_store)
+    assert "missing secret: 'postgress'; did you mean 'postgres'?" in text.stdout
+    assert "missing secret: 'zzz_other'\n" in text.stdout
+    report = json.loads(cli("validate", str(stack), "--json", store=example_store).stdout)
+    suggestions = {p["secret"]: p["suggestion"] for p in report["problems"]}
+    assert suggestions == {"postgress": "postgres", "zzz_other": None}
+    values = json.loads((EXAMPLES / "secrets.json").read_text())
+    for secret in values.get("secrets", values).values():
+        for value in secret.values() if isinstance(secret, dict) else ():
+            if isinstance(value, str) and len(value) > 3:
+                assert value not in text.stdout
