@@ -113,7 +113,7 @@ def test_json_round_trips_with_the_expected_keys():
         "store_error",
     ]
     for problem in data["problems"]:
-        assert set(problem) == {"kind", "secret", "key", "detail", "usages"}
+        assert set(problem) == {"kind", "secret", "key", "detail", "suggestion", "usages"}
         for usage in problem["usages"]:
             assert set(usage) == {
                 "stack",

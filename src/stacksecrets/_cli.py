@@ -40,6 +40,7 @@ from ._references import format_reference, scan
 from ._report import ProblemKind, ValidationReport
 from ._secret import MASK, Secret
 from ._stack import Stack
+from ._terminal import is_terminal
 from .stores._base import check_update
 
 T = TypeVar("T")
@@ -298,19 +299,31 @@ def validate(
     options = ClientOptions().with_overrides(overrides)
 
     async def action(client: AsyncClient) -> ValidationReport:
-        if zenml_stacks or all_zenml_stacks:
-            stacks.extend(await _server_stacks(client, zenml_stacks, all_zenml_stacks))
-        if active_stack:
-            found = await _active_stack(client)
-            if found.name not in {stack.name for stack in stacks}:
-                stacks.append(found)
-        _check_stack_names(stacks)
-        with _progress(len(stacks)):
+        from . import _terminal
+
+        with _terminal.progress("Validating", enabled=_show_progress(as_json=as_json)) as shown:
+            if zenml_stacks or all_zenml_stacks:
+                stacks.extend(await _server_stacks(client, zenml_stacks, all_zenml_stacks))
+            if active_stack:
+                found = await _active_stack(client)
+                if found.name not in {stack.name for stack in stacks}:
+                    stacks.append(found)
+            _check_stack_names(stacks)
+            if shown is not None:
+                count = len(stacks)
+                shown.description = f"Validating {count} stack{'' if count == 1 else 's'}"
             report = await client.validate_stacks(stacks, level=chosen)
         return attrs.evolve(report, store=client.store.description)
 
     report = _run(store, options, action)
-    click.echo(report.to_json() if as_json else report.to_text())
+    if as_json:
+        click.echo(report.to_json())
+    elif is_terminal(sys.stdout):
+        from ._terminal import print_report
+
+        print_report(report)
+    else:
+        click.echo(report.to_text())
     if report.ok:
         sys.exit(EXIT_OK)
     unreachable = any(p.kind is ProblemKind.STORE_ERROR for p in report.problems)
@@ -355,17 +368,26 @@ def _check_stack_names(stacks: Sequence[Stack]) -> None:
         seen.add(stack.name)
 
 
-@contextmanager
-def _progress(count: int) -> Iterator[None]:
-    """A one-line note on stderr while a validation runs, only on a terminal."""
-    if not sys.stderr.isatty():
-        yield
-        return
-    click.echo(f"validating {count} stack(s)...", err=True, nl=False)
-    try:
-        yield
-    finally:
-        click.echo("\r\033[K", err=True, nl=False)
+def _waits_shown(
+    what: str, action: Callable[[AsyncClient], Coroutine[Any, Any, T]]
+) -> Callable[[AsyncClient], Coroutine[Any, Any, T]]:
+    """``action``, showing on a terminal what it waits for (a held lock, a retry, a slow
+    server) while it runs."""
+
+    async def shown(client: AsyncClient) -> T:
+        from . import _terminal
+
+        with _terminal.progress(_shown(what), enabled=_show_progress(as_json=False)):
+            return await action(client)
+
+    return shown
+
+
+def _show_progress(*, as_json: bool) -> bool:
+    """Progress and waits on stderr: on a terminal, not with --json, not with -v (whose log
+    lines on stderr say what happens, and a live display would write over them)."""
+    verbose = click.get_current_context().find_root().params.get("verbose", 0)
+    return not as_json and not verbose and is_terminal(sys.stderr)
 
 
 # -- secret ----------------------------------------------------------------------------------
@@ -422,12 +444,30 @@ def _gather_values(args: Sequence[str], values_file: str | None) -> dict[str, st
     return values
 
 
+interactive_option = click.option(
+    "-i",
+    "--interactive",
+    is_flag=True,
+    help="Prompt for keys and values at the terminal; values are hidden, out of shell history.",
+)
+
 values_file_option = click.option(
     "--values-file",
     metavar="FILE",
     help="Read key: value pairs from a YAML/JSON file ('-' for stdin), out of shell history; "
     "values are kept exactly as written.",
 )
+
+
+def _prompted(given: dict[str, str]) -> dict[str, str]:
+    """Keys and hidden values asked at the terminal (``-i``), besides those ``given``."""
+    from ._terminal import prompt_values
+
+    try:
+        return prompt_values(given)
+    except click.Abort:  # Ctrl-C or Ctrl-D at a prompt: nothing is written
+        click.echo("", err=True)
+        _fail("interrupted: nothing was written", EXIT_INTERRUPTED)
 
 
 def _check_new_name(name: str) -> None:
@@ -450,24 +490,37 @@ def _check_new_name(name: str) -> None:
 @secret.command("create", context_settings=_EXTRA)
 @click.argument("name")
 @values_file_option
+@interactive_option
 @store_option
 @click.pass_context
 def secret_create(
-    ctx: click.Context, name: str, values_file: str | None, store: tuple[str, ...]
+    ctx: click.Context,
+    name: str,
+    values_file: str | None,
+    interactive: bool,
+    store: tuple[str, ...],
 ) -> None:
-    """Create secret NAME: stacksecrets secret create NAME --key=value [--key2=value2 ...]."""
+    """Create secret NAME: stacksecrets secret create NAME --key=value [--key2=value2 ...],
+    or -i to be asked for keys and (hidden) values."""
     _check_new_name(name)
     with _errors_to_exit_codes():
         values = _gather_values(ctx.args, values_file)
+    if interactive:
+        values.update(_prompted(values))
     if not values:
-        _fail("a secret needs at least one --key=value (or --values-file)", EXIT_BAD_INPUT)
-    _run(store, ClientOptions(), lambda c: c.create_secret(name, values))
+        _fail("a secret needs at least one --key=value (or --values-file, or -i)", EXIT_BAD_INPUT)
+    _run(
+        store,
+        ClientOptions(),
+        _waits_shown(f"Creating {name!r}", lambda c: c.create_secret(name, values)),
+    )
     click.echo(f"Created secret {name!r} with keys: {', '.join(map(_shown, sorted(values)))}")
 
 
 @secret.command("update", context_settings=_EXTRA)
 @click.argument("name")
 @values_file_option
+@interactive_option
 @click.option("--remove-key", "remove_keys", multiple=True, help="A key to remove.")
 @store_option
 @click.pass_context
@@ -475,14 +528,18 @@ def secret_update(
     ctx: click.Context,
     name: str,
     values_file: str | None,
+    interactive: bool,
     remove_keys: tuple[str, ...],
     store: tuple[str, ...],
 ) -> None:
-    """Set or replace keys of secret NAME (--key=value), or remove some (--remove-key KEY)."""
+    """Set or replace keys of secret NAME (--key=value, or -i to be asked with hidden values),
+    or remove some (--remove-key KEY)."""
     with _errors_to_exit_codes():
         values = _gather_values(ctx.args, values_file)
+    if interactive:
+        values.update(_prompted(values))
     if not values and not remove_keys:
-        _fail("nothing to update: give --key=value or --remove-key KEY", EXIT_BAD_INPUT)
+        _fail("nothing to update: give --key=value, -i or --remove-key KEY", EXIT_BAD_INPUT)
 
     async def action(client: AsyncClient) -> None:
         if remove_keys:
@@ -492,7 +549,7 @@ def secret_update(
             check_update(name, current.secret_values, values, remove_keys)
         await client.update_secret(name, values, remove_keys=remove_keys)
 
-    _run(store, ClientOptions(), action)
+    _run(store, ClientOptions(), _waits_shown(f"Updating {name!r}", action))
     click.echo(f"Updated secret {name!r}")
 
 
@@ -531,8 +588,19 @@ async def _get_with_source(client: AsyncClient, name: str) -> tuple[Secret, str 
 @store_option
 def secret_list(as_json: bool, store: tuple[str, ...]) -> None:
     """List the names of every secret in the store."""
-    names = _run(store, ClientOptions(), lambda c: c.list_secrets())
-    click.echo(json.dumps(names) if as_json else "\n".join(map(_shown, names)))
+
+    async def action(client: AsyncClient) -> tuple[list[str], str]:
+        return await client.list_secrets(), client.store.description
+
+    names, where = _run(store, ClientOptions(), action)
+    if as_json:
+        click.echo(json.dumps(names))
+    elif is_terminal(sys.stdout):
+        from ._terminal import print_names
+
+        print_names(names, f"{len(names)} secret(s) in {_shown(where)}")
+    else:
+        click.echo("\n".join(map(_shown, names)))
 
 
 @secret.command("delete")
@@ -543,7 +611,9 @@ def secret_delete(name: str, yes: bool, store: tuple[str, ...]) -> None:
     """Delete secret NAME."""
     if not yes and not click.confirm(f"Delete secret {name!r}?", default=False, err=True):
         _fail("not deleted", EXIT_PROBLEMS)
-    _run(store, ClientOptions(), lambda c: c.delete_secret(name))
+    _run(
+        store, ClientOptions(), _waits_shown(f"Deleting {name!r}", lambda c: c.delete_secret(name))
+    )
     click.echo(f"Deleted secret {name!r}")
 
 

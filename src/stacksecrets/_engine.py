@@ -29,6 +29,7 @@ a deadline or a cancel scope ends them promptly.
 
 from __future__ import annotations
 
+import difflib
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import TypeVar
@@ -55,6 +56,7 @@ from ._metacache import (
     cache_path,
     switched_on,
 )
+from ._observe import Observer, Progress, current, waiting
 from ._options import ClientOptions
 from ._plan import References, collect
 from ._references import scan, substitute
@@ -76,6 +78,26 @@ class _Counters:
     metadata_hits: int = 0
     #: Names this operation read from the store itself (not from a cache or another's call).
     fetched: set[str] = attrs.field(factory=set)
+    #: Who watches this operation's progress (``_observe``), and the names answered so far.
+    observer: Observer | None = None
+    total: int = 0
+    settled: set[str] = attrs.field(factory=set)
+
+    def hit(self) -> None:
+        self.cache_hits += 1
+        self.changed()
+
+    def settle(self, name: str) -> None:
+        """``name`` has its final answer in this operation."""
+        if self.observer is not None and name not in self.settled:
+            self.settled.add(name)
+            self.changed()
+
+    def changed(self) -> None:
+        if self.observer is not None:
+            self.observer.progress(
+                Progress(len(self.settled), self.total, self.store_calls, self.cache_hits)
+            )
 
 
 @attrs.frozen
@@ -156,6 +178,13 @@ class Engine:
             return None
         return entry[0]
 
+    def _known_names(self) -> list[str]:
+        """The names this engine knows to exist now (from its existence answers)."""
+        now = self._clock()
+        return [
+            name for name, (there, until) in list(self._exists.items()) if there and until > now
+        ]
+
     def _remember(self, name: str, outcome: Outcome) -> None:
         now = self._clock()
         if isinstance(outcome, Secret):
@@ -188,7 +217,9 @@ class Engine:
             with attempt:
                 async with self.limiter:
                     counters.store_calls += 1
-                    return await call()
+                    counters.changed()
+                    with waiting(f"the store {self.store.description}"):
+                        return await call()
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _retry_on(self, exc: Exception) -> bool | float:
@@ -213,17 +244,17 @@ class Engine:
         while True:
             cached = self._cached_secret(name)
             if cached is not None:
-                counters.cache_hits += 1
+                counters.hit()
                 return cached
             if self._cached_exists(name) is False:
-                counters.cache_hits += 1
+                counters.hit()
                 return _MISSING
             flight = self._flights.get(name)
             if flight is None:
                 break
             await flight.done.wait()
             if flight.outcome is not None:
-                counters.cache_hits += 1
+                counters.hit()
                 return flight.outcome
             # The leader was cancelled before it had an answer: try again.
 
@@ -309,9 +340,12 @@ class Engine:
         return outcomes
 
     async def _exists_many(
-        self, names: Sequence[str], counters: _Counters
+        self, names: Sequence[str], counters: _Counters, *, final: bool = True
     ) -> dict[str, bool | StoreError]:
-        """Whether each name exists, from the cache or batched existence calls."""
+        """Whether each name exists, from the cache or batched existence calls.
+
+        ``final``: the answer is all this validation wants of a name (else a found name is
+        read next, so only the missing and failed ones are settled for the progress)."""
         answers: dict[str, bool | StoreError] = {}
         unknown: list[str] = []
         for name in names:
@@ -319,8 +353,10 @@ class Engine:
             if known is None:
                 unknown.append(name)
             else:
-                counters.cache_hits += 1
                 answers[name] = known
+                if final or known is False:
+                    counters.settle(name)
+                counters.hit()
         if not unknown:
             return answers
         size = self.store.capabilities.max_batch or len(unknown)
@@ -330,6 +366,8 @@ class Engine:
                 found = await self._call(counters, lambda: self.store.secrets_exist(chunk))
             except StoreError as exc:
                 answers.update(dict.fromkeys(chunk, exc))
+                for name in chunk:
+                    counters.settle(name)
                 return
             now = self._clock()
             for name in chunk:
@@ -337,6 +375,8 @@ class Engine:
                 answers[name] = present
                 ttl = self.options.cache_ttl if present else self.options.missing_ttl
                 self._exists[name] = (present, now + ttl)
+                if final or not present:
+                    counters.settle(name)
 
         async with anyio.create_task_group() as tg:
             for start in range(0, len(unknown), size):
@@ -406,7 +446,11 @@ class Engine:
         ``key_names_only``: no value is wanted, so key names from the metadata cache will do
         (those secrets are then not in the returned secrets)."""
         started = time.perf_counter()
-        counters = _Counters()
+        observer = current()
+        counters = _Counters(observer=observer)
+        if observer is not None and level is not ValidationLevel.NONE:
+            counters.total = len(refs.secrets)
+            counters.changed()
         log = logger.bind(level=level.value, stacks=stack_count)
         log.debug(
             "stacksecrets.validate.plan",
@@ -418,7 +462,10 @@ class Engine:
         problems.extend(_unresolvable_problems(refs))
         secrets: dict[str, Secret] = {}
         if level is not ValidationLevel.NONE and refs.secrets:
-            problems.extend(await self._check(refs, level, counters, secrets, key_names_only))
+            checked = await self._check(refs, level, counters, secrets, key_names_only)
+            problems.extend(_with_suggestions(checked, self._known_names()))
+            for name in refs.secrets:
+                counters.settle(name)
         stats = Stats(
             stacks=stack_count,
             references=refs.count,
@@ -471,7 +518,9 @@ class Engine:
             batched = False
         if level is ValidationLevel.SECRET_EXISTS or (batched and len(unread) > 1):
             wanted = names if level is ValidationLevel.SECRET_EXISTS else unread
-            existence = await self._exists_many(wanted, counters)
+            existence = await self._exists_many(
+                wanted, counters, final=level is ValidationLevel.SECRET_EXISTS
+            )
             _raise_if_unusable(existence.values())
             for name, answer in existence.items():
                 if answer is False:
@@ -501,11 +550,13 @@ class Engine:
             if cached is None:
                 to_read.append(name)
             else:  # no task needed for an answer already in hand
-                counters.cache_hits += 1
                 outcomes[name] = cached
+                counters.settle(name)
+                counters.hit()
 
         async def read(name: str) -> None:
             outcomes[name] = await self._fetch(name, counters)
+            counters.settle(name)
 
         if isinstance(self.store, BatchReader) and len(to_read) > 1:
             outcomes.update(await self._fetch_batched(self.store, to_read, counters))
@@ -579,6 +630,7 @@ class Engine:
                 and (entry.id, entry.stamp) == (answer.id, answer.stamp)
             ):
                 counters.metadata_hits += 1
+                counters.settle(name)
                 problems.extend(_key_problems_from(refs, name, entry))
             else:
                 to_read.append(name)
@@ -616,11 +668,15 @@ class Engine:
                 found = await self._call(counters, lambda: store.secrets_metadata(chunk))
             except StoreError as exc:
                 answers.update(dict.fromkeys(chunk, exc))
+                for name in chunk:
+                    counters.settle(name)
                 return
             now = self._clock()
             for name in chunk:
                 stamp = found.get(name)
                 answers[name] = stamp
+                if stamp is None:
+                    counters.settle(name)
                 ttl = self.options.cache_ttl if stamp is not None else self.options.missing_ttl
                 self._exists[name] = (stamp is not None, now + ttl)
 
@@ -712,8 +768,28 @@ def _problems_of_keys(
         else:
             kind = ProblemKind.MISSING_KEY
             detail = "available keys: " + _key_list(keys)
-        problems.append(Problem(kind, name, key, usages, detail))
+        problems.append(Problem(kind, name, key, usages, detail, _close(key, keys)))
     return problems
+
+
+def _close(name: str, known: Iterable[str]) -> str | None:
+    """The known name closest to ``name`` (a typo's likely intent), if one is close enough.
+    Only ever given names and keys, never values."""
+    # 0.75, not difflib's 0.6: 'pasword' -> 'password' (0.93), 'passwd' -> 'password' (0.86),
+    # but no 'access_key' for 'secret_key' (0.6), a different key.
+    found = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.75)
+    return found[0] if found else None
+
+
+def _with_suggestions(problems: list[Problem], known: Iterable[str]) -> list[Problem]:
+    """Missing secrets get the closest name the validation found to exist."""
+    names = set(known)
+    return [
+        attrs.evolve(problem, suggestion=_close(problem.secret, names))
+        if problem.kind is ProblemKind.MISSING_SECRET and problem.secret is not None
+        else problem
+        for problem in problems
+    ]
 
 
 def _key_list(keys: frozenset[str], shown: int = 10) -> str:

@@ -205,6 +205,12 @@ class _RetryHook:
                 error=type(details.caused_by).__name__,
                 reason=str(details.caused_by),  # our messages hold names and hosts, no values
             )
+            from ._observe import timed_wait
+
+            timed_wait(
+                f"retry {details.retry_num} after: {details.caused_by}",
+                details.wait_for,
+            )
             return
         for hook in self.others:
             hook(details)

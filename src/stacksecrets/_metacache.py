@@ -44,6 +44,7 @@ import platformdirs
 
 from ._errors import ConfigurationError
 from ._logging import logger
+from ._observe import waiting
 
 __all__ = [
     "CACHE_DIR_VARIABLE",
@@ -311,16 +312,23 @@ async def _locked(path: Path) -> Any:
     """The cross-process lock beside the file, polled so that cancellation stays prompt."""
     lock = filelock.FileLock(f"{path}.lock", mode=0o600, thread_local=False)
     delay = 0.001
+    told = False  # the observer, that the lock is held by another process
     deadline = time.monotonic() + _LOCK_PATIENCE
-    while True:
-        try:
-            await anyio.to_thread.run_sync(lambda: lock.acquire(blocking=False))
-            break
-        except filelock.Timeout:
-            if time.monotonic() > deadline:
-                raise
-            await anyio.sleep(delay)
-            delay = min(delay * 2, _MAX_LOCK_POLL)
+    with contextlib.ExitStack() as wait:
+        while True:
+            try:
+                await anyio.to_thread.run_sync(lambda: lock.acquire(blocking=False))
+                break
+            except filelock.Timeout:
+                if time.monotonic() > deadline:
+                    raise
+                if not told:  # held by another process: say so while waiting
+                    told = True
+                    wait.enter_context(
+                        waiting(f"the metadata cache lock {lock.lock_file} (another process)")
+                    )
+                await anyio.sleep(delay)
+                delay = min(delay * 2, _MAX_LOCK_POLL)
     try:
         yield
     finally:

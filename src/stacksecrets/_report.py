@@ -47,6 +47,8 @@ class Problem:
 
     ``detail`` never holds a secret value: for an invalid reference it is the reason and the
     text as written in the configuration; for store errors, the store's sanitized message.
+    ``suggestion`` is a close name for a missing secret or key ("did you mean"): a secret name
+    or a key name the validation found, never a value.
     """
 
     kind: ProblemKind
@@ -54,6 +56,7 @@ class Problem:
     key: str | None
     usages: tuple[Usage, ...] = attrs.field(converter=_sorted_usages)
     detail: str = ""
+    suggestion: str | None = None
 
     @property
     def subject(self) -> str:
@@ -71,6 +74,8 @@ class Problem:
         lines = [f"{_TITLES[self.kind]}: {self.subject}"]
         if self.secret is not None and self.detail:
             lines[0] += f" ({self.detail})"
+        if self.suggestion is not None:
+            lines[0] += f"; did you mean {self.suggestion!r}?"
         lines.extend(f"    used in {usage}" for usage in self.usages)
         return "\n".join(lines)
 
@@ -80,6 +85,7 @@ class Problem:
             "secret": self.secret,
             "key": self.key,
             "detail": self.detail,
+            "suggestion": self.suggestion,
             "usages": [usage.to_dict() for usage in self.usages],
         }
 
@@ -142,8 +148,17 @@ class ValidationReport:
             raise SecretValidationError(self)
         return self
 
-    def to_text(self) -> str:
+    def title(self) -> str:
+        """The report's first line: OK, or how many problems (and which stacks)."""
         stacks = ", ".join(repr(name) for name in self.stacks) or "no stacks"
+        if self.ok:
+            return f"Secret references OK at level {self.level} ({stacks})."
+        count = len(self.problems)
+        noun = "problem" if count == 1 else "problems"
+        return f"Secret validation at level {self.level} found {count} {noun} ({stacks}):"
+
+    def summary(self) -> str:
+        """The report's last lines: counts, timing and the store."""
         s = self.stats
         summary = (
             f"{_count(s.references, 'reference')} to {_count(s.unique_secrets, 'secret')} in "
@@ -155,15 +170,12 @@ class ValidationReport:
         if self.store:
             shown = self.store if self.store.isprintable() else repr(self.store)
             summary += f"\nStore: {shown}"
-        if self.ok:
-            lines = [f"Secret references OK at level {self.level} ({stacks})."]
-        else:
-            count = len(self.problems)
-            noun = "problem" if count == 1 else "problems"
-            lines = [f"Secret validation at level {self.level} found {count} {noun} ({stacks}):"]
-            lines.extend("  " + problem.to_text() for problem in self.problems)
-        lines.extend(self._sources_text())
-        lines.append(summary)
+        return "\n".join([*self._sources_text(), summary])
+
+    def to_text(self) -> str:
+        lines = [self.title()]
+        lines.extend("  " + problem.to_text() for problem in self.problems)
+        lines.append(self.summary())
         return "\n".join(lines)
 
     def _sources_text(self) -> list[str]:

@@ -9,6 +9,7 @@ store file, and the folder is fsynced. A file that cannot be parsed is never ove
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import json
 import os
@@ -39,6 +40,7 @@ from .._errors import (
     StoreUnavailableError,
 )
 from .._logging import logger
+from .._observe import waiting
 from .._secret import Secret
 from ._base import StoreBase, StoreCapabilities, check_write, merge_update
 from ._crypto import KEY_VARIABLE, SCHEME, FileCrypto, keys_from_env
@@ -470,11 +472,17 @@ async def _acquire(lock: filelock.BaseFileLock, *, patience: float, path: Path) 
     (A blocking ``acquire`` in a worker thread could not be cancelled.)
     """
     delay = 0.001
-    with anyio.move_on_after(patience):
+    told = False  # the observer, that the lock is held by another process
+    with anyio.move_on_after(patience), contextlib.ExitStack() as wait:
         while True:
             try:
                 await anyio.to_thread.run_sync(lambda: lock.acquire(blocking=False))
             except filelock.Timeout:
+                if not told:  # held by another writer: say so while waiting
+                    told = True
+                    wait.enter_context(
+                        waiting(f"the lock file {lock.lock_file} (another writer holds it)")
+                    )
                 await anyio.sleep(delay)
                 delay = min(delay * 2, _MAX_LOCK_POLL)
             except OSError as exc:  # e.g. ELOOP: filelock refuses a lock file that is a symlink
