@@ -30,6 +30,7 @@ from ._errors import (
     StoreCorruptError,
     StoreUnavailableError,
 )
+from ._fix import Fixer, fix_options, register_secrets_command
 from ._levels import ValidationLevel
 from ._logging import logger, redact_secrets
 from ._options import ClientOptions, OptionOverrides
@@ -187,6 +188,7 @@ def cli(verbose: int) -> None:
     help="The stack ZenML would run now [env ZENML_ACTIVE_STACK_ID, else ZenML's config].",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@fix_options
 def validate(
     paths: tuple[Path, ...],
     store: str | None,
@@ -198,12 +200,21 @@ def validate(
     all_zenml_stacks: bool,
     no_zenml_runtime_check: bool,
     active_stack: bool,
+    fix: bool = False,
+    dry_run: bool = False,
+    values_file: str | None = None,
 ) -> None:
     """Check every secret reference in the stacks in PATHS (files or folders, including ZenML
     run configurations) and/or on a ZenML server. Every problem is reported at once, with
     every place it is used."""
     with _errors_to_exit_codes():
-        chosen = ValidationLevel.from_env() if level is None else ValidationLevel.parse(level)
+        fixer = Fixer.from_options(
+            fix=fix, dry_run=dry_run, values_file=values_file, as_json=as_json
+        )
+        if fixer is not None:
+            chosen = fixer.level(level)
+        else:
+            chosen = ValidationLevel.from_env() if level is None else ValidationLevel.parse(level)
         stacks: list[Stack] = []
         if paths:
             from ._loaders import load_stacks
@@ -237,11 +248,17 @@ def validate(
         return attrs.evolve(report, store=client.store.description)
 
     report = _run(store, options, action)
+    if fixer is not None:
+        with _errors_to_exit_codes():
+            report = fixer.run(report, stacks, lambda act: _run(store, options, act))
     click.echo(report.to_json() if as_json else report.to_text())
     if report.ok:
         sys.exit(EXIT_OK)
     unreachable = any(p.kind is ProblemKind.STORE_ERROR for p in report.problems)
     sys.exit(EXIT_UNREACHABLE if unreachable else EXIT_PROBLEMS)
+
+
+cli.add_command(register_secrets_command(validate))
 
 
 async def _server_stacks(client: AsyncClient, names: Sequence[str], every: bool) -> list[Stack]:
