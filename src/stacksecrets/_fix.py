@@ -21,6 +21,7 @@ No value is ever printed, logged or put in a message.
 
 from __future__ import annotations
 
+import signal
 import sys
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from typing import Any, TypeVar
@@ -353,27 +354,59 @@ async def _apply(
     stacks: Sequence[Stack],
     say: Callable[[str], None],
 ) -> ValidationReport:
-    """The writes, one at a time, then the validation again."""
-    pending = list(plan.writes)
-    failed: list[tuple[Write, str]] = []
-    done = 0
-    try:
-        while pending:
-            write = pending[0]
-            # A write under way finishes (or fails) whole; a Ctrl-C is taken after it.
-            with anyio.CancelScope(shield=True):
+    """The writes, one at a time, then the validation again.
+
+    Ctrl-C (SIGINT) during the writes lets the write under way finish, then stops: its
+    handler is ours for this phase, as a cancellation could cut a write short and leave the
+    summary unsure of it. A second Ctrl-C stops at once.
+    """
+    writes = _Writes(list(plan.writes))
+    async with anyio.create_task_group() as group:
+        group.start_soon(_watch_interrupts, writes, group.cancel_scope)
+        try:
+            for write in plan.writes:
+                if writes.stop:
+                    break
+                writes.current = write
                 error = await _write(client, write, values[write.secret])
-            pending.pop(0)
-            if error is None:
-                done += 1
-                say(write.describe(done=True))
-            else:
-                failed.append((write, error))
-            await anyio.lowlevel.checkpoint()
-    finally:
-        _summary(len(plan.writes), done, failed, pending)
+                writes.current = None
+                writes.pending.remove(write)
+                if error is None:
+                    writes.done += 1
+                    say(write.describe(done=True))
+                else:
+                    writes.failed.append((write, error))
+        finally:
+            group.cancel_scope.cancel()
+            _summary(len(plan.writes), writes)
+    if writes.stop:
+        raise KeyboardInterrupt
     report = await client.validate_stacks(stacks, level=level)
     return attrs.evolve(report, store=client.store.description)
+
+
+@attrs.define
+class _Writes:
+    """Where the pass of writes is."""
+
+    pending: list[Write]
+    failed: list[tuple[Write, str]] = attrs.field(factory=list)
+    done: int = 0
+    current: Write | None = None
+    stop: bool = False
+
+
+async def _watch_interrupts(writes: _Writes, scope: anyio.CancelScope) -> None:
+    with anyio.open_signal_receiver(signal.SIGINT) as received:
+        async for _signal in received:
+            if writes.stop:
+                scope.cancel()
+                return
+            writes.stop = True
+            click.echo(
+                "\nstacksecrets: stopping after the write under way (Ctrl-C again: at once)",
+                err=True,
+            )
 
 
 async def _write(client: AsyncClient, write: Write, values: Mapping[str, str]) -> str | None:
@@ -397,12 +430,15 @@ async def _write(client: AsyncClient, write: Write, values: Mapping[str, str]) -
     return None
 
 
-def _summary(
-    total: int, done: int, failed: Sequence[tuple[Write, str]], pending: Sequence[Write]
-) -> None:
-    if not failed and not pending:
+def _summary(total: int, writes: _Writes) -> None:
+    if not writes.failed and not writes.pending:
         return
-    lines = [f"stacksecrets: {done} of {total} write(s) done; still to do:"]
-    lines.extend(f"  {write.describe()}: {reason}" for write, reason in failed)
-    lines.extend(f"  {write.describe()}: not tried (interrupted)" for write in pending)
+    lines = [f"stacksecrets: {writes.done} of {total} write(s) done; still to do:"]
+    lines.extend(f"  {write.describe()}: {reason}" for write, reason in writes.failed)
+    for write in writes.pending:
+        if write is writes.current:
+            reason = "stopped while under way: it may or may not have been written"
+        else:
+            reason = "not tried (interrupted)"
+        lines.append(f"  {write.describe()}: {reason}")
     click.echo("\n".join(lines), err=True)
