@@ -306,7 +306,9 @@ def test_ctrl_c_during_the_writes_keeps_what_was_written(
         ("has space", "k", False),
         ("a.b", "k", False),
         ("db", "k}}x", False),
-        ("{db", "k", False),
+        ("", "k", False),
+        ("db", "", False),
+        ("line\nbreak", "k", False),
     ],
 )
 def test_a_name_no_reference_could_use_is_not_planned(name: str, key: str, usable: bool) -> None:
