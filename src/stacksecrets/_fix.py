@@ -252,7 +252,10 @@ class Fixer:
         if not run(_writable):
             raise ConfigurationError(f"the store {report.store} is read-only: nothing to fix")
         values = self._values(plan)
-        return run(lambda client: _apply(client, plan, values, report.level, stacks, self._say))
+        fixed: ValidationReport = run(
+            lambda client: _apply(client, plan, values, report.level, stacks, self._say)
+        )
+        return fixed
 
     def _values(self, plan: Plan) -> dict[str, dict[str, str]]:
         values = self._from_file(plan) if self.values is not None else _prompt_values(plan)
