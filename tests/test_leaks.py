@@ -1,7 +1,8 @@
 """No secret value, password or token ever leaves through logs, errors, reprs or CLI output.
 
 ``test_nothing_secret_escapes`` runs every API call (``AsyncClient`` and ``Client``) and every
-CLI command, on success and on each error path, against the local file store and against a
+CLI command (``validate --fix`` on a pseudo-terminal too, its values typed at the hidden
+prompts), on success and on each error path, against the local file store and against a
 real ZenML server, with structlog rendering every event at DEBUG and the stdlib root logger at
 DEBUG (httpx's and httpcore's own logs included; the CLI runs with ``-vv``). Everything
 captured (log output, stdout, stderr, exception messages, reprs and tracebacks, reports in text
@@ -38,6 +39,7 @@ import structlog
 from cli_runner import Cli
 from moto_fixtures import MotoServer, aws_variables
 from openbao_fixtures import OpenBao
+from pty_cli import spawn
 from recording_transport import RecordingTransport
 from stacksecrets import (
     AsyncClient,
@@ -325,6 +327,7 @@ def _cli_calls(cli: Cli, capture: Capture, target: Target, prefix: str, tmp_path
     assert run("validate", str(stack_file)).returncode == 1
     assert run("validate", str(stack_file), "--json").returncode == 1
     assert run("secret", "update", name, f"--password={newer}").returncode == 0
+    _fix_calls(cli, capture, target, name, tmp_path)
     assert run("secret", "get", "no-such-secret").returncode == 1
     assert run("secret", "delete", name, "--yes").returncode == 0
     assert run("secret", "update", name, f"--password={newer}").returncode == 1
@@ -332,6 +335,28 @@ def _cli_calls(cli: Cli, capture: Capture, target: Target, prefix: str, tmp_path
         result = run("validate", str(stack_file), "--deadline", "20", url=url, env=env)
         # 2: configuration (a refused login included); 3: the store is down.
         assert result.returncode in {2, 3}
+
+
+def _fix_calls(cli: Cli, capture: Capture, target: Target, name: str, tmp_path: Path) -> None:
+    """``validate --fix`` on a pseudo-terminal: values typed at its hidden prompts (a missing
+    key of ``name``, a missing secret), at -vv; then its dry run."""
+    fixed = {name: {"pasword": _value("cli-fix-key")}, f"{name}-new": {"key": _value("cli-fix")}}
+    capture.forbid(*(value for keys in fixed.values() for value in keys.values()))
+    stack_file = tmp_path / "fix-stack.yaml"
+    stack_file.write_text(STACK_YAML.replace("NAME", name).replace("no-such-secret", f"{name}-new"))
+    args = ("-vv", "validate", str(stack_file), "--fix")
+    pty = spawn(cli, *args, store=target.url, env=target.env)
+    answered = pty.answer(fixed)
+    assert pty.finish() == 0
+    capture.texts.append(pty.output)
+    assert len(answered) == 2
+    dry = cli(*args, "--dry-run", store=target.url, env=target.env, stdin="")
+    assert dry.returncode == 0
+    capture.texts.extend([dry.stdout, dry.stderr])
+    assert (
+        cli("secret", "delete", f"{name}-new", "--yes", store=target.url, env=target.env).returncode
+        == 0
+    )
 
 
 @pytest.fixture(params=["file", "zenml", "vault", "aws"])

@@ -33,6 +33,7 @@ from ._errors import (
     StoreCorruptError,
     StoreUnavailableError,
 )
+from ._fix import Fixer, fix_options, register_secrets_command
 from ._levels import ValidationLevel
 from ._logging import logger, redact_secrets
 from ._options import ClientOptions, OptionOverrides
@@ -260,6 +261,7 @@ def cli(ctx: click.Context, verbose: int, cli_deadline: float) -> None:
     help="The stack ZenML would run now [env ZENML_ACTIVE_STACK_ID, else ZenML's config].",
 )
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+@fix_options
 def validate(
     paths: tuple[Path, ...],
     store: tuple[str, ...],
@@ -271,12 +273,21 @@ def validate(
     all_zenml_stacks: bool,
     no_zenml_runtime_check: bool,
     active_stack: bool,
+    fix: bool = False,
+    dry_run: bool = False,
+    values_file: str | None = None,
 ) -> None:
     """Check every secret reference in the stacks in PATHS (files or folders, including ZenML
     run configurations) and/or on a ZenML server. Every problem is reported at once, with
     every place it is used."""
     with _errors_to_exit_codes():
-        chosen = ValidationLevel.from_env() if level is None else ValidationLevel.parse(level)
+        fixer = Fixer.from_options(
+            fix=fix, dry_run=dry_run, values_file=values_file, as_json=as_json
+        )
+        if fixer is not None:
+            chosen = fixer.level(level)
+        else:
+            chosen = ValidationLevel.from_env() if level is None else ValidationLevel.parse(level)
         stacks: list[Stack] = []
         if paths:
             from ._loaders import load_stacks
@@ -316,6 +327,9 @@ def validate(
         return attrs.evolve(report, store=client.store.description)
 
     report = _run(store, options, action)
+    if fixer is not None:
+        with _errors_to_exit_codes():
+            report = fixer.run(report, stacks, lambda act: _run(store, options, act))
     if as_json:
         click.echo(report.to_json())
     elif is_terminal(sys.stdout):
@@ -328,6 +342,9 @@ def validate(
         sys.exit(EXIT_OK)
     unreachable = any(p.kind is ProblemKind.STORE_ERROR for p in report.problems)
     sys.exit(EXIT_UNREACHABLE if unreachable else EXIT_PROBLEMS)
+
+
+cli.add_command(register_secrets_command(validate))
 
 
 async def _server_stacks(client: AsyncClient, names: Sequence[str], every: bool) -> list[Stack]:

@@ -29,9 +29,9 @@ import re
 import stat
 import sys
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, NoReturn, TypeVar
 
 import attrs
 import yaml
@@ -48,6 +48,7 @@ __all__ = [
     "MAX_VALUES",
     "MAX_VALUES_FILE_BYTES",
     "STACK_FILE_SUFFIXES",
+    "load_secrets_values_file",
     "load_stack_file",
     "load_stacks",
     "load_values_file",
@@ -66,6 +67,8 @@ MAX_VALUES = 1_000_000
 #: A values file (``secret create --values-file``) larger than this is refused: it holds the
 #: keys of one secret, a few KiB at most.
 MAX_VALUES_FILE_BYTES = 1024 * 1024
+
+T = TypeVar("T")
 #: Files a folder source contributes (case-insensitive).
 STACK_FILE_SUFFIXES = (".json", ".yaml", ".yml")
 
@@ -766,6 +769,19 @@ def load_values_file(source: str) -> dict[str, str]:
     or empty key, more than ``MAX_VALUES_FILE_BYTES``, or text that is not UTF-8 is a
     ``ConfigurationError`` naming the file, the line and the key; never a value.
     """
+    text, where = _read_values_source(source, "a values file holds the keys of one secret")
+    return _parse_values(text, where, lambda reader: reader.read())
+
+
+def load_secrets_values_file(source: str) -> dict[str, dict[str, str]]:
+    """The values of many secrets (``-``: standard input): a mapping of secret names to
+    mappings of keys to values, each value exactly as written (the rules of
+    ``load_values_file``, one level deeper). Used by ``validate --fix``."""
+    text, where = _read_values_source(source, "a values file holds the keys to set up")
+    return _parse_values(text, where, lambda reader: reader.read_nested())
+
+
+def _read_values_source(source: str, purpose: str) -> tuple[str, str]:
     where = "stdin" if source == "-" else source
     try:
         if source == "-":
@@ -777,8 +793,7 @@ def load_values_file(source: str) -> dict[str, str]:
         raise ConfigurationError(f"cannot read values from {where}: {exc.strerror}") from None
     if len(raw) > MAX_VALUES_FILE_BYTES:
         raise ConfigurationError(
-            f"values in {where}: larger than {MAX_VALUES_FILE_BYTES // 1024} KiB; a values file "
-            "holds the keys of one secret"
+            f"values in {where}: larger than {MAX_VALUES_FILE_BYTES // 1024} KiB; {purpose}"
         )
     try:
         text = raw.decode("utf-8-sig")
@@ -788,10 +803,14 @@ def load_values_file(source: str) -> dict[str, str]:
         bad_line = None
     if bad_line is not None:
         raise ConfigurationError(f"values in {where}, line {bad_line}: not UTF-8 text")
+    return text, where
+
+
+def _parse_values(text: str, where: str, read: Callable[[_ValuesReader], T]) -> T:
     loader = None
     try:
         loader = _YamlLoader(text)
-        return _ValuesReader(loader, where).read()
+        return read(_ValuesReader(loader, where))
     except yaml.YAMLError as exc:
         problem, line = yaml_problem(exc, text)
     finally:
@@ -814,6 +833,38 @@ class _ValuesReader:
         raise ConfigurationError(f"values in {self._where}, line {line}: {message}")
 
     def read(self) -> dict[str, str]:
+        self._document_start()
+        values = self._pairs(None)
+        self._document_end()
+        return values
+
+    def read_nested(self) -> dict[str, dict[str, str]]:
+        """secret name -> key -> value."""
+        loader = self._loader
+        self._document_start("expected a mapping of secret names to key: value mappings")
+        secrets: dict[str, dict[str, str]] = {}
+        while not loader.check_event(yaml.MappingEndEvent):
+            name_event = loader.get_event()
+            name = self._scalar(name_event, None)
+            if not name:
+                self._fail("a secret name cannot be empty", name_event)
+            if name in secrets:
+                self._fail(f"the secret {_shown(name)} appears twice", name_event)
+            inner = loader.get_event()
+            if not isinstance(inner, yaml.MappingStartEvent):
+                self._fail(
+                    f"secret {_shown(name)} must be a mapping of key: value, one key per line",
+                    inner,
+                )
+            self._check_tag(inner, None, _YAML_MAP)
+            secrets[name] = self._pairs(name)
+        loader.get_event()  # mapping end
+        self._document_end()
+        return secrets
+
+    def _document_start(
+        self, expected: str = "expected a mapping of key: value, one key per line"
+    ) -> None:
         loader = self._loader
         loader.get_event()  # stream start
         if loader.check_event(yaml.StreamEndEvent):
@@ -821,23 +872,31 @@ class _ValuesReader:
         loader.get_event()  # document start
         start = loader.get_event()
         if not isinstance(start, yaml.MappingStartEvent):
-            self._fail("expected a mapping of key: value, one key per line", start)
+            self._fail(expected, start)
         self._check_tag(start, None, _YAML_MAP)
+
+    def _pairs(self, secret: str | None) -> dict[str, str]:
+        """key: scalar pairs up to the end of the mapping just opened."""
+        loader = self._loader
         values: dict[str, str] = {}
+        of = "" if secret is None else f" of secret {_shown(secret)}"
         while not loader.check_event(yaml.MappingEndEvent):
             key_event = loader.get_event()
             key = self._scalar(key_event, None)
             if not key:
-                self._fail("a key cannot be empty", key_event)
+                self._fail(f"a key{of} cannot be empty", key_event)
             if key in values:
-                self._fail(f"the key {_shown(key)} appears twice", key_event)
+                self._fail(f"the key {_shown(key)}{of} appears twice", key_event)
             values[key] = self._scalar(loader.get_event(), key)
         loader.get_event()  # mapping end
+        return values
+
+    def _document_end(self) -> None:
+        loader = self._loader
         loader.get_event()  # document end
         if not loader.check_event(yaml.StreamEndEvent):
             extra = loader.peek_event()
             self._fail("expected a single YAML document, found another ('---')", extra)
-        return values
 
     def _scalar(self, event: Any, key: str | None) -> str:
         of = "a key" if key is None else f"the value of {_shown(key)}"
