@@ -330,6 +330,11 @@ def validate(
     if fixer is not None:
         with _errors_to_exit_codes():
             report = fixer.run(report, stacks, lambda act: _run(store, options, act))
+    _report_and_exit(report, as_json=as_json)
+
+
+def _report_and_exit(report: ValidationReport, *, as_json: bool) -> NoReturn:
+    """Print the report (JSON; a table on a terminal; else plain text) and exit by its result."""
     if as_json:
         click.echo(report.to_json())
     elif is_terminal(sys.stdout):
