@@ -101,7 +101,9 @@ def install(session: nox.Session, *groups: str) -> None:
 def tests(session: nox.Session) -> None:
     """Every test, async ones on asyncio and trio, against a real ZenML server."""
     install(session, "tests")
-    session.run("pytest", *(session.posargs or ["-m", "not slow"]), env=server_env())
+    # The slowest tests are listed, so a run shows where the ~10 minute budget goes.
+    default = ["-m", "not slow", "--durations=15"]
+    session.run("pytest", *(session.posargs or default), env=server_env())
 
 
 @nox.session(python=PYTHON)

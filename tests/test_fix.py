@@ -328,6 +328,8 @@ def test_level_none_is_refused_with_fix(cli: Cli, tmp_path: Path) -> None:
     stack = tmp_path / "stack.yaml"
     stack.write_text(STACK_YAML.replace("P-", "x-"), encoding="utf-8")
     store = tmp_path / "secrets.json"
+    # A store named on the command line must exist for reads (a typo is not an empty store).
+    assert cli("secret", "create", "unrelated", "--k=v", store=store).returncode == 0
     none = cli("validate", str(stack), "--fix", "--level", "NONE", "--dry-run", store=store)
     assert none.returncode == 2
     assert "--fix needs a level that looks secrets up" in none.stderr
