@@ -74,6 +74,7 @@ def thousand_secrets(tmp_path: Path) -> tuple[Path, list[str]]:
     return path, names
 
 
+@pytest.mark.slow
 def test_sixteen_threads_read_1000_names_from_the_file_store(
     thousand_secrets: tuple[Path, list[str]],
 ) -> None:

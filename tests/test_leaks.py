@@ -359,7 +359,15 @@ def _fix_calls(cli: Cli, capture: Capture, target: Target, name: str, tmp_path: 
     )
 
 
-@pytest.fixture(params=["file", "zenml", "vault", "aws"])
+#: Vault and AWS run in ``nox -s slow`` (about 30 s each); file and ZenML in every run.
+@pytest.fixture(
+    params=[
+        "file",
+        "zenml",
+        pytest.param("vault", marks=pytest.mark.slow),
+        pytest.param("aws", marks=pytest.mark.slow),
+    ]
+)
 def target(
     request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> Iterator[tuple[Target, Capture]]:
