@@ -52,7 +52,7 @@ from .._secret import Secret
 from ._base import StoreBase, StoreCapabilities, check_write
 from ._urls import StoreURL, parse_store_url
 from ._urls import redact as _redacted_url
-from ._zenml_http import _NOT_JSON, _retry_after, is_loopback, read_capped
+from ._zenml_http import _NOT_JSON, _retry_after, is_loopback, send_logged
 
 __all__ = ["VaultStore", "VaultTLSWarning"]
 
@@ -437,34 +437,16 @@ class VaultStore(StoreBase):
     ) -> httpx.Response:
         self.http_calls += 1
         started = time.perf_counter()
-        try:
-            request = self._client.build_request(
-                method, f"{API}{path}", params=params, json=json_body
-            )
-            response = await read_capped(self._client, request, self._where(method, path))
-        except httpx.TransportError as exc:
-            logger.debug(
-                "stacksecrets.vault.request",
-                host=self._host,
-                method=method,
-                path=f"{API}{path}",
-                error=type(exc).__name__,
-                duration_ms=round((time.perf_counter() - started) * 1000, 1),
-            )
-            raise StoreUnavailableError(
-                f"{self._where(method, path)} failed: {type(exc).__name__}"
-            ) from exc
-        except httpx.HTTPError as exc:
-            raise StoreError(f"{self._where(method, path)} failed: {type(exc).__name__}") from exc
-        logger.debug(
-            "stacksecrets.vault.request",
+        request = self._client.build_request(method, f"{API}{path}", params=params, json=json_body)
+        return await send_logged(
+            self._client,
+            request,
+            where=self._where(method, path),
+            event="stacksecrets.vault.request",
             host=self._host,
-            method=method,
             path=f"{API}{path}",
-            status=response.status_code,
-            duration_ms=round((time.perf_counter() - started) * 1000, 1),
+            started=started,
         )
-        return response
 
     async def _check_token(self) -> None:
         """After a 403: raise ``AuthenticationError`` if the token itself is refused.

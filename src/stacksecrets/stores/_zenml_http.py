@@ -345,31 +345,15 @@ class ZenMLSession:
         request = self._client.build_request(
             method, f"{API}{path}", params=params, json=json_body, data=data, headers=headers
         )
-        try:
-            response = await read_capped(self._client, request, self.where(method, path))
-        except httpx.TransportError as exc:
-            logger.debug(
-                "stacksecrets.zenml.request",
-                host=self.host,
-                method=method,
-                path=f"{API}{path}",
-                error=type(exc).__name__,
-                duration_ms=round((time.perf_counter() - started) * 1000, 1),
-            )
-            raise StoreUnavailableError(
-                f"{self.where(method, path)} failed: {type(exc).__name__}"
-            ) from exc
-        except httpx.HTTPError as exc:
-            raise StoreError(f"{self.where(method, path)} failed: {type(exc).__name__}") from exc
-        logger.debug(
-            "stacksecrets.zenml.request",
+        return await send_logged(
+            self._client,
+            request,
+            where=self.where(method, path),
+            event="stacksecrets.zenml.request",
             host=self.host,
-            method=method,
             path=f"{API}{path}",
-            status=response.status_code,
-            duration_ms=round((time.perf_counter() - started) * 1000, 1),
+            started=started,
         )
-        return response
 
     # ------------------------------------------------------------------ login
 
@@ -530,6 +514,44 @@ async def read_capped(
         request=request,
         extensions=response.extensions,
     )
+
+
+async def send_logged(
+    client: httpx.AsyncClient,
+    request: httpx.Request,
+    *,
+    where: str,
+    event: str,
+    host: str,
+    path: str,
+    started: float,
+) -> httpx.Response:
+    """``read_capped``, with one debug ``event`` per request (status or error, duration; never
+    a body or a header) and httpx's failures as ours: a transport failure is
+    ``StoreUnavailableError`` (retried), any other ``StoreError``, both saying ``where``."""
+    try:
+        response = await read_capped(client, request, where)
+    except httpx.TransportError as exc:
+        logger.debug(
+            event,
+            host=host,
+            method=request.method,
+            path=path,
+            error=type(exc).__name__,
+            duration_ms=round((time.perf_counter() - started) * 1000, 1),
+        )
+        raise StoreUnavailableError(f"{where} failed: {type(exc).__name__}") from exc
+    except httpx.HTTPError as exc:
+        raise StoreError(f"{where} failed: {type(exc).__name__}") from exc
+    logger.debug(
+        event,
+        host=host,
+        method=request.method,
+        path=path,
+        status=response.status_code,
+        duration_ms=round((time.perf_counter() - started) * 1000, 1),
+    )
+    return response
 
 
 def _too_large(where: str, limit: int) -> StoreError:
