@@ -64,6 +64,7 @@ from ._report import Problem, ProblemKind, Stats, ValidationReport
 from ._secret import Secret, SecretValue
 from ._stack import Component, Stack, Usage, map_strings
 from .stores import BatchReader, SecretStore
+from .stores._batched import at_once, cut
 from .stores._chain import SupportsSources
 
 T = TypeVar("T")
@@ -359,7 +360,7 @@ class Engine:
                 counters.hit()
         if not unknown:
             return answers
-        size = self.store.capabilities.max_batch or len(unknown)
+        size = self.store.capabilities.max_batch
 
         async def check(chunk: list[str]) -> None:
             try:
@@ -378,9 +379,7 @@ class Engine:
                 if final or not present:
                     counters.settle(name)
 
-        async with anyio.create_task_group() as tg:
-            for start in range(0, len(unknown), size):
-                tg.start_soon(check, unknown[start : start + size])
+        await at_once(check, cut(unknown, size))
         return answers
 
     # -- validation ----------------------------------------------------------------------
@@ -661,7 +660,7 @@ class Engine:
     ) -> dict[str, SecretStamp | StoreError | None]:
         """Id and stamp of each name (``None``: missing), in batched calls."""
         answers: dict[str, SecretStamp | StoreError | None] = {}
-        size = self.store.capabilities.max_batch or len(names)
+        size = self.store.capabilities.max_batch
 
         async def check(chunk: list[str]) -> None:
             try:
@@ -680,9 +679,7 @@ class Engine:
                 ttl = self.options.cache_ttl if stamp is not None else self.options.missing_ttl
                 self._exists[name] = (stamp is not None, now + ttl)
 
-        async with anyio.create_task_group() as tg:
-            for start in range(0, len(names), size):
-                tg.start_soon(check, list(names[start : start + size]))
+        await at_once(check, cut(names, size))
         return answers
 
 

@@ -212,15 +212,9 @@ def _read_text(path: Path) -> str:
         raise StackLoadError(f"cannot read the file: {exc.strerror}", source=source) from exc
     if len(raw) > MAX_FILE_BYTES:
         raise StackLoadError(too_big, source=source)
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        bad_line: int | None = raw.count(b"\n", 0, exc.start) + 1
-    else:
-        bad_line = None
-    if bad_line is not None:
-        # Raised outside the handler: the decode error holds the whole file.
-        raise StackLoadError("the file is not UTF-8 text", source=source, line=bad_line)
+    text = _utf8(raw)
+    if isinstance(text, int):
+        raise StackLoadError("the file is not UTF-8 text", source=source, line=text)
     if not text.strip():
         raise StackLoadError("the file is empty", source=source)
     return text
@@ -795,14 +789,9 @@ def _read_values_source(source: str, purpose: str) -> tuple[str, str]:
         raise ConfigurationError(
             f"values in {where}: larger than {MAX_VALUES_FILE_BYTES // 1024} KiB; {purpose}"
         )
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError as exc:
-        bad_line: int | None = raw.count(b"\n", 0, exc.start) + 1
-    else:
-        bad_line = None
-    if bad_line is not None:
-        raise ConfigurationError(f"values in {where}, line {bad_line}: not UTF-8 text")
+    text = _utf8(raw)
+    if isinstance(text, int):
+        raise ConfigurationError(f"values in {where}, line {text}: not UTF-8 text")
     return text, where
 
 
@@ -923,3 +912,13 @@ class _ValuesReader:
 
 def _shown(key: str) -> str:
     return repr(key[:80])
+
+
+def _utf8(raw: bytes) -> str | int:
+    """The text of ``raw`` (a BOM dropped), or the line of its first byte that is not UTF-8.
+    The decode error, which holds all of ``raw``, never leaves: callers raise outside it."""
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        start = exc.start
+    return raw.count(b"\n", 0, start) + 1

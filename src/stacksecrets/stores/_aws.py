@@ -68,6 +68,7 @@ from .._errors import (
 from .._logging import logger
 from .._secret import Secret
 from ._base import StoreBase, StoreCapabilities, check_write, merge_update
+from ._batched import at_once, cut
 from ._urls import StoreURL, redact
 
 __all__ = ["AwsSecretsManagerStore"]
@@ -326,15 +327,7 @@ class AwsSecretsManagerStore(StoreBase):
             for entry in await self._list_all(filters):
                 found.add(str(entry.get("Name", "")))
 
-        chunks = [
-            wanted[i : i + MAX_NAMES_PER_LIST] for i in range(0, len(wanted), MAX_NAMES_PER_LIST)
-        ]
-        if len(chunks) == 1:
-            await one_chunk(chunks[0])
-        elif chunks:
-            async with anyio.create_task_group() as group:
-                for chunk in chunks:
-                    group.start_soon(one_chunk, chunk)
+        await at_once(one_chunk, cut(wanted, MAX_NAMES_PER_LIST))
         # AWS matched prefixes, without regard to case: keep exact names only.
         return frozenset(name for name in wanted if self._aws_name(name) in found)
 
@@ -367,15 +360,7 @@ class AwsSecretsManagerStore(StoreBase):
         async def one_chunk(chunk: list[str]) -> None:
             results.update(await self._read_chunk(chunk))
 
-        chunks = [
-            valid[i : i + MAX_NAMES_PER_READ] for i in range(0, len(valid), MAX_NAMES_PER_READ)
-        ]
-        if len(chunks) == 1:
-            await one_chunk(chunks[0])
-        elif chunks:
-            async with anyio.create_task_group() as group:
-                for chunk in chunks:
-                    group.start_soon(one_chunk, chunk)
+        await at_once(one_chunk, cut(valid, MAX_NAMES_PER_READ))
         return {name: results[name] for name in wanted}
 
     async def _read_chunk(self, chunk: list[str]) -> dict[str, Secret | StoreError]:

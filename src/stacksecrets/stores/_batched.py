@@ -5,16 +5,38 @@ A store that reads many secrets in one call implements ``BatchReader`` beside th
 then reads a key-level validation's names in chunks of ``max_read_batch``, one call per chunk,
 without a separate existence pass: the batch answer says which names are missing.
 
-(To be folded into ``SecretStore`` and ``StoreCapabilities`` when the store contract lands.)
+``cut`` and ``at_once`` are the batching every store and the engine share: names cut to a
+call's size, the calls made concurrently.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from typing import Protocol, runtime_checkable
+from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
+from typing import Any, Protocol, TypeVar, runtime_checkable
+
+import anyio
 
 from .._errors import StoreError
 from .._secret import Secret
+
+T = TypeVar("T")
+
+
+def cut(items: Sequence[T], size: int | None) -> list[list[T]]:
+    """``items`` in consecutive lists of at most ``size`` (one list when ``size`` is None)."""
+    size = size or len(items) or 1
+    return [list(items[start : start + size]) for start in range(0, len(items), size)]
+
+
+async def at_once(call: Callable[[T], Coroutine[Any, Any, None]], parts: Iterable[T]) -> None:
+    """``call(part)`` for every part, concurrently; a single part runs without a task group."""
+    parts = list(parts)
+    if len(parts) == 1:
+        await call(parts[0])
+    elif parts:
+        async with anyio.create_task_group() as group:
+            for part in parts:
+                group.start_soon(call, part)
 
 
 @runtime_checkable

@@ -32,7 +32,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-import anyio
 import httpx
 
 from .._errors import (
@@ -46,6 +45,7 @@ from .._errors import (
 from .._metacache import SecretStamp, is_settled
 from .._secret import Secret
 from ._base import StoreBase, StoreCapabilities, check_write
+from ._batched import at_once
 from ._discovery import SavedLogin, same_server, saved_login
 from ._urls import StoreURL, parse_store_url
 from ._zenml_http import (
@@ -263,13 +263,7 @@ class ZenMLStore(StoreBase):
             self._remember_ids(items)
             found.update(name_of(item) for item in items)
 
-        batches = list(chunks(wanted))
-        if len(batches) == 1:
-            await one_chunk(batches[0])
-        elif batches:
-            async with anyio.create_task_group() as group:
-                for chunk in batches:
-                    group.start_soon(one_chunk, chunk)
+        await at_once(one_chunk, chunks(wanted))
         # The server's comparison may fold case (MySQL); ours does not.
         return frozenset(name for name in wanted if name in found)
 
@@ -389,13 +383,7 @@ class ZenMLStore(StoreBase):
                 if matches:  # exact names only: the server's comparison may fold case
                     stamps[name] = self._stamp_of(matches[0], answered_at)
 
-        parts = list(chunks(wanted))
-        if len(parts) == 1:
-            await one_chunk(parts[0])
-        elif parts:
-            async with anyio.create_task_group() as group:
-                for part in parts:
-                    group.start_soon(one_chunk, part)
+        await at_once(one_chunk, chunks(wanted))
         return {name: stamps[name] for name in wanted if name in stamps}
 
     def _stamp_of(self, item: Mapping[str, Any], answered_at: datetime | None) -> SecretStamp:
