@@ -52,7 +52,7 @@ from .._secret import Secret
 from ._base import StoreBase, StoreCapabilities, check_write
 from ._urls import StoreURL, parse_store_url
 from ._urls import redact as _redacted_url
-from ._zenml_http import _NOT_JSON, _retry_after, is_loopback, send_logged
+from ._zenml_http import _retry_after, is_loopback, json_object, send_logged
 
 __all__ = ["VaultStore", "VaultTLSWarning"]
 
@@ -279,7 +279,7 @@ class VaultStore(StoreBase):
             )
             if response.status_code == httpx.codes.NOT_FOUND:
                 return entries
-            data = _json_object(response, self._where("LIST", path)).get("data")
+            data = json_object(response, self._where("LIST", path)).get("data")
             keys = data.get("keys") if isinstance(data, dict) else None
             if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):
                 raise StoreError(f"{self._where('LIST', path)}: the answer holds no key list")
@@ -301,7 +301,7 @@ class VaultStore(StoreBase):
         response = await self._request("GET", path, what=f"secret {name!r}")
         if response.status_code == httpx.codes.NOT_FOUND:
             return None, 0
-        data = _json_object(response, self._where("GET", path)).get("data")
+        data = json_object(response, self._where("GET", path)).get("data")
         if not isinstance(data, dict):
             raise StoreError(f"{self._where('GET', path)}: the answer holds no data")
         metadata = data.get("metadata")
@@ -376,7 +376,7 @@ class VaultStore(StoreBase):
         response = await self._request("GET", path, what=f"secret {name!r}")
         if response.status_code == httpx.codes.NOT_FOUND:
             return None
-        data = _json_object(response, self._where("GET", path)).get("data")
+        data = json_object(response, self._where("GET", path)).get("data")
         if not isinstance(data, dict) or not isinstance(data.get("current_version"), int):
             raise StoreError(f"{self._where('GET', path)}: the answer holds no metadata")
         current: int = data["current_version"]
@@ -567,20 +567,6 @@ def _no_route(response: httpx.Response) -> bool:
     return isinstance(errors, list) and any(
         isinstance(e, str) and e.startswith("no handler for route") for e in errors
     )
-
-
-def _json_object(response: httpx.Response, where: str) -> dict[str, Any]:
-    # The error is raised outside the handler: a JSONDecodeError holds the whole answer
-    # (``doc``), which may be a value or a token, and must not ride along as its context.
-    try:
-        data = response.json()
-    except ValueError:
-        data = _NOT_JSON
-    if data is _NOT_JSON:
-        raise StoreError(f"{where}: the answer is not JSON")
-    if not isinstance(data, dict):
-        raise StoreError(f"{where}: the answer is not a JSON object")
-    return data
 
 
 def _token_file(env: Mapping[str, str]) -> str:
