@@ -15,7 +15,8 @@
         ├── StoreCorruptError                  the store's data cannot be read; it is left as is
         └── StoreUnavailableError (ConnectionError)
                                                transient: timeouts, resets, 408/429/502/503/
-                                               504; may carry a retry-after hint
+                                               504; may carry a retry-after hint;
+                                               ``throttled`` when the store said "slow down"
 
 Messages name secrets, keys, files, hosts and places; never a secret value, token or password.
 Errors from libraries (httpx, the file system) are re-raised as these with ``raise ... from``.
@@ -97,8 +98,15 @@ class StoreCorruptError(StoreError):
 
 
 class StoreUnavailableError(StoreError, ConnectionError):
-    """A transient failure: the store may answer if asked again later."""
+    """A transient failure: the store may answer if asked again later.
 
-    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+    ``throttled`` is true when the store refused for its rate limit or quota (429, 503 with
+    ``Retry-After``, AWS ``ThrottlingException``): the caller should slow down, not give up.
+    """
+
+    def __init__(
+        self, message: str, *, retry_after: float | None = None, throttled: bool = False
+    ) -> None:
         self.retry_after = retry_after
+        self.throttled = throttled
         super().__init__(message)
