@@ -30,21 +30,19 @@ import contextlib
 import email.utils
 import json
 import os
-import tempfile
 import time
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Mapping, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 import anyio
 import attrs
-import filelock
 import platformdirs
 
+from . import _files as files
 from ._errors import ConfigurationError
 from ._logging import logger
-from ._observe import waiting
 
 __all__ = [
     "CACHE_DIR_VARIABLE",
@@ -66,7 +64,8 @@ PRUNE_AFTER = 7 * 24 * 3600.0
 _OFF = frozenset({"0", "false", "no", "off"})
 _ON = frozenset({"", "1", "true", "yes", "on"})
 _LOCK_PATIENCE = 5.0
-_MAX_LOCK_POLL = 0.05
+#: A larger cache file is ignored (and rebuilt): thousands of entries are a few hundred KiB.
+MAX_CACHE_BYTES = 16 * 1024 * 1024
 
 
 @attrs.frozen
@@ -224,8 +223,11 @@ class MetadataCache:
         try:
             await anyio.to_thread.run_sync(self._prepare_folder)
             async with _locked(self.path):
-                await anyio.to_thread.run_sync(self._merge, scope, dict(entries), set(forget))
-        except (OSError, filelock.Timeout) as exc:
+                data = await anyio.to_thread.run_sync(
+                    self._merge, scope, dict(entries), set(forget)
+                )
+                await files.awrite_atomically(self.path, data)
+        except (OSError, files.LockBusyError) as exc:
             _unavailable("write", self.path, exc)
 
     async def clear(self) -> bool:
@@ -240,14 +242,17 @@ class MetadataCache:
 
     def _read(self) -> dict[str, Any]:
         try:
-            text = self.path.read_text(encoding="utf-8")
+            raw, _st = files.read_regular(self.path, max_bytes=MAX_CACHE_BYTES)
         except FileNotFoundError:
             return {}
-        except UnicodeDecodeError:
-            text = ""
+        except files.FileRefusedError as exc:  # a FIFO, a device, too large: never wait on it
+            logger.warning(
+                "stacksecrets.metacache.unusable", path=str(self.path), reason=exc.reason
+            )
+            return {}
         try:
-            document = json.loads(text)
-        except ValueError:
+            document = json.loads(raw.decode("utf-8"))
+        except (ValueError, RecursionError):
             document = None
         if not isinstance(document, dict) or document.get("format") != FORMAT:
             logger.warning("stacksecrets.metacache.corrupt", path=str(self.path))
@@ -257,7 +262,8 @@ class MetadataCache:
     def _prepare_folder(self) -> None:
         self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
 
-    def _merge(self, scope: str, entries: dict[str, CachedKeys], forget: set[str]) -> None:
+    def _merge(self, scope: str, entries: dict[str, CachedKeys], forget: set[str]) -> bytes:
+        """The file's new content: what it holds, with ``entries`` merged in."""
         document = self._read()
         scopes = document.get("scopes")
         scopes = (
@@ -283,7 +289,8 @@ class MetadataCache:
                 scopes[key] = kept
             else:
                 del scopes[key]
-        _write_atomically(self.path, {"format": FORMAT, "scopes": scopes})
+        document = {"format": FORMAT, "scopes": scopes}
+        return json.dumps(document, separators=(",", ":"), sort_keys=True).encode()
 
 
 def _scope_of(document: Mapping[str, Any], scope: str) -> dict[str, Any]:
@@ -292,48 +299,13 @@ def _scope_of(document: Mapping[str, Any], scope: str) -> dict[str, Any]:
     return found if isinstance(found, dict) else {}
 
 
-def _write_atomically(path: Path, document: dict[str, Any]) -> None:
-    data = json.dumps(document, separators=(",", ":"), sort_keys=True).encode()
-    fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as handle:  # mkstemp creates it 0600
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        Path(temp).replace(path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            Path(temp).unlink()
-        raise
-
-
 @contextlib.asynccontextmanager
-async def _locked(path: Path) -> Any:
-    """The cross-process lock beside the file, polled so that cancellation stays prompt."""
-    lock = filelock.FileLock(f"{path}.lock", mode=0o600, thread_local=False)
-    delay = 0.001
-    told = False  # the observer, that the lock is held by another process
-    deadline = time.monotonic() + _LOCK_PATIENCE
-    with contextlib.ExitStack() as wait:
-        while True:
-            try:
-                await anyio.to_thread.run_sync(lambda: lock.acquire(blocking=False))
-                break
-            except filelock.Timeout:
-                if time.monotonic() > deadline:
-                    raise
-                if not told:  # held by another process: say so while waiting
-                    told = True
-                    wait.enter_context(
-                        waiting(f"the metadata cache lock {lock.lock_file} (another process)")
-                    )
-                await anyio.sleep(delay)
-                delay = min(delay * 2, _MAX_LOCK_POLL)
-    try:
+async def _locked(path: Path) -> AsyncIterator[None]:
+    """The cross-process lock beside the file (see ``_files.locked``)."""
+    lock_file = f"{path}.lock"
+    what = f"the metadata cache lock {lock_file} (another process)"
+    async with files.locked(lock_file, patience=_LOCK_PATIENCE, what=what):
         yield
-    finally:
-        with anyio.CancelScope(shield=True):
-            await anyio.to_thread.run_sync(lock.release)
 
 
 def _unavailable(action: str, path: Path, exc: BaseException) -> None:

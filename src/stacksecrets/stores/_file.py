@@ -9,26 +9,23 @@ store file, and the folder is fsynced. A file that cannot be parsed is never ove
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import json
 import os
 import re
-import secrets
 import stat
 import time
 from collections.abc import AsyncIterator, Callable, Collection, Mapping, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import Any
 from urllib.parse import unquote
 
-import aiofiles
 import anyio
 import anyio.to_thread
 import attrs
-import filelock
 
+from .. import _files as files
 from .._describe import kind_of
 from .._errors import (
     ConfigurationError,
@@ -40,15 +37,12 @@ from .._errors import (
     StoreUnavailableError,
 )
 from .._logging import logger
-from .._observe import waiting
 from .._secret import Secret
 from ._base import StoreBase, StoreCapabilities, check_write, merge_update
 from ._crypto import KEY_VARIABLE, SCHEME, FileCrypto, keys_from_env
 from ._urls import StoreURL, parse_store_url
 
 FORMAT_VERSION = 1
-_FILE_MODE = 0o600
-_FOLDER_MODE = 0o700
 #: A read is reused only when the file's ctime is older than this at the time of the read:
 #: file timestamps are coarse (a jiffy on Linux, up to 2 s elsewhere), so a change made in the
 #: same tick as the read would leave every stat field as it was.
@@ -57,7 +51,6 @@ _TRUSTED_AGE_NS = 2_000_000_000
 _TRANSIENT_ERRNOS = frozenset(
     {errno.EAGAIN, errno.EWOULDBLOCK, errno.EBUSY, errno.EINTR, errno.ETIMEDOUT, errno.ESTALE}
 )
-_TEMP_SUFFIX = ".tmp"
 #: A store file larger than this is refused (``StoreCorruptError``) before it is parsed: a
 #: store of 10,000 secrets with a few keys each is about 2 MiB.
 MAX_STORE_BYTES = 64 * 1024 * 1024
@@ -66,39 +59,6 @@ MAX_STORE_BYTES = 64 * 1024 * 1024
 ALLOW_PLAINTEXT_VARIABLE = "STACKSECRETS_FILE_ALLOW_PLAINTEXT"
 #: Beside an encrypted store: the highest generation written or read, to refuse an older copy.
 _GENERATION_SUFFIX = ".generation"
-#: The longest sleep between two tries for the writers' lock (tries start at 1 ms and double).
-_MAX_LOCK_POLL = 0.01
-
-
-# --- The one place that chooses the file API -------------------------------------------------
-
-
-class _AsyncBinaryFile(Protocol):
-    async def read(self, size: int = -1, /) -> bytes: ...
-    async def write(self, data: bytes, /) -> int: ...
-    async def flush(self) -> None: ...
-
-
-def _on_asyncio() -> bool:
-    try:
-        import sniffio
-    except ImportError:  # trio depends on sniffio, so without it the loop is asyncio
-        return True
-    return sniffio.current_async_library() == "asyncio"
-
-
-@asynccontextmanager
-async def _open_fd(fd: int, mode: Literal["rb", "wb"]) -> AsyncIterator[_AsyncBinaryFile]:
-    """An open descriptor as an async file: aiofiles on asyncio, anyio's files on trio.
-
-    The file takes ownership of ``fd`` and closes it.
-    """
-    if _on_asyncio():
-        async with aiofiles.open(fd, mode) as file:
-            yield file
-    else:
-        async with await anyio.open_file(fd, mode) as anyio_file:
-            yield anyio_file
 
 
 # --- The document ----------------------------------------------------------------------------
@@ -276,126 +236,6 @@ def _dump(document: _Document, crypto: FileCrypto | None = None) -> bytes:
 # --- Blocking helpers, run in worker threads --------------------------------------------------
 
 
-class _NotRegularError(Exception):
-    """The path is a FIFO, device, socket or folder: never read (it could block or never end)."""
-
-    def __init__(self, st: os.stat_result) -> None:
-        self.st = st
-
-
-def _file_kind(mode: int) -> str:
-    for test, name in (
-        (stat.S_ISFIFO, "a FIFO (named pipe)"),
-        (stat.S_ISCHR, "a character device"),
-        (stat.S_ISBLK, "a block device"),
-        (stat.S_ISSOCK, "a socket"),
-        (stat.S_ISDIR, "a folder"),
-    ):
-        if test(mode):
-            return name
-    return "not a regular file"
-
-
-def _open_for_reading(path: Path) -> int:
-    # O_NONBLOCK: opening a FIFO with no writer would block forever (and a thread cannot be
-    # cancelled); for a regular file the flag changes nothing.
-    flags = os.O_RDONLY | getattr(os, "O_CLOEXEC", 0) | getattr(os, "O_NONBLOCK", 0)
-    fd = os.open(path, flags)
-    try:
-        st = os.fstat(fd)
-    except BaseException:
-        os.close(fd)
-        raise
-    if not stat.S_ISREG(st.st_mode):
-        os.close(fd)
-        raise _NotRegularError(st)
-    return fd
-
-
-def _create_private(path: Path) -> int:
-    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
-    fd = os.open(path, flags, _FILE_MODE)
-    try:
-        if hasattr(os, "fchmod"):
-            os.fchmod(fd, _FILE_MODE)  # whatever the umask did
-    except BaseException:
-        os.close(fd)
-        raise
-    return fd
-
-
-def _prepare_target(path: Path) -> Path:
-    """The real file to write (through symlinks), with every missing folder created 0700."""
-    target = Path(os.path.realpath(path))
-    missing = []
-    folder = target.parent
-    while not folder.is_dir():
-        missing.append(folder)
-        folder = folder.parent
-    for folder in reversed(missing):  # outermost first; `mkdir(parents=True)` would use umask
-        try:
-            folder.mkdir(mode=_FOLDER_MODE)
-        except FileExistsError:
-            if not folder.is_dir():
-                raise
-            continue  # made by another writer meanwhile: left as that writer made it
-        folder.chmod(_FOLDER_MODE)  # whatever the umask did
-    return target
-
-
-def _trust_problem(st: os.stat_result, path: Path) -> str | None:
-    """Why the store file ``path`` must not be trusted, or ``None``: another user owns it, or
-    its (real) folder lets anyone replace it (world-writable without the sticky bit)."""
-    folder = Path(os.path.realpath(path)).parent
-    if os.name == "nt":  # pragma: no cover - no POSIX owners or modes
-        return None
-    me = os.geteuid()
-    if st.st_uid not in (me, 0):  # root's own files are trusted, as ssh does
-        return f"it is owned by user id {st.st_uid}, not by you (user id {me})"
-    return _folder_problem(folder)
-
-
-def _folder_problem(folder: Path) -> str | None:
-    if os.name == "nt":  # pragma: no cover
-        return None
-    folder_mode = folder.stat().st_mode
-    if folder_mode & stat.S_IWOTH and not folder_mode & stat.S_ISVTX:
-        return (
-            f"its folder {folder} can be written by every user (mode "
-            f"{stat.S_IMODE(folder_mode):04o}, no sticky bit), so anyone could replace it; "
-            f"run: chmod o-w {folder}"
-        )
-    return None
-
-
-def _temp_path(target: Path) -> Path:
-    return target.with_name(f".{target.name}.{secrets.token_hex(8)}{_TEMP_SUFFIX}")
-
-
-def _remove_stale_temps(target: Path) -> int:
-    """Remove temporary files left by killed writers; only called under the writers' lock."""
-    pattern = re.compile(rf"\.{re.escape(target.name)}\.[0-9a-f]{{16}}{re.escape(_TEMP_SUFFIX)}")
-    removed = 0
-    for entry in target.parent.iterdir():
-        if pattern.fullmatch(entry.name):
-            entry.unlink(missing_ok=True)
-            removed += 1
-    return removed
-
-
-def _fsync_folder(folder: Path) -> None:
-    if not hasattr(os, "O_DIRECTORY"):  # Windows cannot open folders; NTFS journals renames
-        return
-    fd = os.open(folder, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(fd)
-    except OSError as exc:
-        if exc.errno != errno.EINVAL:  # some file systems cannot sync folders
-            raise
-    finally:
-        os.close(fd)
-
-
 def _generation_path(target: Path) -> Path:
     return target.with_name(target.name + _GENERATION_SUFFIX)
 
@@ -405,11 +245,9 @@ def _read_generation(path: Path) -> tuple[int, Path]:
     file is unusable), and the side file's path."""
     side = _generation_path(Path(os.path.realpath(path)))
     try:
-        fd = _open_for_reading(side)
-    except (FileNotFoundError, _NotRegularError):
+        text, _st = files.read_regular(side, max_bytes=32)
+    except (FileNotFoundError, files.FileRefusedError):
         return 0, side
-    with os.fdopen(fd, "rb") as file:
-        text = file.read(32)
     try:
         return max(int(text.decode("ascii").strip()), 0), side
     except (UnicodeDecodeError, ValueError):
@@ -427,75 +265,41 @@ async def _read_file(path: Path) -> tuple[bytes, os.stat_result] | None:
     ``ForbiddenError`` naming the path.
     """
     try:
-        fd = await anyio.to_thread.run_sync(_open_for_reading, path)
+        return await files.aread_regular(path, max_bytes=MAX_STORE_BYTES, trust="owner")
     except FileNotFoundError:
         return None
-    except _NotRegularError as exc:
+    except files.NotRegularError as exc:
         raise StoreCorruptError(
-            f"the store file {path} is {_file_kind(exc.st.st_mode)}, not a regular file; "
-            "stacksecrets reads only regular files"
+            f"the store file {path} {exc.reason}; stacksecrets reads only regular files"
         ) from None
-    async with _open_fd(fd, "rb") as file:
-        st = await anyio.to_thread.run_sync(os.fstat, fd)
-        problem = await anyio.to_thread.run_sync(_trust_problem, st, path)
-        if problem is not None:
-            raise ForbiddenError(f"stacksecrets will not use the store file {path}: {problem}")
-        data = await file.read(MAX_STORE_BYTES + 1)  # the file may grow after fstat
-    if len(data) > MAX_STORE_BYTES:
+    except files.UntrustedError as exc:
+        raise ForbiddenError(
+            f"stacksecrets will not use the store file {path}: {exc.reason}"
+        ) from None
+    except files.TooLargeError:
         raise StoreCorruptError(
             f"the store file {path} is larger than {MAX_STORE_BYTES // (1024 * 1024)} MiB, "
             "the most stacksecrets reads"
-        )
-    return data, st
+        ) from None
 
 
-async def _write_atomically(target: Path, data: bytes) -> None:
-    """Replace ``target`` with ``data`` whole, or leave it as it was."""
-    temp = _temp_path(target)
-    fd = await anyio.to_thread.run_sync(_create_private, temp)
+@asynccontextmanager
+async def _writers_lock(target: Path, *, patience: float, path: Path) -> AsyncIterator[None]:
+    """The cross-process writers' lock beside the store file, as the store's errors."""
+    lock_file = f"{target}.lock"
+    what = f"the lock file {lock_file} (another writer holds it)"
     try:
-        async with _open_fd(fd, "wb") as file:
-            await file.write(data)
-            await file.flush()
-            await anyio.to_thread.run_sync(os.fsync, fd)
-        await anyio.to_thread.run_sync(os.replace, temp, target)
-    except BaseException:
-        with anyio.CancelScope(shield=True):
-            await anyio.to_thread.run_sync(lambda: temp.unlink(missing_ok=True))
-        raise
-    await anyio.to_thread.run_sync(_fsync_folder, target.parent)
-
-
-async def _acquire(lock: filelock.BaseFileLock, *, patience: float, path: Path) -> None:
-    """Take the cross-process lock, polling with short sleeps so that cancellation is prompt.
-
-    (A blocking ``acquire`` in a worker thread could not be cancelled.)
-    """
-    delay = 0.001
-    told = False  # the observer, that the lock is held by another process
-    with anyio.move_on_after(patience), contextlib.ExitStack() as wait:
-        while True:
-            try:
-                await anyio.to_thread.run_sync(lambda: lock.acquire(blocking=False))
-            except filelock.Timeout:
-                if not told:  # held by another writer: say so while waiting
-                    told = True
-                    wait.enter_context(
-                        waiting(f"the lock file {lock.lock_file} (another writer holds it)")
-                    )
-                await anyio.sleep(delay)
-                delay = min(delay * 2, _MAX_LOCK_POLL)
-            except OSError as exc:  # e.g. ELOOP: filelock refuses a lock file that is a symlink
-                raise StoreError(
-                    f"cannot take the lock file {lock.lock_file} of the store file {path}: "
-                    f"{exc.strerror or type(exc).__name__}"
-                ) from None
-            else:
-                return
-    raise StoreUnavailableError(
-        f"the store file {path} stayed locked by another writer for {patience:g} s "
-        f"(lock file {lock.lock_file})"
-    )
+        async with files.locked(lock_file, patience=patience, what=what):
+            yield
+    except files.LockBusyError:
+        raise StoreUnavailableError(
+            f"the store file {path} stayed locked by another writer for {patience:g} s "
+            f"(lock file {lock_file})"
+        ) from None
+    except files.LockFailedError as exc:  # e.g. ELOOP: filelock refuses a symlink lock file
+        raise StoreError(
+            f"cannot take the lock file {lock_file} of the store file {path}: {exc.strerror}"
+        ) from None
 
 
 def _os_error(action: str, path: Path, exc: OSError) -> StoreError:
@@ -730,16 +534,14 @@ class FileStore(StoreBase):
         )
 
     async def _modify_locked(self, change: Callable[[dict[str, dict[str, str]]], None]) -> None:
-        target = await anyio.to_thread.run_sync(_prepare_target, self._path)
-        problem = await anyio.to_thread.run_sync(_folder_problem, target.parent)
+        target = await anyio.to_thread.run_sync(files.prepare_target, self._path)
+        problem = await anyio.to_thread.run_sync(files.folder_problem, target.parent)
         if problem is not None:
             raise ForbiddenError(f"stacksecrets will not write the store file {target}: {problem}")
-        lock = filelock.FileLock(f"{target}.lock", mode=_FILE_MODE, thread_local=False)
-        await _acquire(lock, patience=self.lock_timeout, path=self._path)
-        try:
-            removed = await anyio.to_thread.run_sync(_remove_stale_temps, target)
+        async with _writers_lock(target, patience=self.lock_timeout, path=self._path):
+            removed = await anyio.to_thread.run_sync(files.remove_stale_temps, target)
             side = _generation_path(target)
-            removed += await anyio.to_thread.run_sync(_remove_stale_temps, side)
+            removed += await anyio.to_thread.run_sync(files.remove_stale_temps, side)
             if removed:
                 logger.debug(
                     "stacksecrets.file.stale_temp_removed", path=str(target), count=removed
@@ -750,13 +552,10 @@ class FileStore(StoreBase):
             if self._crypto is not None:
                 seen, _side = await anyio.to_thread.run_sync(_read_generation, target)
                 document.generation = max(document.generation or 0, seen) + 1
-            await _write_atomically(target, _dump(document, self._crypto))
+            await files.awrite_atomically(target, _dump(document, self._crypto))
             if self._crypto is not None:
                 number = f"{document.generation}\n".encode()
-                await _write_atomically(_generation_path(target), number)
-        finally:
-            with anyio.CancelScope(shield=True):
-                await anyio.to_thread.run_sync(lock.release)
+                await files.awrite_atomically(_generation_path(target), number)
 
 
 def _checked_path(raw: str) -> Path:
