@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from stacksecrets import Component, Stack, StackLoadError, _loaders
+from stacksecrets import Component, Stack, StackLoadError, _loaders, _yaml
 from stacksecrets._loaders import load_stack_file, load_stacks, stack_from_dict
 
 DATA = Path(__file__).parent / "data"
@@ -33,7 +33,7 @@ LOADERS = [
 @pytest.fixture(params=LOADERS)
 def yaml_loader(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> type:
     """Run the test with each YAML parser the loader may use."""
-    monkeypatch.setattr(_loaders, "_YamlLoader", request.param)
+    monkeypatch.setattr(_yaml, "YamlLoader", request.param)
     return request.param  # type: ignore[no-any-return]
 
 

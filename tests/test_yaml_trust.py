@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from stacksecrets import ConfigurationError, StackLoadError, _loaders
+from stacksecrets import ConfigurationError, StackLoadError, _yaml
 from stacksecrets._loaders import MAX_VALUES_FILE_BYTES, load_stack_file, load_values_file
 
 PLANTED = "Hunter2planted"
@@ -35,7 +35,7 @@ LOADERS = [
 
 @pytest.fixture(params=LOADERS)
 def yaml_loader(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> type:
-    monkeypatch.setattr(_loaders, "_YamlLoader", request.param)
+    monkeypatch.setattr(_yaml, "YamlLoader", request.param)
     return request.param  # type: ignore[no-any-return]
 
 

@@ -19,3 +19,10 @@ def kind_of(value: object, *, mapping: str = "a mapping", sequence: str = "a lis
     if isinstance(value, list):
         return sequence
     return f"a {type(value).__name__}"
+
+
+def quoted(name: str, limit: int = 80) -> str:
+    """A name (a key, a secret, a stack) safe to print in a message: quoted as a Python string
+    (control characters escaped, so a name cannot forge lines or send terminal escapes) and cut
+    to ``limit`` characters."""
+    return repr(name[:limit])

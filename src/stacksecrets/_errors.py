@@ -44,6 +44,8 @@ class StackLoadError(StackSecretsError, ValueError):
     def __init__(self, message: str, *, source: str, line: int | None = None) -> None:
         self.source = source
         self.line = line
+        #: What is wrong, without the place (``str()`` puts ``source:line:`` before it).
+        self.problem = message
         where = source if line is None else f"{source}:{line}"
         super().__init__(f"{where}: {message}")
 

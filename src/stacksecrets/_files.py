@@ -63,6 +63,7 @@ __all__ = [
     "read_regular",
     "remove_stale_temps",
     "untrusted_problem",
+    "utf8_text",
     "write_atomically",
 ]
 
@@ -408,3 +409,13 @@ def prepare_target(path: Path) -> Path:
             continue  # made by another writer meanwhile: left as that writer made it
         folder.chmod(FOLDER_MODE)  # whatever the umask did
     return target
+
+
+def utf8_text(raw: bytes) -> str | int:
+    """The text of ``raw`` (a BOM dropped), or the 1-based line of its first byte that is not
+    UTF-8. The decode error, which holds all of ``raw``, never leaves: callers raise outside."""
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        start = exc.start
+    return raw.count(b"\n", 0, start) + 1

@@ -41,6 +41,7 @@ import attrs
 import platformdirs
 
 from . import _files as files
+from . import _strictjson
 from ._errors import ConfigurationError
 from ._logging import logger
 
@@ -251,8 +252,8 @@ class MetadataCache:
             )
             return {}
         try:
-            document = json.loads(raw.decode("utf-8"))
-        except (ValueError, RecursionError):
+            document, _problem = _strictjson.loads(raw.decode("utf-8"))
+        except UnicodeDecodeError:
             document = None
         if not isinstance(document, dict) or document.get("format") != FORMAT:
             logger.warning("stacksecrets.metacache.corrupt", path=str(self.path))

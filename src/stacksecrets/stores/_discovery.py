@@ -26,7 +26,6 @@ from pathlib import Path
 from typing import Any
 
 import attrs
-import yaml
 
 from .._errors import ConfigurationError
 
@@ -71,17 +70,41 @@ def zenml_config_dir(environ: Mapping[str, str]) -> Path:
 
 
 def _read_yaml(path: Path) -> dict[str, Any] | None:
-    """A YAML mapping, ``None`` when the file does not exist; a broken one is an error."""
+    """A YAML mapping, ``None`` when the file does not exist; a broken one is an error.
+
+    Read through the safe-file room and the shared YAML event reader: a FIFO, a device, a file
+    larger than 1 MiB, too deep, or a tag that does not construct is a
+    ``ConfigurationError`` naming the file (and line), never quoting it."""
+    from .. import _files as files
+    from .._errors import StackLoadError
+    from .._yaml import parse_yaml
+
     try:
-        text = path.read_text(encoding="utf-8")
+        raw, _st = files.read_regular(path, max_bytes=1024 * 1024)  # ZenML's are a few KiB
     except FileNotFoundError:
         return None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigurationError(f"cannot read ZenML's configuration {path}: {exc}") from None
+    except files.FileRefusedError as exc:
+        raise ConfigurationError(
+            f"cannot read ZenML's configuration {path}: {exc.reason}"
+        ) from None
+    except OSError as exc:
+        reason = exc.strerror or type(exc).__name__
+        raise ConfigurationError(f"cannot read ZenML's configuration {path}: {reason}") from None
+    text = files.utf8_text(raw)
+    if isinstance(text, int):
+        raise ConfigurationError(f"ZenML's configuration {path}, line {text}: not UTF-8 text")
+    if not text.strip():
+        return {}
     try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError:
-        raise ConfigurationError(f"ZenML's configuration {path} is not valid YAML") from None
+        data, _lines = parse_yaml(text, str(path), max_values=100_000, max_depth=100)
+    except StackLoadError as exc:
+        if exc.problem.startswith("the file is empty"):  # only comments
+            return {}
+        where = "" if exc.line is None else f" (line {exc.line})"
+        problem = exc.problem.removeprefix("invalid YAML: ")
+        raise ConfigurationError(
+            f"ZenML's configuration {path} is not valid YAML{where}: {problem}"
+        ) from None
     if data is None:
         return {}
     if not isinstance(data, dict):

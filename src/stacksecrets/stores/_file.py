@@ -26,6 +26,7 @@ import anyio.to_thread
 import attrs
 
 from .. import _files as files
+from .. import _strictjson
 from .._describe import kind_of
 from .._errors import (
     ConfigurationError,
@@ -92,38 +93,26 @@ def _kind(value: object) -> str:
     return kind_of(value, mapping="an object", sequence="an array")
 
 
-def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    result: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in result:
-            # Which of two entries wins is a guess; a hand edit went wrong.
-            raise _DuplicateKeyError(key)
-        result[key] = value
-    return result
-
-
-class _DuplicateKeyError(ValueError):
-    def __init__(self, key: str) -> None:
-        self.key = key
-        super().__init__(key)
-
-
 def _load_json(data: bytes) -> tuple[Any, str | None]:
-    """The parsed JSON, or what is wrong with it.
-
-    No exception leaves this function: ``JSONDecodeError.doc`` and ``UnicodeDecodeError.object``
-    hold the whole file, secrets and all, and must not ride along as a cause or context.
-    """
+    """The parsed JSON, or what is wrong with it (no exception leaves holding the file)."""
     try:
-        return json.loads(data.decode("utf-8"), object_pairs_hook=_no_duplicates), None
+        text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        return None, f"it is not UTF-8 text (bad byte at offset {exc.start})"
-    except _DuplicateKeyError as exc:
-        return None, f"the name or key {exc.key!r} appears twice in one object"
-    except json.JSONDecodeError as exc:
-        return None, f"invalid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})"
-    except RecursionError:
+        start = exc.start
+        return None, f"it is not UTF-8 text (bad byte at offset {start})"
+    raw, problem = _strictjson.loads(text)
+    if problem is None:
+        return raw, None
+    if problem.kind == "duplicate":
+        return None, f"the name or key {problem.detail!r} appears twice in one object"
+    if problem.kind == "syntax":
+        return (
+            None,
+            f"invalid JSON ({problem.detail} at line {problem.line} column {problem.column})",
+        )
+    if problem.kind == "depth":
         return None, "invalid JSON (nested too deeply)"
+    return None, "invalid JSON (a number too large to read)"
 
 
 def _parse(
