@@ -20,18 +20,36 @@
 
 Messages name secrets, keys, files, hosts and places; never a secret value, token or password.
 Errors from libraries (httpx, the file system) are re-raised as these with ``raise ... from``.
+
+Every one of them round-trips through ``pickle`` with its attributes (``source``/``line``,
+``retry_after``/``throttled``, ``report``...), so that orchestrators can carry them between
+processes (multiprocessing, Celery, Dask, Ray): ``StackSecretsError.__reduce__`` rebuilds the
+exception from its message without calling ``__init__`` (whose keyword-only arguments the
+default would not pass), then restores its attributes.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from ._report import ValidationReport
 
 
+def _rebuilt(cls: type[BaseException], args: tuple[Any, ...]) -> BaseException:
+    """The exception ``cls`` with ``args``, without its ``__init__`` (see ``__reduce__``)."""
+    error = cls.__new__(cls, *args)
+    error.args = args  # OSError's __new__ leaves them to an __init__ it would not run here
+    return error
+
+
 class StackSecretsError(Exception):
     """Base of every stacksecrets error."""
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # BaseException's default calls cls(*args): that misses keyword-only arguments and
+        # would run __init__ on a formatted message. Rebuild, then restore the attributes.
+        return (_rebuilt, (type(self), self.args), self.__dict__ or None)
 
 
 class ConfigurationError(StackSecretsError, ValueError):

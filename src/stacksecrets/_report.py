@@ -119,6 +119,10 @@ def _sorted_sources(sources: Mapping[str, str]) -> Mapping[str, str]:
     return MappingProxyType(dict(sorted(sources.items())))
 
 
+def _report_from_fields(fields: dict[str, Any]) -> ValidationReport:
+    return ValidationReport(**fields)
+
+
 @attrs.frozen
 class ValidationReport:
     """Every problem of a validation in a stable order, and its stats.
@@ -137,6 +141,13 @@ class ValidationReport:
     #: The store the validation asked (its description: no credentials), when known.
     store: str = ""
     sources: Mapping[str, str] = attrs.field(factory=dict, converter=_sorted_sources)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Picklable (SecretValidationError carries it between processes): the read-only
+        # ``sources`` view cannot be pickled, so the report is rebuilt from plain fields.
+        fields = {field.name: getattr(self, field.name) for field in attrs.fields(type(self))}
+        fields["sources"] = dict(self.sources)
+        return (_report_from_fields, (fields,))
 
     @property
     def ok(self) -> bool:
