@@ -24,7 +24,9 @@ botocore is synchronous (aiobotocore is asyncio-only), so each call runs in a wo
 same code works on asyncio and trio. botocore's own retries are off; the engine retries
 transient failures (``StoreUnavailableError``) with back-off.
 
-Errors: throttling, 429 and 5xx answers and network failures -> ``StoreUnavailableError``;
+Errors: throttling, 429 and 5xx answers and network failures -> ``StoreUnavailableError``
+(``throttled`` for ``ThrottlingException``, ``TooManyRequestsException``,
+``RequestLimitExceeded`` and a 429: AWS said slow down);
 refused credentials -> ``AuthenticationError``; ``AccessDeniedException`` (and KMS decryption
 refusals) -> ``ForbiddenError``; ``ResourceNotFoundException`` -> ``SecretNotFoundError``.
 Messages name the operation, the AWS error code and the endpoint; never a value, a credential
@@ -123,6 +125,17 @@ _TRANSIENT_CODES = frozenset(
         "InternalFailure",
         "RequestTimeout",
         "RequestTimeoutException",
+        "PriorRequestNotComplete",
+    }
+)
+#: The transient codes that say "slow down" (a quota or rate limit), not "failed".
+_THROTTLING_CODES = frozenset(
+    {
+        "ThrottlingException",
+        "Throttling",
+        "TooManyRequestsException",
+        "RequestLimitExceeded",
+        "SlowDown",
         "PriorRequestNotComplete",
     }
 )
@@ -413,7 +426,7 @@ class AwsSecretsManagerStore(StoreBase):
         if code in _FORBIDDEN_CODES:
             return ForbiddenError(text)
         if code in _TRANSIENT_CODES:
-            return StoreUnavailableError(text)
+            return StoreUnavailableError(text, throttled=code in _THROTTLING_CODES)
         return StoreError(text)
 
     async def list_secrets(self) -> list[str]:
@@ -583,7 +596,11 @@ class AwsSecretsManagerStore(StoreBase):
         if code in _FORBIDDEN_CODES or status == 403:  # noqa: PLR2004
             return ForbiddenError(text)
         if code in _TRANSIENT_CODES or status == 429 or (status >= 500 and status != 501):  # noqa: PLR2004
-            return StoreUnavailableError(text, retry_after=_retry_after(exc.response))
+            return StoreUnavailableError(
+                text,
+                retry_after=_retry_after(exc.response),
+                throttled=code in _THROTTLING_CODES or status == 429,  # noqa: PLR2004
+            )
         if secret is not None and code in _DELETED_CODES:
             return StoreError(f"{text}: is secret {secret!r} scheduled for deletion?")
         return StoreError(text)

@@ -19,7 +19,8 @@ Errors: 403 is ``ForbiddenError`` for that secret, unless the token itself is no
 (Vault answers 403 for both; one ``auth/token/lookup-self`` call, at most every
 ``TOKEN_CHECK_SECONDS``, decides), then ``AuthenticationError``; 401 too. 404 is absent;
 408/429/502/503/504 (a sealed server answers 503, a standby or a rate-limit quota 429) and
-network failures are ``StoreUnavailableError`` with the ``Retry-After`` hint; anything else is
+network failures are ``StoreUnavailableError`` with the ``Retry-After`` hint (``throttled``:
+the server said slow down, for 429 and for 503 with ``Retry-After``); anything else is
 ``StoreError``. Messages name the host, method and path; never the token or a response body.
 """
 
@@ -50,7 +51,7 @@ from .._errors import (
 from .._logging import logger
 from .._secret import Secret
 from ._base import StoreBase, StoreCapabilities, check_write
-from ._http import TRANSIENT_STATUSES, is_loopback, json_object, retry_after, send_logged
+from ._http import TRANSIENT_STATUSES, is_loopback, json_object, send_logged, unavailable
 from ._urls import StoreURL, parse_store_url
 from ._urls import redact as _redacted_url
 
@@ -476,10 +477,7 @@ class VaultStore(StoreBase):
             return AuthenticationError(f"{text}: the server wants a valid token (VAULT_TOKEN)")
         if status in TRANSIENT_STATUSES:
             hint = {429: " (a standby node or a rate limit)", 503: " (sealed or starting)"}
-            return StoreUnavailableError(
-                text + hint.get(status, ""),
-                retry_after=retry_after(response.headers.get("Retry-After")),
-            )
+            return unavailable(text + hint.get(status, ""), response)
         if response.is_redirect:
             return StoreError(
                 f"{text}: redirected to another node; point the store at the active node or "

@@ -7,10 +7,11 @@ end, and every failure mapped to our errors:
 
 401 (after the fresh login) and 403 -> ``ForbiddenError``; a refused login ->
 ``AuthenticationError``; 408/429/502/503/504 and network failures -> ``StoreUnavailableError``
-with the server's ``Retry-After`` hint; 400 and 422 (the server refused the input: a name too
-long, say) -> ``ConfigurationError`` with the server's reason, its echo of the input removed;
-anything else (404 and 500 too) -> ``StoreError``. Messages name the host, method and path;
-never a token, password, key or a response body (nor, chained, an exception holding one).
+with the server's ``Retry-After`` hint (``throttled`` for 429, and 503 with ``Retry-After``);
+400 and 422 (the server refused the input: a name too long, say) -> ``ConfigurationError``
+with the server's reason, its echo of the input removed; anything else (404 and 500 too) ->
+``StoreError``. Messages name the host, method and path; never a token, password, key or a
+response body (nor, chained, an exception holding one).
 
 A hostile or broken server cannot make a call last or grow without bound: an answer is read
 as a stream and refused past ``MAX_BODY_BYTES`` (``_http.read_capped``), and a listing past
@@ -44,7 +45,6 @@ from .._errors import (
     ConfigurationError,
     ForbiddenError,
     StoreError,
-    StoreUnavailableError,
 )
 from .._logging import logger
 from ._http import (
@@ -53,8 +53,8 @@ from ._http import (
     http_date,
     is_loopback,
     json_object,
-    retry_after,
     send_logged,
+    unavailable,
 )
 from ._urls import parse_store_url, redact
 
@@ -386,9 +386,7 @@ class ZenMLSession:
         if status in {httpx.codes.UNAUTHORIZED, httpx.codes.FORBIDDEN}:
             return ForbiddenError(text)
         if status in TRANSIENT_STATUSES:
-            return StoreUnavailableError(
-                text, retry_after=retry_after(response.headers.get("Retry-After"))
-            )
+            return unavailable(text, response)
         return StoreError(text)
 
 
