@@ -10,8 +10,12 @@
   timeout fires, only a deadline ends it).
 - ``"truncated"``: a ``200`` whose JSON body stops in the middle; ``body`` holds its text.
   ``"truncated-login"``: the same, for the login answer too.
+- ``"silent"``: reads the request and never answers (nor closes) until the server stops.
+- ``"answer"``: answers ``status`` with ``headers`` and ``body`` (a 429 with ``Retry-After``,
+  an AWS JSON error, ...).
 
-``POST .../login`` always succeeds (a ZenML token answer), so the client gets to the fault.
+``POST .../login`` always succeeds (a ZenML token answer), so the client gets to the fault;
+``logins`` keeps each login request's form body (a test checks which credential was sent).
 ``requests`` counts the requests; ``body`` is the text of the truncated answer (a marker the
 test looks for). Only 127.0.0.1 is used.
 """
@@ -30,10 +34,20 @@ _LOGIN = json.dumps({"access_token": "tok", "token_type": "bearer"}).encode()
 
 
 class HostileServer:
-    def __init__(self, mode: str, *, body: str = "") -> None:
+    def __init__(
+        self,
+        mode: str,
+        *,
+        body: str = "",
+        status: int = 200,
+        headers: dict[str, str] | None = None,
+    ) -> None:
         self.mode = mode
         self.body = body
+        self.status = status
+        self.headers = dict(headers or {})
         self.requests = 0
+        self.logins: list[bytes] = []
         self._socket = socket.create_server(("127.0.0.1", 0))
         self._socket.settimeout(0.2)
         self.port = self._socket.getsockname()[1]
@@ -85,14 +99,16 @@ class HostileServer:
                         length = int(value.strip())
                 while len(buffered) < length:
                     buffered += conn.recv(65536)
-                buffered = buffered[length:]
+                payload, buffered = buffered[:length], buffered[length:]
                 self.requests += 1
                 login = method == "POST" and target.split("?")[0].endswith("/login")
+                if login:
+                    self.logins.append(payload)
                 if login and self.mode != "truncated-login":
                     self._send(conn, 200, _LOGIN)
                     continue
                 self._fault(conn)
-                if self.mode != "endless-pages":
+                if self.mode not in {"endless-pages", "answer"}:
                     return
         except OSError:
             return
@@ -135,5 +151,10 @@ class HostileServer:
                 time.sleep(0.2)
         elif self.mode in {"truncated", "truncated-login"}:
             self._send(conn, 200, self.body.encode())
+        elif self.mode == "silent":
+            self._stop.wait()
+        elif self.mode == "answer":
+            extra = "".join(f"{name}: {value}\r\n" for name, value in self.headers.items())
+            self._send(conn, self.status, self.body.encode(), extra)
         else:  # pragma: no cover - a test's typo
             raise ValueError(self.mode)

@@ -143,7 +143,7 @@ async def test_a_forbidden_read_never_falls_through_to_a_later_store(
 
 
 def test_an_unreachable_first_store_is_an_error_not_a_fall_through(
-    tmp_path: Path, cli: Cli
+    tmp_path: Path, cli: Cli, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The first store is down, the second holds the secret: reads fail as unavailable and
     the CLI exits 3, instead of answering from the second store."""
@@ -163,6 +163,7 @@ def test_an_unreachable_first_store_is_an_error_not_a_fall_through(
     assert result.returncode == 3, result.stdout + result.stderr
     got = cli("secret", "get", "db", "--store", down, "--store", path.as_uri(), env=env)
     assert got.returncode == 3, got.stderr
+    monkeypatch.setenv("VAULT_TOKEN", "not-a-real-token")  # the API reads the process's
     with (
         Client([down, path.as_uri()], retry_attempts=1) as client,
         pytest.raises(StoreUnavailableError),

@@ -25,6 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
 NAMESPACES = {
     "stacksecrets": "reference/stacksecrets",
     "stacksecrets.stores": "reference/stores",
+    "stacksecrets.stores.contract": "reference/store-contract",
     "stacksecrets.references": "reference/references",
     "stacksecrets.zenml": "reference/zenml",
 }

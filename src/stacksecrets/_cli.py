@@ -598,7 +598,7 @@ def secret_get(name: str, show_values: bool, as_json: bool, store: tuple[str, ..
 
 async def _get_with_source(client: AsyncClient, name: str) -> tuple[Secret, str | None]:
     """The secret and, from a chain of stores, the store that answered."""
-    from .stores._chain import SupportsSources
+    from .stores.contract import SupportsSources
 
     found = await client.get_secret(name)
     store = client.store

@@ -63,9 +63,7 @@ from ._references import scan, substitute
 from ._report import Problem, ProblemKind, Stats, ValidationReport
 from ._secret import Secret, SecretValue
 from ._stack import Component, Stack, Usage, map_strings
-from .stores import BatchReader, SecretStore
-from .stores._batched import at_once, cut
-from .stores._chain import SupportsSources
+from .stores.contract import BatchReader, SecretStore, SupportsSources, at_once, cut
 
 T = TypeVar("T")
 

@@ -27,14 +27,13 @@ cache failing never fails a validation. ``STACKSECRETS_METADATA_CACHE=0`` or the
 from __future__ import annotations
 
 import contextlib
-import email.utils
 import json
 import os
 import time
-from collections.abc import AsyncIterator, Callable, Collection, Mapping, Sequence
-from datetime import datetime, timezone
+from collections.abc import AsyncIterator, Callable, Collection, Mapping
+from datetime import datetime
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import Any
 
 import anyio
 import attrs
@@ -44,6 +43,7 @@ from . import _files as files
 from . import _strictjson
 from ._errors import ConfigurationError
 from ._logging import logger
+from .stores._base import SecretStamp, SupportsSecretsMetadata
 
 __all__ = [
     "CACHE_DIR_VARIABLE",
@@ -67,44 +67,6 @@ _ON = frozenset({"", "1", "true", "yes", "on"})
 _LOCK_PATIENCE = 5.0
 #: A larger cache file is ignored (and rebuilt): thousands of entries are a few hundred KiB.
 MAX_CACHE_BYTES = 16 * 1024 * 1024
-
-
-@attrs.frozen
-class SecretStamp:
-    """What a store's list answer says of one secret: no value, no key name.
-
-    ``settled``: the store vouches that a read started after this answer sees the secret as
-    of ``stamp`` or later, with every change stamped ``stamp`` complete (see the module doc).
-    """
-
-    id: str
-    stamp: str
-    settled: bool = False
-
-
-@runtime_checkable
-class SupportsSecretsMetadata(Protocol):
-    """The optional store hook the metadata cache needs (see ``SecretStore``)."""
-
-    @property
-    def metadata_scope(self) -> str | None:
-        """Who asks where, safe to store: the store and the user (``None``: unknown yet)."""
-        ...
-
-    async def secrets_metadata(self, names: Sequence[str]) -> dict[str, SecretStamp]:
-        """Id and stamp of each of ``names`` that exists (absent: missing), read no value."""
-        ...
-
-
-def http_date(value: str | None) -> datetime | None:
-    """An HTTP ``Date`` header (whole seconds, a lower bound of the server's time), or ``None``."""
-    if value is None:
-        return None
-    try:
-        parsed = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return parsed.replace(tzinfo=timezone.utc) if parsed.tzinfo is None else parsed
 
 
 def is_settled(changed: datetime | None, answered_at: datetime | None, margin: float) -> bool:

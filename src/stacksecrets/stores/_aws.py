@@ -24,7 +24,9 @@ botocore is synchronous (aiobotocore is asyncio-only), so each call runs in a wo
 same code works on asyncio and trio. botocore's own retries are off; the engine retries
 transient failures (``StoreUnavailableError``) with back-off.
 
-Errors: throttling, 429 and 5xx answers and network failures -> ``StoreUnavailableError``;
+Errors: throttling, 429 and 5xx answers and network failures -> ``StoreUnavailableError``
+(``throttled`` for ``ThrottlingException``, ``TooManyRequestsException``,
+``RequestLimitExceeded`` and a 429: AWS said slow down);
 refused credentials -> ``AuthenticationError``; ``AccessDeniedException`` (and KMS decryption
 refusals) -> ``ForbiddenError``; ``ResourceNotFoundException`` -> ``SecretNotFoundError``.
 Messages name the operation, the AWS error code and the endpoint; never a value, a credential
@@ -69,7 +71,7 @@ from .._logging import logger
 from .._secret import Secret
 from ._base import StoreBase, StoreCapabilities, check_write, merge_update
 from ._batched import at_once, cut
-from ._urls import StoreURL, redact
+from ._urls import StoreURL, parse_store_url
 
 __all__ = ["AwsSecretsManagerStore"]
 
@@ -123,6 +125,17 @@ _TRANSIENT_CODES = frozenset(
         "InternalFailure",
         "RequestTimeout",
         "RequestTimeoutException",
+        "PriorRequestNotComplete",
+    }
+)
+#: The transient codes that say "slow down" (a quota or rate limit), not "failed".
+_THROTTLING_CODES = frozenset(
+    {
+        "ThrottlingException",
+        "Throttling",
+        "TooManyRequestsException",
+        "RequestLimitExceeded",
+        "SlowDown",
         "PriorRequestNotComplete",
     }
 )
@@ -237,57 +250,77 @@ class AwsSecretsManagerStore(StoreBase):
         self.calls: collections.Counter[str] = collections.Counter()
 
     @classmethod
-    def from_url(cls, url: str) -> AwsSecretsManagerStore:
+    def from_url(
+        cls, url: StoreURL | str, /, *, environ: Mapping[str, str] | None = None
+    ) -> AwsSecretsManagerStore:
         """A store for ``aws-sm://?region=...&prefix=...&profile=...&endpoint_url=...``.
 
-        The rest of the configuration comes from the process environment and the AWS files,
-        which botocore reads itself.
+        The rest of the configuration comes from the AWS configuration chain: ``environ``
+        (default ``os.environ``) for ``AWS_REGION`` / ``AWS_DEFAULT_REGION``, ``AWS_PROFILE``,
+        ``AWS_ENDPOINT_URL_SECRETS_MANAGER`` / ``AWS_ENDPOINT_URL`` and the access keys, and
+        the AWS files, which botocore reads itself.
         """
-        scheme, sep, rest = url.strip().partition("://")
-        if not sep or scheme.lower() != SCHEME:
+        env = os.environ if environ is None else environ
+        parsed = parse_store_url(url) if isinstance(url, str) else url
+        where = parsed.redacted
+        if parsed.scheme != SCHEME:
             raise ConfigurationError(
-                f"not an AWS Secrets Manager store URL: {redact(url)!r}; use "
+                f"not an AWS Secrets Manager store URL: {where!r}; use "
                 "aws-sm://?region=REGION&prefix=PREFIX"
             )
-        authority, _, query = rest.partition("?")
-        if authority.strip("/") or "#" in query:
+        if (
+            parsed.username is not None
+            or parsed.password is not None
+            or parsed.host
+            or parsed.port is not None
+            or parsed.path.strip("/")
+            or parsed.fragment
+        ):
             raise ConfigurationError(
-                f"the AWS Secrets Manager store URL {redact(url)!r} takes options only "
+                f"the AWS Secrets Manager store URL {where!r} takes options only "
                 "(aws-sm://?region=...&prefix=...); put nothing between aws-sm:// and ?"
             )
         try:
-            options = urllib.parse.parse_qs(
-                query, keep_blank_values=True, strict_parsing=bool(query)
+            named = urllib.parse.parse_qs(
+                parsed.query, keep_blank_values=True, strict_parsing=bool(parsed.query)
             )
-        except ValueError as exc:
+        except ValueError:
+            named = {}
+        unknown = sorted(set(named) - _URL_OPTIONS)
+        if any("key" in o.lower() or "token" in o.lower() for o in unknown):
             raise ConfigurationError(
-                f"cannot read the options of the store URL {redact(url)!r}"
-            ) from exc
-        unknown = sorted(set(options) - _URL_OPTIONS)
-        if unknown:
-            credential_like = [o for o in unknown if "key" in o.lower() or "token" in o.lower()]
-            hint = (
-                "; credentials come from the AWS configuration chain (environment, shared "
-                "files, profiles), never from the URL"
-                if credential_like
-                else ""
+                f"unknown option(s) {', '.join(unknown)} in the store URL {where!r}; known: "
+                f"{', '.join(sorted(_URL_OPTIONS))}; credentials come from the AWS "
+                "configuration chain (environment, shared files, profiles), never from the URL"
             )
-            raise ConfigurationError(
-                f"unknown option(s) {', '.join(unknown)} in the store URL {redact(url)!r}; "
-                f"known: {', '.join(sorted(_URL_OPTIONS))}{hint}"
-            )
-        option = {key: values[-1].strip() for key, values in options.items()}
+        option = {key: value.strip() for key, value in parsed.options(_URL_OPTIONS).items()}
         force = option.get("force_delete_without_recovery", "false").lower()
         if force not in {"true", "false", "1", "0", "yes", "no"}:
             raise ConfigurationError(
                 "force_delete_without_recovery in the aws-sm:// URL must be true or false"
             )
+        region = option.get("region") or None
+        profile = option.get("profile") or None
+        endpoint = option.get("endpoint_url") or None
+        session = None
+        if env is not os.environ:
+            # Another environment than the process's: what botocore would read from the
+            # process environment is read from it instead.
+            region = region or _env(env, "AWS_REGION") or _env(env, "AWS_DEFAULT_REGION")
+            profile = profile or _env(env, "AWS_PROFILE")
+            endpoint = (
+                endpoint
+                or _env(env, "AWS_ENDPOINT_URL_SECRETS_MANAGER")
+                or _env(env, "AWS_ENDPOINT_URL")
+            )
+            session = _session(env, profile, region)
         return cls(
-            region=option.get("region") or None,
+            region=region,
             prefix=option.get("prefix", ""),
-            profile=option.get("profile") or None,
-            endpoint_url=option.get("endpoint_url") or None,
+            profile=profile,
+            endpoint_url=endpoint,
             force_delete_without_recovery=force in {"true", "1", "yes"},
+            session=session,
         )
 
     @property
@@ -393,7 +426,7 @@ class AwsSecretsManagerStore(StoreBase):
         if code in _FORBIDDEN_CODES:
             return ForbiddenError(text)
         if code in _TRANSIENT_CODES:
-            return StoreUnavailableError(text)
+            return StoreUnavailableError(text, throttled=code in _THROTTLING_CODES)
         return StoreError(text)
 
     async def list_secrets(self) -> list[str]:
@@ -563,7 +596,11 @@ class AwsSecretsManagerStore(StoreBase):
         if code in _FORBIDDEN_CODES or status == 403:  # noqa: PLR2004
             return ForbiddenError(text)
         if code in _TRANSIENT_CODES or status == 429 or (status >= 500 and status != 501):  # noqa: PLR2004
-            return StoreUnavailableError(text, retry_after=_retry_after(exc.response))
+            return StoreUnavailableError(
+                text,
+                retry_after=_retry_after(exc.response),
+                throttled=code in _THROTTLING_CODES or status == 429,  # noqa: PLR2004
+            )
         if secret is not None and code in _DELETED_CODES:
             return StoreError(f"{text}: is secret {secret!r} scheduled for deletion?")
         return StoreError(text)
@@ -653,6 +690,31 @@ def _retry_after(response: Mapping[str, Any]) -> float | None:
     return max(0.0, seconds) if math.isfinite(seconds) else None
 
 
+def _env(environ: Mapping[str, str], name: str) -> str | None:
+    return environ.get(name, "").strip() or None
+
+
+def _session(
+    environ: Mapping[str, str], profile: str | None, region: str | None
+) -> boto3.session.Session:
+    """A boto3 session whose credentials come from ``environ``'s access keys (when it has
+    them), else from the profile and the AWS files."""
+    key, secret = _env(environ, "AWS_ACCESS_KEY_ID"), _env(environ, "AWS_SECRET_ACCESS_KEY")
+    try:
+        if key and secret and not profile:
+            return boto3.session.Session(
+                aws_access_key_id=key,
+                aws_secret_access_key=secret,
+                aws_session_token=_env(environ, "AWS_SESSION_TOKEN"),
+                region_name=region,
+            )
+        return boto3.session.Session(profile_name=profile, region_name=region)
+    except botocore.exceptions.ProfileNotFound as exc:
+        raise ConfigurationError(
+            f"the AWS profile {profile!r} is not in the shared config or credentials files"
+        ) from exc
+
+
 def _check_endpoint(url: str) -> None:
     parsed = urllib.parse.urlsplit(url)
     if parsed.scheme not in {"http", "https"} or not parsed.hostname:
@@ -668,16 +730,3 @@ def _shown_endpoint(url: str) -> str:
     parsed = urllib.parse.urlsplit(url)
     host = parsed.netloc.rsplit("@", 1)[-1]
     return f"{parsed.scheme}://{host}{parsed.path.rstrip('/')}"
-
-
-def open_aws_url(url: StoreURL, /, *, environ: Mapping[str, str]) -> AwsSecretsManagerStore:  # noqa: ARG001
-    """``aws-sm://?...`` from the scheme table (a ``StoreOpener``). The AWS configuration chain
-    is botocore's own (it reads the process environment and the AWS files)."""
-    if url.username is not None or url.password is not None or url.host or url.path.strip("/"):
-        raise ConfigurationError(
-            f"the AWS Secrets Manager store URL {url.redacted!r} takes options only "
-            "(aws-sm://?region=...&prefix=...); put nothing between aws-sm:// and ?"
-        )
-    query = f"?{url.query}" if url.query else ""
-    fragment = f"#{url.fragment}" if url.fragment else ""
-    return AwsSecretsManagerStore.from_url(f"{SCHEME}://{query}{fragment}")

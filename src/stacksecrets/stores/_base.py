@@ -1,5 +1,17 @@
-"""The ``SecretStore`` protocol every store implements, the write rules they share, and a base
-class with the plumbing. ``docs/stores.md`` is the contract in prose; the conformance suite
+"""The store contract, in one place: the ``SecretStore`` protocol every store implements, what
+a store can do beyond it, the write rules they share, and a base class with the plumbing.
+
+Capabilities, all declared here:
+
+- ``StoreCapabilities`` (the ``capabilities`` property): batched existence, its batch size,
+  writable.
+- ``BatchReader``: many secrets read per call (AWS's ``BatchGetSecretValue``).
+- ``SupportsSecretsMetadata``: ids and change stamps from the list answers
+  (``SecretStamp``), which the metadata cache uses to read only what changed.
+- ``SupportsSources``: a store made of stores (``ChainStore``) says which one answered.
+
+Each optional one is a ``runtime_checkable`` protocol: the engine asks ``isinstance``.
+``docs/stores.md`` is the contract in prose; the conformance suite
 (``tests/store_conformance.py``) holds every shipped store to it."""
 
 from __future__ import annotations
@@ -12,7 +24,7 @@ import attrs
 from typing_extensions import Self
 
 from .._describe import kind_of
-from .._errors import ClosedError, ConfigurationError, ForbiddenError
+from .._errors import ClosedError, ConfigurationError, ForbiddenError, StoreError
 from .._secret import Secret
 
 
@@ -50,11 +62,12 @@ class SecretStore(Protocol):
       ``description`` or log event. Names, keys, hosts and paths may show.
     - **Concurrency**: any number of calls may run at once from tasks of one event loop.
 
-    Optional hook (``stacksecrets._metacache.SupportsSecretsMetadata``, detected with
-    ``isinstance``): a store whose list answers carry an id and a change stamp per secret may
-    offer ``async secrets_metadata(names) -> dict[name, SecretStamp]`` (same calls and cost as
-    ``secrets_exist``, no value read) and a ``metadata_scope`` property (store and user). The
-    key-level validation then reads only secrets whose stamp changed (``docs/engine.md``).
+    Optional capabilities (declared in this module, detected with ``isinstance``):
+    ``BatchReader`` (many reads per call), ``SupportsSecretsMetadata`` (a store whose list
+    answers carry an id and a change stamp per secret offers ``async secrets_metadata(names)
+    -> dict[name, SecretStamp]``, same calls and cost as ``secrets_exist``, no value read, and
+    a ``metadata_scope`` property: the key-level validation then reads only secrets whose stamp
+    changed, ``docs/engine.md``) and ``SupportsSources`` (a chain says which store answered).
     """
 
     @property
@@ -127,6 +140,62 @@ class SecretStore(Protocol):
         tb: TracebackType | None,
     ) -> None:
         """``aclose()``."""
+        ...
+
+
+@runtime_checkable
+class BatchReader(Protocol):
+    """A store that reads many secrets per call.
+
+    The engine then reads a key-level validation's names in chunks of ``max_read_batch``, one
+    call per chunk, without a separate existence pass: the batch answer says which are missing.
+    """
+
+    @property
+    def max_read_batch(self) -> int:
+        """How many names one ``get_secrets`` call may carry."""
+        ...
+
+    async def get_secrets(self, names: Sequence[str]) -> Mapping[str, Secret | StoreError]:
+        """Each name's secret, or its own error (``SecretNotFoundError`` when missing,
+        ``ForbiddenError``, ...). A failure of the whole call is raised instead."""
+        ...
+
+
+@attrs.frozen
+class SecretStamp:
+    """What a store's list answer says of one secret: no value, no key name.
+
+    ``settled``: the store vouches that a read started after this answer sees the secret as
+    of ``stamp`` or later, with every change stamped ``stamp`` complete (see
+    ``stacksecrets._metacache``).
+    """
+
+    id: str
+    stamp: str
+    settled: bool = False
+
+
+@runtime_checkable
+class SupportsSecretsMetadata(Protocol):
+    """The optional store hook the metadata cache needs (see ``SecretStore``)."""
+
+    @property
+    def metadata_scope(self) -> str | None:
+        """Who asks where, safe to store: the store and the user (``None``: unknown yet)."""
+        ...
+
+    async def secrets_metadata(self, names: Sequence[str]) -> dict[str, SecretStamp]:
+        """Id and stamp of each of ``names`` that exists (absent: missing), read no value."""
+        ...
+
+
+@runtime_checkable
+class SupportsSources(Protocol):
+    """A store made of stores that says which one answered for a name (the report shows it)."""
+
+    def source_of(self, name: str) -> str | None:
+        """The description of the store that last answered for ``name``, if any."""
         ...
 
 

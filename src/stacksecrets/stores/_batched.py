@@ -1,9 +1,8 @@
 """The optional batched-read side of a store (AWS Secrets Manager's ``BatchGetSecretValue``).
 
-A store that reads many secrets in one call implements ``BatchReader`` beside the
-``SecretStore`` protocol. The engine checks for it with ``isinstance(store, BatchReader)`` and
-then reads a key-level validation's names in chunks of ``max_read_batch``, one call per chunk,
-without a separate existence pass: the batch answer says which names are missing.
+A store that reads many secrets in one call implements ``BatchReader`` (declared with the
+other capabilities in ``_base.py``) beside the ``SecretStore`` protocol. The engine checks for
+it with ``isinstance(store, BatchReader)``.
 
 ``cut`` and ``at_once`` are the batching every store and the engine share: names cut to a
 call's size, the calls made concurrently.
@@ -11,13 +10,14 @@ call's size, the calls made concurrently.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
-from typing import Any, Protocol, TypeVar, runtime_checkable
+from collections.abc import Callable, Coroutine, Iterable, Sequence
+from typing import Any, TypeVar
 
 import anyio
 
-from .._errors import StoreError
-from .._secret import Secret
+from ._base import BatchReader
+
+__all__ = ["BatchReader", "at_once", "cut"]
 
 T = TypeVar("T")
 
@@ -37,18 +37,3 @@ async def at_once(call: Callable[[T], Coroutine[Any, Any, None]], parts: Iterabl
         async with anyio.create_task_group() as group:
             for part in parts:
                 group.start_soon(call, part)
-
-
-@runtime_checkable
-class BatchReader(Protocol):
-    """A store that reads many secrets per call."""
-
-    @property
-    def max_read_batch(self) -> int:
-        """How many names one ``get_secrets`` call may carry."""
-        ...
-
-    async def get_secrets(self, names: Sequence[str]) -> Mapping[str, Secret | StoreError]:
-        """Each name's secret, or its own error (``SecretNotFoundError`` when missing,
-        ``ForbiddenError``, ...). A failure of the whole call is raised instead."""
-        ...

@@ -23,7 +23,6 @@ answered for a name last (its description, without credentials), for the report.
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
-from typing import Protocol, runtime_checkable
 
 from .._errors import (
     AuthenticationError,
@@ -33,16 +32,9 @@ from .._errors import (
     StoreError,
 )
 from .._secret import Secret
-from ._base import SecretStore, StoreBase, StoreCapabilities
+from ._base import SecretStore, StoreBase, StoreCapabilities, SupportsSources
 
-
-@runtime_checkable
-class SupportsSources(Protocol):
-    """A store made of stores that says which one answered for a name (the report shows it)."""
-
-    def source_of(self, name: str) -> str | None:
-        """The description of the store that last answered for ``name``, if any."""
-        ...
+__all__ = ["ChainStore", "SupportsSources"]
 
 
 class ChainStore(StoreBase):

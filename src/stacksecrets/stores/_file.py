@@ -342,15 +342,18 @@ class FileStore(StoreBase):
     def from_url(
         cls,
         url: str | StoreURL,
+        /,
         *,
-        lock_timeout: float = 30.0,
         environ: Mapping[str, str] | None = None,
-        missing_ok: bool = True,
+        lock_timeout: float = 30.0,
+        missing_ok: bool = False,
     ) -> FileStore:
         """The store for ``file:///abs/path.json``, ``file://relative/path.json`` or ``file://~/...``.
 
         Everything after ``file://`` is the path, percent-decoded (as ``Path.as_uri()`` writes it).
         The keys come from ``STACKSECRETS_FILE_KEY`` in ``environ`` (default ``os.environ``).
+        A file named by URL must exist for reads (a typo is not an empty store; the first write
+        creates it); ``open_store``'s default store passes ``missing_ok=True``.
         """
         parsed = parse_store_url(url) if isinstance(url, str) else url
         if parsed.scheme != "file":
@@ -559,12 +562,6 @@ def _checked_path(raw: str) -> Path:
     if path.is_dir():
         raise ConfigurationError(f"the file store path {str(path)!r} is a folder; {fix}")
     return path
-
-
-def open_named_file(url: StoreURL, /, *, environ: Mapping[str, str]) -> FileStore:
-    """``file://``, as a user names it: the file must exist for reads (a typo is not an empty
-    store); the first write creates it. (The default store is opened by ``open_store``.)"""
-    return FileStore.from_url(url, environ=environ, missing_ok=False)
 
 
 def _plaintext_allowed(environ: Mapping[str, str]) -> bool:

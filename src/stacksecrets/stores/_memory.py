@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import anyio
 
 from .._errors import SecretExistsError, SecretNotFoundError
 from .._secret import Secret
 from ._base import StoreBase, StoreCapabilities, check_write, merge_update
+
+if TYPE_CHECKING:
+    from ._urls import StoreURL
 
 
 class MemoryStore(StoreBase):
@@ -24,6 +28,17 @@ class MemoryStore(StoreBase):
             name: check_write(name, values)[0] for name, values in (secrets or {}).items()
         }
         self.latency = latency
+
+    @classmethod
+    def from_url(
+        cls,
+        url: StoreURL | str,  # noqa: ARG003 - memory:// holds nothing to read
+        /,
+        *,
+        environ: Mapping[str, str] | None = None,  # noqa: ARG003
+    ) -> MemoryStore:
+        """``memory://``: a new empty store (the opener every scheme has)."""
+        return cls()
 
     @property
     def capabilities(self) -> StoreCapabilities:

@@ -65,18 +65,24 @@ class Scheme:
     path_only: bool = False
 
 
-#: Every scheme ``open_store`` knows. Add a store here, one line per scheme.
+#: Every scheme ``open_store`` knows, each pointing at its store's ``from_url``: the one opener
+#: shape (``StoreOpener``) that third-party stores implement too. Add a store here, one line
+#: per scheme.
 SCHEMES: Mapping[str, Scheme] = MappingProxyType(
     {
-        "file": Scheme("stacksecrets.stores._file:open_named_file", "file", path_only=True),
-        "memory": Scheme("stacksecrets.stores._urls:open_memory_store", "memory", path_only=True),
+        "file": Scheme("stacksecrets.stores._file:FileStore.from_url", "file", path_only=True),
+        "memory": Scheme(
+            "stacksecrets.stores._memory:MemoryStore.from_url", "memory", path_only=True
+        ),
         "zenml+https": Scheme("stacksecrets.stores._zenml:ZenMLStore.from_url", "ZenML"),
         "zenml+http": Scheme("stacksecrets.stores._zenml:ZenMLStore.from_url", "ZenML"),
         "zenml": Scheme("stacksecrets.stores._zenml:ZenMLStore.from_url", "ZenML"),
         "vault+https": Scheme("stacksecrets.stores._vault:VaultStore.from_url", "Vault"),
         "vault+http": Scheme("stacksecrets.stores._vault:VaultStore.from_url", "Vault"),
         "vault": Scheme("stacksecrets.stores._vault:VaultStore.from_url", "Vault"),
-        "aws-sm": Scheme("stacksecrets.stores._aws:open_aws_url", "AWS Secrets Manager"),
+        "aws-sm": Scheme(
+            "stacksecrets.stores._aws:AwsSecretsManagerStore.from_url", "AWS Secrets Manager"
+        ),
         "env": Scheme("stacksecrets.stores._env:EnvStore.from_url", "environment"),
     }
 )
@@ -135,6 +141,33 @@ class StoreURL:
                 f"{self.redacted!r}; known: {', '.join(sorted(known))}"
             )
         return {key: values[-1] for key, values in parsed.items()}
+
+    def server(
+        self, environ: Mapping[str, str], *, variable: str, example: str, with_path: bool
+    ) -> str:
+        """The ``http(s)://`` server this URL names, or, without a host, the one in
+        ``environ[variable]`` (``ZENML_STORE_URL``, ``VAULT_ADDR``).
+
+        ``scheme+https://host`` names ``https://host`` (with the URL's path when
+        ``with_path``); a bare ``scheme://host`` does not say which protocol, and is refused
+        showing ``example``. A ``ConfigurationError`` names the URL without credentials.
+        """
+        bare, plus, protocol = self.scheme.partition("+")
+        kind = _kind(self.scheme)
+        if self.host:
+            if not plus:
+                raise ConfigurationError(
+                    f"say which protocol the {kind}server at {self.redacted!r} speaks: "
+                    f"{example}, or write {bare}:// with no host to use {variable}"
+                )
+            return f"{protocol}://{self.netloc}{self.path if with_path else ''}"
+        address = environ.get(variable, "").strip()
+        if not address.startswith(("http://", "https://")):
+            raise ConfigurationError(
+                f"the {kind}store URL {self.redacted!r} names no server, and {variable} "
+                "does not hold an http(s):// server URL; set one of them"
+            )
+        return address
 
     def __str__(self) -> str:
         return self.redacted
@@ -201,13 +234,6 @@ def open_url(url: str, *, environ: Mapping[str, str]) -> SecretStore:
     for part in attribute.split("."):
         target = getattr(target, part)
     return cast("StoreOpener", target)(parsed, environ=environ)
-
-
-def open_memory_store(url: StoreURL, /, *, environ: Mapping[str, str]) -> SecretStore:  # noqa: ARG001
-    """``memory://``: a new empty store (a ``StoreOpener``: it takes what every opener takes)."""
-    from ._memory import MemoryStore
-
-    return MemoryStore()
 
 
 # ---------------------------------------------------------------------- helpers

@@ -19,7 +19,8 @@ Errors: 403 is ``ForbiddenError`` for that secret, unless the token itself is no
 (Vault answers 403 for both; one ``auth/token/lookup-self`` call, at most every
 ``TOKEN_CHECK_SECONDS``, decides), then ``AuthenticationError``; 401 too. 404 is absent;
 408/429/502/503/504 (a sealed server answers 503, a standby or a rate-limit quota 429) and
-network failures are ``StoreUnavailableError`` with the ``Retry-After`` hint; anything else is
+network failures are ``StoreUnavailableError`` with the ``Retry-After`` hint (``throttled``:
+the server said slow down, for 429 and for 503 with ``Retry-After``); anything else is
 ``StoreError``. Messages name the host, method and path; never the token or a response body.
 """
 
@@ -50,9 +51,9 @@ from .._errors import (
 from .._logging import logger
 from .._secret import Secret
 from ._base import StoreBase, StoreCapabilities, check_write
+from ._http import TRANSIENT_STATUSES, is_loopback, json_object, send_logged, unavailable
 from ._urls import StoreURL, parse_store_url
 from ._urls import redact as _redacted_url
-from ._zenml_http import _retry_after, is_loopback, json_object, send_logged
 
 __all__ = ["VaultStore", "VaultTLSWarning"]
 
@@ -67,7 +68,6 @@ TOKEN_CHECK_SECONDS = 30.0
 #: Read-merge-write attempts of an update when other writers keep coming first.
 CAS_ATTEMPTS = 5
 
-_TRANSIENT_STATUSES = frozenset({408, 429, 502, 503, 504})
 _URL_OPTIONS = frozenset({"token", "namespace"})
 _TRUE = frozenset({"1", "true", "t", "yes", "y", "on"})
 _FALSE = frozenset({"", "0", "false", "f", "no", "n", "off"})
@@ -160,7 +160,7 @@ class VaultStore(StoreBase):
 
     @classmethod
     def from_url(
-        cls, url: StoreURL | str, *, environ: Mapping[str, str] | None = None
+        cls, url: StoreURL | str, /, *, environ: Mapping[str, str] | None = None
     ) -> VaultStore:
         """A store for ``vault+http(s)://host:port/MOUNT`` or ``vault:///MOUNT`` (see
         ``docs/vault.md``).
@@ -183,20 +183,12 @@ class VaultStore(StoreBase):
             raise ConfigurationError(
                 f"put the Vault token in VAULT_TOKEN (or ?token=), not before the host: {where!r}"
             )
-        if parsed.host:
-            if scheme == "vault":
-                raise ConfigurationError(
-                    f"{where!r}: say which protocol the server speaks (vault+https://host:8200/"
-                    "MOUNT), or write vault:///MOUNT to use VAULT_ADDR"
-                )
-            address = f"{scheme.removeprefix('vault+')}://{parsed.netloc}"
-        else:
-            address = env.get("VAULT_ADDR", "").strip()
-            if not address.startswith(("http://", "https://")):
-                raise ConfigurationError(
-                    f"the Vault store URL {where!r} names no server, and VAULT_ADDR does not "
-                    "hold an http(s):// address; set one of them"
-                )
+        address = parsed.server(
+            env,
+            variable="VAULT_ADDR",
+            example="vault+https://host:8200/MOUNT",
+            with_path=False,
+        )
         mount = urllib.parse.unquote(parsed.path).strip("/") or DEFAULT_MOUNT
         token = option.get("token") or env.get("VAULT_TOKEN", "").strip() or _token_file(env)
         if not token:
@@ -483,12 +475,9 @@ class VaultStore(StoreBase):
         text = f"{self._where(method, path)} answered {status}"
         if status == httpx.codes.UNAUTHORIZED:
             return AuthenticationError(f"{text}: the server wants a valid token (VAULT_TOKEN)")
-        if status in _TRANSIENT_STATUSES:
+        if status in TRANSIENT_STATUSES:
             hint = {429: " (a standby node or a rate limit)", 503: " (sealed or starting)"}
-            return StoreUnavailableError(
-                text + hint.get(status, ""),
-                retry_after=_retry_after(response.headers.get("Retry-After")),
-            )
+            return unavailable(text + hint.get(status, ""), response)
         if response.is_redirect:
             return StoreError(
                 f"{text}: redirected to another node; point the store at the active node or "

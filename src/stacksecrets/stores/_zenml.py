@@ -133,6 +133,7 @@ class ZenMLStore(StoreBase):
     def from_url(
         cls,
         url: str | StoreURL,
+        /,
         *,
         environ: Mapping[str, str] | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
@@ -158,20 +159,12 @@ class ZenMLStore(StoreBase):
             )
         option = parsed.options(_URL_OPTIONS)
 
-        if parsed.host:
-            if parsed.scheme == "zenml":
-                raise ConfigurationError(
-                    f"say which protocol the ZenML server at {parsed.redacted!r} speaks: "
-                    "zenml+https://host or zenml+http://host:port"
-                )
-            server = f"{parsed.scheme.removeprefix('zenml+')}://{parsed.netloc}{parsed.path}"
-        else:
-            server = env.get("ZENML_STORE_URL", "").strip()
-            if not server.startswith(("http://", "https://")):
-                raise ConfigurationError(
-                    f"the ZenML store URL {parsed.redacted!r} names no server, and "
-                    "ZENML_STORE_URL does not hold an http(s):// server URL; set one of them"
-                )
+        server = parsed.server(
+            env,
+            variable="ZENML_STORE_URL",
+            example="zenml+https://host or zenml+http://host:port",
+            with_path=True,
+        )
 
         url_user = parsed.username or option.get("username") or None
         url_password = parsed.password if parsed.password is not None else option.get("password")

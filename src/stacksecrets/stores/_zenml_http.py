@@ -7,35 +7,32 @@ end, and every failure mapped to our errors:
 
 401 (after the fresh login) and 403 -> ``ForbiddenError``; a refused login ->
 ``AuthenticationError``; 408/429/502/503/504 and network failures -> ``StoreUnavailableError``
-with the server's ``Retry-After`` hint; 400 and 422 (the server refused the input: a name too
-long, say) -> ``ConfigurationError`` with the server's reason, its echo of the input removed;
-anything else (404 and 500 too) -> ``StoreError``. Messages name the host, method and path;
-never a token, password, key or a response body (nor, chained, an exception holding one).
+with the server's ``Retry-After`` hint (``throttled`` for 429, and 503 with ``Retry-After``);
+400 and 422 (the server refused the input: a name too long, say) -> ``ConfigurationError``
+with the server's reason, its echo of the input removed; anything else (404 and 500 too) ->
+``StoreError``. Messages name the host, method and path; never a token, password, key or a
+response body (nor, chained, an exception holding one).
 
 A hostile or broken server cannot make a call last or grow without bound: an answer is read
-as a stream and refused past ``MAX_BODY_BYTES``, and a listing past ``MAX_PAGES`` pages.
-
-Also here: ZenML's query conventions (``oneof:`` filters, names in chunks that fit a URL).
+as a stream and refused past ``MAX_BODY_BYTES`` (``_http.read_capped``), and a listing past
+``MAX_PAGES`` pages. What is general HTTP (the send path, capped reads, ``Retry-After``) lives
+in ``_http.py``; here only ZenML's conventions: its login, its session, its error bodies and
+its query conventions (``oneof:`` filters, names in chunks that fit a URL).
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-import contextlib
-import email.utils
 import http.cookiejar
-import ipaddress
 import json
-import logging
-import math
 import re
 import ssl
 import time
 import urllib.parse
 import uuid
 from collections.abc import Collection, Iterator, Mapping, Sequence
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 
 import anyio
@@ -48,14 +45,20 @@ from .._errors import (
     ConfigurationError,
     ForbiddenError,
     StoreError,
-    StoreUnavailableError,
 )
 from .._logging import logger
-from .._metacache import http_date
-from .._secret import MASK
+from ._http import (
+    MAX_BODY_BYTES,
+    TRANSIENT_STATUSES,
+    http_date,
+    is_loopback,
+    json_object,
+    send_logged,
+    unavailable,
+)
 from ._urls import parse_store_url, redact
 
-__all__ = ["API", "Credentials", "ZenMLSession"]
+__all__ = ["API", "MAX_BODY_BYTES", "Credentials", "ZenMLSession", "json_object"]
 
 API = "/api/v1"
 #: ZenML's largest page.
@@ -64,15 +67,11 @@ PAGE_SIZE = 10_000
 MAX_NAMES_PER_CALL = 50
 #: Budget for one URL-encoded ``oneof:`` filter value; keeps URLs well under common limits.
 MAX_FILTER_CHARS = 4000
-#: The largest answer read (decoded); a larger one is refused while it streams in.
-MAX_BODY_BYTES = 16 * 1024 * 1024
 #: The most pages one listing reads (a million items in ZenML's largest pages).
 MAX_PAGES = 100
 #: ZenML's ``STR_FIELD_MAX_LENGTH``: the longest secret (or other entity) name it stores.
 MAX_NAME_LENGTH = 255
 
-# As ZenML's own client retries them; a 500 is a bug on the server, not worth asking again.
-_TRANSIENT_STATUSES = frozenset({408, 429, 502, 503, 504})
 _ERROR_TYPE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,60}")
 # One pydantic error as FastAPI's 422 text shows it: {'type': ..., 'loc': (...), 'msg': ...}.
 _VALIDATION_ITEM = re.compile(
@@ -81,34 +80,6 @@ _VALIDATION_ITEM = re.compile(
 )
 _LOC_PART = re.compile(r"'((?:\\.|[^'\\]){1,100})'|(\d{1,6})")
 _PLAIN_MESSAGE = re.compile(r"[A-Za-z0-9 ,.;:()_-]{1,200}")
-_NOT_JSON = object()
-_LOOPBACK_NAMES = frozenset({"localhost", "localhost.localdomain", "ip6-localhost"})
-_SET_COOKIE = re.compile(r"""(b['"]set-cookie['"], )b(['"])(?:\\.|(?!\2).)*\2""", re.IGNORECASE)
-
-
-class _MaskCookies(logging.Filter):
-    """Masks cookie values in httpcore's DEBUG records of response headers.
-
-    httpcore logs every response's headers at DEBUG, and ZenML's login answer sets the bearer
-    token as a cookie: an application that turns on DEBUG logging would write the token out.
-    This filter changes only those records, not any logging configuration.
-    """
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        if "set-cookie" in message.lower():
-            record.msg, record.args = _SET_COOKIE.sub(rf"\1b'{MASK}'", message), ()
-        return True
-
-
-def _mask_cookies_in_httpcore_logs() -> None:
-    for name in ("httpcore.http11", "httpcore.http2"):
-        target = logging.getLogger(name)
-        if not any(isinstance(f, _MaskCookies) for f in target.filters):
-            target.addFilter(_MaskCookies())
-
-
-_mask_cookies_in_httpcore_logs()
 
 
 @attrs.frozen
@@ -414,29 +385,12 @@ class ZenMLSession:
         text = f"{self.where(method, path)} answered {status}" + (f" ({kind})" if kind else "")
         if status in {httpx.codes.UNAUTHORIZED, httpx.codes.FORBIDDEN}:
             return ForbiddenError(text)
-        if status in _TRANSIENT_STATUSES:
-            return StoreUnavailableError(
-                text, retry_after=_retry_after(response.headers.get("Retry-After"))
-            )
+        if status in TRANSIENT_STATUSES:
+            return unavailable(text, response)
         return StoreError(text)
 
 
 # ---------------------------------------------------------------------- ZenML's conventions
-
-
-def json_object(response: httpx.Response, where: str) -> dict[str, Any]:
-    """The answer's JSON object; anything else is a ``StoreError`` naming ``where``."""
-    # The error is raised outside the handler: a JSONDecodeError holds the whole answer
-    # (``doc``), which may be a value or a token, and must not ride along as its context.
-    try:
-        data = response.json()
-    except ValueError:
-        data = _NOT_JSON
-    if data is _NOT_JSON:
-        raise StoreError(f"{where}: the answer is not JSON")
-    if not isinstance(data, dict):
-        raise StoreError(f"{where}: the answer is not a JSON object")
-    return data
 
 
 def oneof(names: Sequence[str]) -> str:
@@ -476,88 +430,6 @@ def uuid_of(value: object, host: str) -> uuid.UUID:
     raise StoreError(f"the ZenML server {host} answered an id that is not a UUID")
 
 
-async def read_capped(
-    client: httpx.AsyncClient, request: httpx.Request, where: str, limit: int = MAX_BODY_BYTES
-) -> httpx.Response:
-    """Send ``request`` and read its answer, refusing one over ``limit`` bytes (decoded) as it
-    streams in: a server answering an endless or huge body costs at most ``limit`` of memory."""
-    response = await client.send(request, stream=True)
-    chunks = response.aiter_bytes()
-    try:
-        declared = response.headers.get("Content-Length", "")
-        if declared.isdigit() and int(declared) > limit:
-            raise _too_large(where, limit)
-        body = bytearray()
-        async for chunk in chunks:
-            body += chunk
-            if len(body) > limit:
-                raise _too_large(where, limit)
-    finally:
-        await response.aclose()
-        # httpx reads through a stack of async generators; one left unfinished is finalized
-        # by the garbage collector (trio warns). Closed, the stream ends or fails at once, and
-        # running it out finalizes every layer.
-        with contextlib.suppress(Exception):
-            async for _ in chunks:
-                pass
-    headers = httpx.Headers(
-        [
-            (key, value)
-            for key, value in response.headers.multi_items()
-            if key.lower() not in {"content-encoding", "content-length", "transfer-encoding"}
-        ]
-    )
-    return httpx.Response(
-        response.status_code,
-        headers=headers,
-        content=bytes(body),
-        request=request,
-        extensions=response.extensions,
-    )
-
-
-async def send_logged(
-    client: httpx.AsyncClient,
-    request: httpx.Request,
-    *,
-    where: str,
-    event: str,
-    host: str,
-    path: str,
-    started: float,
-) -> httpx.Response:
-    """``read_capped``, with one debug ``event`` per request (status or error, duration; never
-    a body or a header) and httpx's failures as ours: a transport failure is
-    ``StoreUnavailableError`` (retried), any other ``StoreError``, both saying ``where``."""
-    try:
-        response = await read_capped(client, request, where)
-    except httpx.TransportError as exc:
-        logger.debug(
-            event,
-            host=host,
-            method=request.method,
-            path=path,
-            error=type(exc).__name__,
-            duration_ms=round((time.perf_counter() - started) * 1000, 1),
-        )
-        raise StoreUnavailableError(f"{where} failed: {type(exc).__name__}") from exc
-    except httpx.HTTPError as exc:
-        raise StoreError(f"{where} failed: {type(exc).__name__}") from exc
-    logger.debug(
-        event,
-        host=host,
-        method=request.method,
-        path=path,
-        status=response.status_code,
-        duration_ms=round((time.perf_counter() - started) * 1000, 1),
-    )
-    return response
-
-
-def _too_large(where: str, limit: int) -> StoreError:
-    return StoreError(f"{where}: the answer is larger than {limit // (1024 * 1024)} MiB; refused")
-
-
 def invalid_input_reason(response: httpx.Response) -> str:
     """What a 400/422 answer says was wrong, without the input it echoes.
 
@@ -592,17 +464,6 @@ def invalid_input_reason(response: httpx.Response) -> str:
     return "; ".join(reasons)
 
 
-def is_loopback(host: str) -> bool:
-    """``host`` (a name or an IP address, IPv6 in brackets or not) is this machine."""
-    bare = host.strip("[]").lower()
-    if bare in _LOOPBACK_NAMES:
-        return True
-    try:
-        return ipaddress.ip_address(bare).is_loopback
-    except ValueError:
-        return False
-
-
 def _error_type(response: httpx.Response) -> str | None:
     """ZenML's error class name (``detail[0]``); the rest of the body may echo input."""
     try:
@@ -618,26 +479,6 @@ def _error_type(response: httpx.Response) -> str | None:
     ):
         return detail[0]
     return None
-
-
-def _retry_after(value: str | None) -> float | None:
-    """Seconds from a ``Retry-After`` header (delta-seconds or an HTTP date)."""
-    if value is None:
-        return None
-    value = value.strip()
-    try:
-        seconds = float(value)
-    except ValueError:
-        try:
-            when = email.utils.parsedate_to_datetime(value)
-        except (TypeError, ValueError):
-            return None
-        if when.tzinfo is None:
-            when = when.replace(tzinfo=timezone.utc)
-        seconds = (when - datetime.now(timezone.utc)).total_seconds()
-    if not math.isfinite(seconds):
-        return None
-    return max(0.0, seconds)
 
 
 def _token_subject(token: str | None) -> str | None:
