@@ -29,6 +29,8 @@ a deadline or a cancel scope ends them promptly.
 
 from __future__ import annotations
 
+import math
+import random
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import TypeVar
@@ -44,6 +46,7 @@ from ._errors import (
     StoreError,
     StoreUnavailableError,
 )
+from ._flow import Pace, Pause, Window
 from ._levels import ValidationLevel
 from ._logging import logger, redactor
 from ._metacache import (
@@ -85,6 +88,9 @@ class _Counters:
     store_calls: int = 0
     cache_hits: int = 0
     metadata_hits: int = 0
+    #: Throttled answers (the store said slow down), and retries of any transient failure.
+    throttled: int = 0
+    retries: int = 0
     #: Names this operation read from the store itself (not from a cache or another's call).
     fetched: set[str] = attrs.field(factory=set)
     #: Who watches this operation's progress (``_observe``), and the names answered so far.
@@ -105,7 +111,14 @@ class _Counters:
     def changed(self) -> None:
         if self.observer is not None:
             self.observer.progress(
-                Progress(len(self.settled), self.total, self.store_calls, self.cache_hits)
+                Progress(
+                    len(self.settled),
+                    self.total,
+                    self.store_calls,
+                    self.cache_hits,
+                    self.throttled,
+                    self.retries,
+                )
             )
 
 
@@ -144,7 +157,10 @@ class Engine:
         self.store = store
         self.options = options if options is not None else ClientOptions()
         self._clock = clock
-        self._limiter: anyio.CapacityLimiter | None = None
+        self._window: Window | None = None
+        self._pause = Pause()
+        rate = self.options.rate_limit
+        self._pace = Pace(rate) if rate is not None else None
         self._found: dict[str, tuple[Secret, float]] = {}
         self._exists: dict[str, tuple[bool, float]] = {}
         self._flights: dict[str, _Flight] = {}
@@ -206,37 +222,82 @@ class Engine:
     # -- store calls ---------------------------------------------------------------------
 
     @property
+    def window(self) -> Window:
+        """The calls this engine keeps in flight (AIMD, at most ``max_concurrency``)."""
+        if self._window is None:
+            self._window = Window.of(self.options.max_concurrency)
+        return self._window
+
+    @property
     def limiter(self) -> anyio.CapacityLimiter:
-        if self._limiter is None:
-            self._limiter = anyio.CapacityLimiter(self.options.max_concurrency)
-        return self._limiter
+        return self.window.limiter
 
     async def _call(self, counters: _Counters, call: Callable[[], Awaitable[T]]) -> T:
-        """One store call under the limiter, retried on transient failures."""
-        # ``async for``: the back-off must be an async sleep (cancellable, loop not blocked).
+        """One store call under the window (and the pace, when set), retried on transient
+        failures: a throttled answer until the operation's deadline (else ``retry_timeout``),
+        any other transient one up to ``retry_attempts``; never a lasting failure."""
         opts = self.options
+        deadline = anyio.current_effective_deadline()
+        first = anyio.current_time()
+        failures = 0
+        ticket = 0
+
+        def retry_on(exc: Exception) -> bool | float:
+            nonlocal failures
+            if not isinstance(exc, StoreUnavailableError):
+                return False
+            wait: bool | float
+            if exc.throttled:
+                counters.throttled += 1
+                self.window.throttled(ticket)
+                if exc.retry_after is not None:
+                    # As told, plus jitter so that a fleet told the same does not come back
+                    # in one burst.
+                    wait = exc.retry_after + random.uniform(  # noqa: S311 (jitter)
+                        0, max(exc.retry_after / 2, opts.retry_wait_initial)
+                    )
+                    self._pause.hold(exc.retry_after)
+                else:
+                    wait = True
+            else:
+                failures += 1
+                if failures >= opts.retry_attempts:
+                    return False
+                wait = _retry_hook(exc)
+            seconds = 0.0 if isinstance(wait, bool) else wait
+            now = anyio.current_time()
+            # No deadline: the retry budget bounds every retry, and a wait beyond it cannot
+            # end in an answer. A deadline bounds throttled retries itself.
+            if (math.isinf(deadline) or not exc.throttled) and (
+                now - first + seconds > opts.retry_timeout
+            ):
+                return False
+            counters.retries += 1
+            counters.changed()
+            return wait
+
+        # ``async for``: the back-off must be an async sleep (cancellable, loop not blocked).
         async for attempt in stamina.retry_context(
-            on=self._retry_on,
-            attempts=opts.retry_attempts,
-            timeout=opts.retry_timeout,
+            on=retry_on,
+            attempts=None,
+            timeout=None,
             wait_initial=opts.retry_wait_initial,
             wait_max=opts.retry_wait_max,
             wait_jitter=opts.retry_wait_initial,
         ):
             with attempt:
+                await self._pause.wait()
                 async with self.limiter:
+                    if self._pace is not None:
+                        await self._pace.wait()
+                    ticket = self.window.start()
                     counters.store_calls += 1
                     counters.changed()
                     with waiting(f"the store {self.store.description}"):
-                        return await call()
+                        answer = await call()
+                    self.window.answered()
+                    return answer
         raise AssertionError("unreachable")  # pragma: no cover
-
-    def _retry_on(self, exc: Exception) -> bool | float:
-        wait = _retry_hook(exc)
-        # A retry-after beyond the whole retry budget cannot end in an answer: give up now.
-        if not isinstance(wait, bool) and wait > self.options.retry_timeout:
-            return False
-        return wait
 
     async def read(self, name: str) -> Secret:
         """The secret ``name``, from the cache when fresh, else from the store (one call shared
@@ -505,6 +566,8 @@ class Engine:
             cache_hits=counters.cache_hits,
             seconds=time.perf_counter() - started,
             metadata_hits=counters.metadata_hits,
+            throttled=counters.throttled,
+            retries=counters.retries,
         )
         report = ValidationReport(
             level,
@@ -523,6 +586,8 @@ class Engine:
             store_calls=stats.store_calls,
             cache_hits=stats.cache_hits,
             metadata_hits=stats.metadata_hits,
+            throttled=stats.throttled,
+            retries=stats.retries,
             seconds=round(stats.seconds, 6),
         )
         return report, secrets
