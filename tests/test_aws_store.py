@@ -32,6 +32,7 @@ from stacksecrets import (
     Client,
     Component,
     ConfigurationError,
+    ForbiddenError,
     ProblemKind,
     SecretExistsError,
     SecretNotFoundError,
@@ -619,3 +620,20 @@ def test_a_secret_without_keys_shows_why_not_its_value(aws_env: AwsEnv):
     assert secret.keys == frozenset()
     assert "not JSON" in repr(secret)
     assert "hunter2" not in repr(secret) + str(secret)
+
+
+@pytest.mark.anyio
+async def test_failing_batches_raise_one_store_error(aws_env: AwsEnv):
+    """25 names are three ListSecrets calls; when they fail, the store raises one of its own
+    errors (ForbiddenError here), never an ExceptionGroup, and a validation reports each name."""
+    with scripted_aws() as script:
+        script.answers["ListSecrets"] = [(400, {"__type": "AccessDeniedException"})]
+        store = AwsSecretsManagerStore(endpoint_url=script.url)
+        names = [f"n{i:02d}" for i in range(25)]
+        with pytest.raises(ForbiddenError):
+            await store.secrets_exist(names)
+        async with AsyncClient(store) as client:
+            report = await client.validate_stack(stack_of(*(f"{n}.k" for n in names)), level=EXISTS)
+        await store.aclose()
+    assert set(kinds(report).values()) == {ProblemKind.FORBIDDEN}
+    assert len(report.problems) == 25

@@ -104,6 +104,8 @@ def test_json_round_trips_with_the_expected_keys():
         "cache_hits": 1,
         "seconds": 0.0123,
         "metadata_hits": 0,
+        "throttled": 0,
+        "retries": 0,
     }
     assert [p["kind"] for p in data["problems"]] == [
         "invalid_reference",

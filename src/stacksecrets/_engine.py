@@ -29,9 +29,10 @@ a deadline or a cancel scope ends them promptly.
 
 from __future__ import annotations
 
-import difflib
+import math
+import random
 import time
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import TypeVar
 
 import anyio
@@ -40,12 +41,12 @@ import stamina
 
 from ._errors import (
     AuthenticationError,
-    ForbiddenError,
     SecretNotFoundError,
     StoreCorruptError,
     StoreError,
     StoreUnavailableError,
 )
+from ._flow import Pace, Pause, Window
 from ._levels import ValidationLevel
 from ._logging import logger, redactor
 from ._metacache import (
@@ -59,13 +60,23 @@ from ._metacache import (
 from ._observe import Observer, Progress, current, waiting
 from ._options import ClientOptions
 from ._plan import References, collect
+from ._problems import (
+    invalid_problems,
+    key_problems,
+    key_problems_from,
+    problem,
+    store_problem,
+    unresolvable_problems,
+    with_suggestions,
+)
 from ._references import scan, substitute
 from ._report import Problem, ProblemKind, Stats, ValidationReport
 from ._secret import Secret, SecretValue
-from ._stack import Component, Stack, Usage, map_strings
+from ._stack import Component, Stack, map_strings
 from .stores.contract import BatchReader, SecretStore, SupportsSources, at_once, cut
 
 T = TypeVar("T")
+A = TypeVar("A")
 
 
 @attrs.define
@@ -75,6 +86,9 @@ class _Counters:
     store_calls: int = 0
     cache_hits: int = 0
     metadata_hits: int = 0
+    #: Throttled answers (the store said slow down), and retries of any transient failure.
+    throttled: int = 0
+    retries: int = 0
     #: Names this operation read from the store itself (not from a cache or another's call).
     fetched: set[str] = attrs.field(factory=set)
     #: Who watches this operation's progress (``_observe``), and the names answered so far.
@@ -95,7 +109,14 @@ class _Counters:
     def changed(self) -> None:
         if self.observer is not None:
             self.observer.progress(
-                Progress(len(self.settled), self.total, self.store_calls, self.cache_hits)
+                Progress(
+                    len(self.settled),
+                    self.total,
+                    self.store_calls,
+                    self.cache_hits,
+                    self.throttled,
+                    self.retries,
+                )
             )
 
 
@@ -134,7 +155,10 @@ class Engine:
         self.store = store
         self.options = options if options is not None else ClientOptions()
         self._clock = clock
-        self._limiter: anyio.CapacityLimiter | None = None
+        self._window: Window | None = None
+        self._pause = Pause()
+        rate = self.options.rate_limit
+        self._pace = Pace(rate) if rate is not None else None
         self._found: dict[str, tuple[Secret, float]] = {}
         self._exists: dict[str, tuple[bool, float]] = {}
         self._flights: dict[str, _Flight] = {}
@@ -196,37 +220,82 @@ class Engine:
     # -- store calls ---------------------------------------------------------------------
 
     @property
+    def window(self) -> Window:
+        """The calls this engine keeps in flight (AIMD, at most ``max_concurrency``)."""
+        if self._window is None:
+            self._window = Window.of(self.options.max_concurrency)
+        return self._window
+
+    @property
     def limiter(self) -> anyio.CapacityLimiter:
-        if self._limiter is None:
-            self._limiter = anyio.CapacityLimiter(self.options.max_concurrency)
-        return self._limiter
+        return self.window.limiter
 
     async def _call(self, counters: _Counters, call: Callable[[], Awaitable[T]]) -> T:
-        """One store call under the limiter, retried on transient failures."""
-        # ``async for``: the back-off must be an async sleep (cancellable, loop not blocked).
+        """One store call under the window (and the pace, when set), retried on transient
+        failures: a throttled answer until the operation's deadline (else ``retry_timeout``),
+        any other transient one up to ``retry_attempts``; never a lasting failure."""
         opts = self.options
+        deadline = anyio.current_effective_deadline()
+        first = anyio.current_time()
+        failures = 0
+        ticket = 0
+
+        def retry_on(exc: Exception) -> bool | float:
+            nonlocal failures
+            if not isinstance(exc, StoreUnavailableError):
+                return False
+            wait: bool | float
+            if exc.throttled:
+                counters.throttled += 1
+                self.window.throttled(ticket)
+                if exc.retry_after is not None:
+                    # As told, plus jitter so that a fleet told the same does not come back
+                    # in one burst.
+                    wait = exc.retry_after + random.uniform(  # noqa: S311 (jitter)
+                        0, max(exc.retry_after / 2, opts.retry_wait_initial)
+                    )
+                    self._pause.hold(exc.retry_after)
+                else:
+                    wait = True
+            else:
+                failures += 1
+                if failures >= opts.retry_attempts:
+                    return False
+                wait = _retry_hook(exc)
+            seconds = 0.0 if isinstance(wait, bool) else wait
+            now = anyio.current_time()
+            # No deadline: the retry budget bounds every retry, and a wait beyond it cannot
+            # end in an answer. A deadline bounds throttled retries itself.
+            if (math.isinf(deadline) or not exc.throttled) and (
+                now - first + seconds > opts.retry_timeout
+            ):
+                return False
+            counters.retries += 1
+            counters.changed()
+            return wait
+
+        # ``async for``: the back-off must be an async sleep (cancellable, loop not blocked).
         async for attempt in stamina.retry_context(
-            on=self._retry_on,
-            attempts=opts.retry_attempts,
-            timeout=opts.retry_timeout,
+            on=retry_on,
+            attempts=None,
+            timeout=None,
             wait_initial=opts.retry_wait_initial,
             wait_max=opts.retry_wait_max,
             wait_jitter=opts.retry_wait_initial,
         ):
             with attempt:
+                await self._pause.wait()
                 async with self.limiter:
+                    if self._pace is not None:
+                        await self._pace.wait()
+                    ticket = self.window.start()
                     counters.store_calls += 1
                     counters.changed()
                     with waiting(f"the store {self.store.description}"):
-                        return await call()
+                        answer = await call()
+                    self.window.answered()
+                    return answer
         raise AssertionError("unreachable")  # pragma: no cover
-
-    def _retry_on(self, exc: Exception) -> bool | float:
-        wait = _retry_hook(exc)
-        # A retry-after beyond the whole retry budget cannot end in an answer: give up now.
-        if not isinstance(wait, bool) and wait > self.options.retry_timeout:
-            return False
-        return wait
 
     async def read(self, name: str) -> Secret:
         """The secret ``name``, from the cache when fresh, else from the store (one call shared
@@ -358,11 +427,35 @@ class Engine:
                 counters.hit()
         if not unknown:
             return answers
-        size = self.store.capabilities.max_batch
+
+        async def ask(chunk: list[str]) -> dict[str, bool]:
+            return dict.fromkeys(await self.store.secrets_exist(chunk), True)
+
+        found = await self._existence_pass(unknown, counters, ask, final=final)
+        for name, answer in found.items():
+            answers[name] = answer if isinstance(answer, StoreError) else answer is not None
+        return answers
+
+    async def _existence_pass(
+        self,
+        names: Sequence[str],
+        counters: _Counters,
+        ask: Callable[[list[str]], Awaitable[Mapping[str, A]]],
+        *,
+        final: bool,
+    ) -> dict[str, A | StoreError | None]:
+        """The one batching loop of existence and stamp passes: ``ask`` answers for a chunk of
+        at most ``max_batch`` names (a name it leaves out is missing), the chunks concurrently.
+        Each name's answer (``None``: missing) lands in the existence cache; a failed chunk
+        gives its error to each of its names.
+
+        ``final``: the answer is all this validation wants of a name (else a found name is
+        read next, so only the missing and failed ones are settled for the progress)."""
+        answers: dict[str, A | StoreError | None] = {}
 
         async def check(chunk: list[str]) -> None:
             try:
-                found = await self._call(counters, lambda: self.store.secrets_exist(chunk))
+                found = await self._call(counters, lambda: ask(chunk))
             except StoreError as exc:
                 answers.update(dict.fromkeys(chunk, exc))
                 for name in chunk:
@@ -370,14 +463,14 @@ class Engine:
                 return
             now = self._clock()
             for name in chunk:
-                present = name in found
-                answers[name] = present
+                answer = answers[name] = found.get(name)
+                present = answer is not None
                 ttl = self.options.cache_ttl if present else self.options.missing_ttl
                 self._exists[name] = (present, now + ttl)
                 if final or not present:
                     counters.settle(name)
 
-        await at_once(check, cut(unknown, size))
+        await at_once(check, cut(names, self.store.capabilities.max_batch))
         return answers
 
     # -- validation ----------------------------------------------------------------------
@@ -455,12 +548,12 @@ class Engine:
             unique_secrets=len(refs.secrets),
             invalid=len(refs.invalid),
         )
-        problems = _invalid_problems(refs)
-        problems.extend(_unresolvable_problems(refs))
+        problems = invalid_problems(refs)
+        problems.extend(unresolvable_problems(refs))
         secrets: dict[str, Secret] = {}
         if level is not ValidationLevel.NONE and refs.secrets:
             checked = await self._check(refs, level, counters, secrets, key_names_only)
-            problems.extend(_with_suggestions(checked, self._known_names()))
+            problems.extend(with_suggestions(checked, self._known_names()))
             for name in refs.secrets:
                 counters.settle(name)
         stats = Stats(
@@ -471,6 +564,8 @@ class Engine:
             cache_hits=counters.cache_hits,
             seconds=time.perf_counter() - started,
             metadata_hits=counters.metadata_hits,
+            throttled=counters.throttled,
+            retries=counters.retries,
         )
         report = ValidationReport(
             level,
@@ -489,6 +584,8 @@ class Engine:
             store_calls=stats.store_calls,
             cache_hits=stats.cache_hits,
             metadata_hits=stats.metadata_hits,
+            throttled=stats.throttled,
+            retries=stats.retries,
             seconds=round(stats.seconds, 6),
         )
         return report, secrets
@@ -521,9 +618,9 @@ class Engine:
             _raise_if_unusable(existence.values())
             for name, answer in existence.items():
                 if answer is False:
-                    problems.append(_problem(ProblemKind.MISSING_SECRET, refs, name))
+                    problems.append(problem(ProblemKind.MISSING_SECRET, refs, name))
                 elif isinstance(answer, StoreError):
-                    problems.append(_store_problem(refs, name, answer))
+                    problems.append(store_problem(refs, name, answer))
             if level is ValidationLevel.SECRET_EXISTS:
                 return problems
             names = [name for name in names if existence.get(name, True) is True]
@@ -566,12 +663,12 @@ class Engine:
         for name in names:
             outcome = outcomes[name]
             if isinstance(outcome, _Missing):
-                problems.append(_problem(ProblemKind.MISSING_SECRET, refs, name))
+                problems.append(problem(ProblemKind.MISSING_SECRET, refs, name))
             elif isinstance(outcome, StoreError):
-                problems.append(_store_problem(refs, name, outcome))
+                problems.append(store_problem(refs, name, outcome))
             else:
                 secrets[name] = outcome
-                problems.extend(_key_problems(refs, outcome))
+                problems.extend(key_problems(refs, outcome))
         return problems
 
     # -- the metadata cache ----------------------------------------------------------------
@@ -603,9 +700,9 @@ class Engine:
         for name, answer in stamps.items():
             if answer is None:
                 absent.append(name)
-                problems.append(_problem(ProblemKind.MISSING_SECRET, refs, name))
+                problems.append(problem(ProblemKind.MISSING_SECRET, refs, name))
             elif isinstance(answer, StoreError):
-                problems.append(_store_problem(refs, name, answer))
+                problems.append(store_problem(refs, name, answer))
         scope = store.metadata_scope
         if scope is not None and self._metacache is None:
             self._metacache = MetadataCache(cache_path(), max_age=self.options.metadata_max_age)
@@ -628,7 +725,7 @@ class Engine:
             ):
                 counters.metadata_hits += 1
                 counters.settle(name)
-                problems.extend(_key_problems_from(refs, name, entry))
+                problems.extend(key_problems_from(refs, name, entry))
             else:
                 to_read.append(name)
         problems.extend(await self._read_and_check(refs, to_read, counters, secrets))
@@ -657,28 +754,7 @@ class Engine:
         self, store: SupportsSecretsMetadata, names: Sequence[str], counters: _Counters
     ) -> dict[str, SecretStamp | StoreError | None]:
         """Id and stamp of each name (``None``: missing), in batched calls."""
-        answers: dict[str, SecretStamp | StoreError | None] = {}
-        size = self.store.capabilities.max_batch
-
-        async def check(chunk: list[str]) -> None:
-            try:
-                found = await self._call(counters, lambda: store.secrets_metadata(chunk))
-            except StoreError as exc:
-                answers.update(dict.fromkeys(chunk, exc))
-                for name in chunk:
-                    counters.settle(name)
-                return
-            now = self._clock()
-            for name in chunk:
-                stamp = found.get(name)
-                answers[name] = stamp
-                if stamp is None:
-                    counters.settle(name)
-                ttl = self.options.cache_ttl if stamp is not None else self.options.missing_ttl
-                self._exists[name] = (stamp is not None, now + ttl)
-
-        await at_once(check, cut(names, size))
-        return answers
+        return await self._existence_pass(names, counters, store.secrets_metadata, final=False)
 
 
 _NOT_FOUND = frozenset({ProblemKind.MISSING_SECRET, ProblemKind.FORBIDDEN, ProblemKind.STORE_ERROR})
@@ -717,102 +793,3 @@ def _outcome_name(outcome: Outcome | None) -> str:
     if isinstance(outcome, _Missing):
         return "missing"
     return "error" if outcome is not None else "cancelled"
-
-
-def _problem(kind: ProblemKind, refs: References, name: str, detail: str = "") -> Problem:
-    return Problem(kind, name, None, refs.usages_of(name), detail)
-
-
-def _store_problem(refs: References, name: str, error: StoreError) -> Problem:
-    kind = ProblemKind.FORBIDDEN if isinstance(error, ForbiddenError) else ProblemKind.STORE_ERROR
-    return _problem(kind, refs, name, str(error))
-
-
-def _key_problems(refs: References, secret: Secret) -> list[Problem]:
-    return _problems_of_keys(
-        refs,
-        secret.name,
-        frozenset(secret.values),
-        secret.unreadable_keys,
-        secret.unreadable_reason,
-    )
-
-
-def _key_problems_from(refs: References, name: str, entry: CachedKeys) -> list[Problem]:
-    return _problems_of_keys(refs, name, entry.keys - entry.unreadable, entry.unreadable)
-
-
-def _problems_of_keys(
-    refs: References,
-    name: str,
-    readable: frozenset[str],
-    unreadable: frozenset[str],
-    unreadable_reason: str | None = None,
-) -> list[Problem]:
-    problems = []
-    keys = readable | unreadable
-    for key, usages in refs.secrets[name].items():
-        if key in readable:
-            continue
-        if key in unreadable:
-            kind = ProblemKind.VALUE_NOT_READABLE
-            detail = "the key exists but this caller may not read its value"
-        elif unreadable_reason is not None:
-            kind = ProblemKind.VALUE_NOT_READABLE
-            detail = f"the secret has no readable keys: {unreadable_reason}"
-        else:
-            kind = ProblemKind.MISSING_KEY
-            detail = "available keys: " + _key_list(keys)
-        problems.append(Problem(kind, name, key, usages, detail, _close(key, keys)))
-    return problems
-
-
-def _close(name: str, known: Iterable[str]) -> str | None:
-    """The known name closest to ``name`` (a typo's likely intent), if one is close enough.
-    Only ever given names and keys, never values."""
-    # 0.75, not difflib's 0.6: 'pasword' -> 'password' (0.93), 'passwd' -> 'password' (0.86),
-    # but no 'access_key' for 'secret_key' (0.6), a different key.
-    found = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.75)
-    return found[0] if found else None
-
-
-def _with_suggestions(problems: list[Problem], known: Iterable[str]) -> list[Problem]:
-    """Missing secrets get the closest name the validation found to exist."""
-    names = set(known)
-    return [
-        attrs.evolve(problem, suggestion=_close(problem.secret, names))
-        if problem.kind is ProblemKind.MISSING_SECRET and problem.secret is not None
-        else problem
-        for problem in problems
-    ]
-
-
-def _key_list(keys: frozenset[str], shown: int = 10) -> str:
-    names = sorted(keys)
-    text = ", ".join(repr(key) for key in names[:shown]) or "none"
-    return text if len(names) <= shown else f"{text} and {len(names) - shown} more"
-
-
-def _unresolvable_problems(refs: References) -> list[Problem]:
-    # A configuration problem, found without the store: reported at every level. One problem
-    # per reason, with every place it applies to.
-    grouped: dict[str, list[Usage]] = {}
-    for item in refs.unresolvable:
-        grouped.setdefault(item.reason, []).append(item.usage)
-    return [
-        Problem(ProblemKind.ZENML_UNRESOLVABLE, None, None, tuple(usages), reason)
-        for reason, usages in grouped.items()
-    ]
-
-
-def _invalid_problems(refs: References) -> list[Problem]:
-    # Grouped by what was written, shown by its shape: literal text that merely contains '{{'
-    # may be a credential, so the report names the place and the shape, never the text.
-    grouped: dict[tuple[str, str], tuple[str, list[Usage]]] = {}
-    for item in refs.invalid:
-        entry = grouped.setdefault((item.text, item.reason), (item.shape, []))
-        entry[1].append(item.usage)
-    return [
-        Problem(ProblemKind.INVALID_REFERENCE, None, None, tuple(usages), f"{shape}: {reason}")
-        for (_, reason), (shape, usages) in grouped.items()
-    ]

@@ -32,6 +32,9 @@ class Progress:
     total: int
     store_calls: int
     cache_hits: int
+    #: Throttled answers so far (the store said slow down), and retries of transient failures.
+    throttled: int = 0
+    retries: int = 0
 
 
 @attrs.frozen

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from typing import Any, TypedDict
 
@@ -26,6 +27,16 @@ def _positive(_instance: object, attribute: attrs.Attribute[Any], value: object)
     if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
         raise ConfigurationError(
             f"option {attribute.name}: {value!r} is not a positive number of seconds or None"
+        )
+
+
+def _positive_rate(_instance: object, attribute: attrs.Attribute[Any], value: object) -> None:
+    if value is None:
+        return
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < math.inf:
+        raise ConfigurationError(
+            f"option {attribute.name}: {value!r} is not a positive number of calls per second "
+            "or None"
         )
 
 
@@ -56,6 +67,9 @@ class ClientOptions:
     retry_wait_initial: float = attrs.field(default=0.1, validator=_at_least(0))
     #: Longest back-off in seconds.
     retry_wait_max: float = attrs.field(default=5.0, validator=_at_least(0))
+    #: At most this many store calls per second from this client (None: no limit), for a
+    #: store whose quota is known. Throttled answers slow the client down in any case.
+    rate_limit: float | None = attrs.field(default=None, validator=_positive_rate)
     #: Seconds one client operation (a validation, a read) may take in all; None: no limit.
     deadline: float | None = attrs.field(default=None, validator=_positive)
     #: Key-level validation answers from the shared metadata cache (key names, never values)
@@ -83,6 +97,7 @@ class OptionOverrides(TypedDict, total=False):
     retry_timeout: float
     retry_wait_initial: float
     retry_wait_max: float
+    rate_limit: float | None
     deadline: float | None
     metadata_cache: bool
     metadata_max_age: float

@@ -102,6 +102,10 @@ class Stats:
     seconds: float = 0.0
     #: Secrets whose key names came from the shared metadata cache (no read).
     metadata_hits: int = 0
+    #: Answers where the store said slow down (its rate limit or quota), and retries of any
+    #: transient failure (throttled ones included).
+    throttled: int = 0
+    retries: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         return attrs.asdict(self)
@@ -178,6 +182,9 @@ class ValidationReport:
         )
         if s.metadata_hits:
             summary += f"; {s.metadata_hits} secrets answered from the metadata cache"
+        if s.throttled or s.retries:
+            throttled = _count(s.throttled, "throttled answer")
+            summary += f"; {throttled}, {_count(s.retries, 'retry', 'retries')}"
         if self.store:
             shown = self.store if self.store.isprintable() else repr(self.store)
             summary += f"\nStore: {shown}"

@@ -115,10 +115,12 @@ class ValidationProgress:
         elapsed = self._clock() - self._started
         if p.total == 0:
             return f"{self.description} ({elapsed:.1f} s)"
+        # Throttling shown only when it happened (fleet work: issue 24).
+        slowed = f"{_count(p.throttled, 'throttled answer')} · " if p.throttled else ""
         return (
             f"{self.description}: {p.checked}/{p.total} secrets checked · "
             f"{_count(p.store_calls, 'store call')} · {_count(p.cache_hits, 'cache hit')} · "
-            f"{elapsed:.1f} s"
+            f"{slowed}{elapsed:.1f} s"
         )
 
     def __rich__(self) -> RenderableType:

@@ -1,0 +1,119 @@
+"""Problems, built from what the engine found: a missing secret or key, a store's refusal or
+failure, a reference that cannot be resolved, with "did you mean" suggestions. Only names,
+keys and store messages go in, never a value.
+
+The engine finds; this module says what is wrong; ``_report`` orders and prints it.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+import attrs
+
+from ._errors import ForbiddenError, StoreError
+from ._metacache import CachedKeys
+from ._plan import References
+from ._report import Problem, ProblemKind
+from ._secret import Secret
+from ._stack import Usage
+
+
+def problem(kind: ProblemKind, refs: References, name: str, detail: str = "") -> Problem:
+    return Problem(kind, name, None, refs.usages_of(name), detail)
+
+
+def store_problem(refs: References, name: str, error: StoreError) -> Problem:
+    kind = ProblemKind.FORBIDDEN if isinstance(error, ForbiddenError) else ProblemKind.STORE_ERROR
+    return problem(kind, refs, name, str(error))
+
+
+def key_problems(refs: References, secret: Secret) -> list[Problem]:
+    return _problems_of_keys(
+        refs,
+        secret.name,
+        frozenset(secret.values),
+        secret.unreadable_keys,
+        secret.unreadable_reason,
+    )
+
+
+def key_problems_from(refs: References, name: str, entry: CachedKeys) -> list[Problem]:
+    return _problems_of_keys(refs, name, entry.keys - entry.unreadable, entry.unreadable)
+
+
+def _problems_of_keys(
+    refs: References,
+    name: str,
+    readable: frozenset[str],
+    unreadable: frozenset[str],
+    unreadable_reason: str | None = None,
+) -> list[Problem]:
+    problems = []
+    keys = readable | unreadable
+    for key, usages in refs.secrets[name].items():
+        if key in readable:
+            continue
+        if key in unreadable:
+            kind = ProblemKind.VALUE_NOT_READABLE
+            detail = "the key exists but this caller may not read its value"
+        elif unreadable_reason is not None:
+            kind = ProblemKind.VALUE_NOT_READABLE
+            detail = f"the secret has no readable keys: {unreadable_reason}"
+        else:
+            kind = ProblemKind.MISSING_KEY
+            detail = "available keys: " + _key_list(keys)
+        problems.append(Problem(kind, name, key, usages, detail, close_match(key, keys)))
+    return problems
+
+
+def close_match(name: str, known: Iterable[str]) -> str | None:
+    """The known name closest to ``name`` (a typo's likely intent), if one is close enough.
+    Only ever given names and keys, never values."""
+    # 0.75, not difflib's 0.6: 'pasword' -> 'password' (0.93), 'passwd' -> 'password' (0.86),
+    # but no 'access_key' for 'secret_key' (0.6), a different key.
+    found = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.75)
+    return found[0] if found else None
+
+
+def with_suggestions(problems: list[Problem], known: Iterable[str]) -> list[Problem]:
+    """Missing secrets get the closest name the validation found to exist."""
+    names = set(known)
+    return [
+        attrs.evolve(problem, suggestion=close_match(problem.secret, names))
+        if problem.kind is ProblemKind.MISSING_SECRET and problem.secret is not None
+        else problem
+        for problem in problems
+    ]
+
+
+def _key_list(keys: frozenset[str], shown: int = 10) -> str:
+    names = sorted(keys)
+    text = ", ".join(repr(key) for key in names[:shown]) or "none"
+    return text if len(names) <= shown else f"{text} and {len(names) - shown} more"
+
+
+def unresolvable_problems(refs: References) -> list[Problem]:
+    # A configuration problem, found without the store: reported at every level. One problem
+    # per reason, with every place it applies to.
+    grouped: dict[str, list[Usage]] = {}
+    for item in refs.unresolvable:
+        grouped.setdefault(item.reason, []).append(item.usage)
+    return [
+        Problem(ProblemKind.ZENML_UNRESOLVABLE, None, None, tuple(usages), reason)
+        for reason, usages in grouped.items()
+    ]
+
+
+def invalid_problems(refs: References) -> list[Problem]:
+    # Grouped by what was written, shown by its shape: literal text that merely contains '{{'
+    # may be a credential, so the report names the place and the shape, never the text.
+    grouped: dict[tuple[str, str], tuple[str, list[Usage]]] = {}
+    for item in refs.invalid:
+        entry = grouped.setdefault((item.text, item.reason), (item.shape, []))
+        entry[1].append(item.usage)
+    return [
+        Problem(ProblemKind.INVALID_REFERENCE, None, None, tuple(usages), f"{shape}: {reason}")
+        for (_, reason), (shape, usages) in grouped.items()
+    ]
