@@ -22,7 +22,7 @@ from stacksecrets import (
     load_stack_file,
 )
 from stacksecrets._options import OptionOverrides
-from stacksecrets._zenml_compat import value_reason
+from stacksecrets._zenml.rules import value_reason
 
 RUN_YAML = """\
 # As ZenML's docs show a run configuration (pipeline.with_options(config_path=...)).

@@ -9,7 +9,7 @@ import attrs
 
 from ._references import scan
 from ._stack import Stack, Usage
-from ._zenml_compat import unresolvable
+from ._zenml.rules import unresolvable
 
 #: How much of an invalid reference's shape a report shows.
 _SHAPE_LENGTH = 40
