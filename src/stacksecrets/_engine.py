@@ -58,7 +58,7 @@ from ._metacache import (
 )
 from ._observe import Observer, Progress, current, waiting
 from ._options import ClientOptions
-from ._plan import References, collect
+from ._plan import ATTACHED, References, attached_details, collect
 from ._references import scan, substitute
 from ._report import Problem, ProblemKind, Stats, ValidationReport
 from ._secret import Secret, SecretValue
@@ -463,6 +463,8 @@ class Engine:
         if level is not ValidationLevel.NONE and refs.secrets:
             checked = await self._check(refs, level, counters, secrets, key_names_only)
             problems.extend(_with_suggestions(checked, self._known_names()))
+            # zenml-run (issue 22): attached and listed secrets say what ZenML does instead.
+            problems = attached_details(problems, refs, self._known_names())
             for name in refs.secrets:
                 counters.settle(name)
         stats = Stats(
@@ -754,6 +756,12 @@ def _problems_of_keys(
     problems = []
     keys = readable | unreadable
     for key, usages in refs.secrets[name].items():
+        if key == ATTACHED:  # zenml-run (issue 22): an attached secret needs readable values
+            if not readable:
+                why = unreadable_reason or "it has no readable values"
+                detail = f"attached or listed: ZenML skips it with only a warning ({why})"
+                problems.append(Problem(ProblemKind.VALUE_NOT_READABLE, name, None, usages, detail))
+            continue
         if key in readable:
             continue
         if key in unreadable:

@@ -159,15 +159,81 @@ _NESTED = (
 )
 
 
+#: Why ZenML leaves references in these fields as text, by field.
+_NEVER_RESOLVED = {
+    "environment": (
+        "is in 'environment': ZenML sets environment variables to the text as written and "
+        "resolves no reference there (attach the secret with 'secrets' instead)"
+    ),
+    "parameters": (
+        "is in 'parameters': ZenML passes parameters to the pipeline as written and resolves "
+        "no reference there"
+    ),
+    "extra": "is in 'extra': ZenML keeps it as written and resolves no reference there",
+}
+_KEY = (
+    "is in a mapping key: ZenML resolves only a value that is exactly one reference, never a "
+    "key, and leaves it as literal text"
+)
+
+
 def unresolvable(stack: Stack) -> Iterator[tuple[Usage, str]]:
     """Every place in ``stack`` where ZenML's run time would not resolve a reference, with
     the reason. Reasons name the references, never the text around them."""
+    for path, reason in _never_resolved("environment", stack.environment):
+        yield Usage(stack.name, "stack", "", path, stack.kind), reason
     for component in stack.components:
         for path, reason in _component_places(component):
             yield Usage(stack.name, component.type, component.name, path, stack.kind), reason
 
 
+def attached(stack: Stack) -> Iterator[tuple[Usage, str]]:
+    """Every secret attached to ``stack`` or its components, or listed in a run
+    configuration's or step's ``secrets``, with the place: ZenML sets its values as
+    environment variables."""
+    for i, name in enumerate(stack.secrets):
+        yield Usage(stack.name, "stack", "", f"secrets[{i}]", stack.kind), str(name).strip()
+    for component in stack.components:
+        for i, name in enumerate(component.secrets):
+            usage = Usage(stack.name, component.type, component.name, f"secrets[{i}]", stack.kind)
+            yield usage, str(name).strip()
+
+
+def _never_resolved(field: str, value: object) -> Iterator[tuple[str, str]]:
+    why = _NEVER_RESOLVED[field]
+    for path, leaf in _walk(value, field):
+        if scan(leaf).references:
+            yield path, f"{_shown(leaf)} {why}"
+    yield from _keys(value, field)
+
+
+def _keys(value: object, path: str) -> Iterator[tuple[str, str]]:
+    """Mapping keys holding a reference, anywhere in ``value`` (``path`` is its place)."""
+    pending: list[tuple[str, object]] = [(path, value)]
+    seen: set[int] = set()
+    while pending:
+        here, item = pending.pop()
+        if isinstance(item, (Mapping, list, tuple)):
+            if id(item) in seen:
+                continue
+            seen.add(id(item))
+            if isinstance(item, Mapping):
+                for key, child in item.items():
+                    where = _child_path(here, key)
+                    if isinstance(key, str) and scan(key).references:
+                        yield where, f"{_shown(key)} {_KEY}"
+                    pending.append((where, child))
+            else:
+                pending.extend((f"{here}[{i}]", child) for i, child in enumerate(item))
+
+
 def _component_places(component: Component) -> Iterator[tuple[str, str]]:
+    yield from _never_resolved("environment", component.environment)
+    for field in ("parameters", "extra"):
+        if field in component.fields:
+            yield from _never_resolved(field, component.fields[field])
+    yield from _keys(component.configuration, "configuration")
+    yield from _keys(component.settings, "settings")
     for attr, value in component.configuration.items():
         yield from _attribute(_child_path("configuration", attr), attr, value, None)
     for key, settings in component.settings.items():

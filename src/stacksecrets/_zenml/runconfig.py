@@ -25,12 +25,13 @@ from typing import Any, NoReturn
 from .._describe import kind_of
 from .._errors import StackLoadError
 from .._stack import Component, Stack
+from .types import check_types
 
 __all__ = ["is_run_config", "read_run_config"]
 
 #: ``PipelineRunConfiguration``'s fields in ZenML 0.98 (compared with the installed ZenML by
 #: the tests).
-RUN_CONFIG_KEYS = frozenset(
+RUN_CONFIG_FIELDS = frozenset(
     {
         "build",
         "cache_policy",
@@ -64,6 +65,24 @@ RUN_CONFIG_KEYS = frozenset(
         "tags",
     }
 )
+#: ``Pipeline.configure()``'s arguments that are not fields: ZenML applies them from a file
+#: too (``Pipeline._reconfigure_from_file_with_overrides``), ``on_init`` among them.
+CONFIGURE_ARGS = frozenset(
+    {
+        "merge",
+        "on_cleanup",
+        "on_end",
+        "on_failure",
+        "on_init",
+        "on_init_kwargs",
+        "on_pause",
+        "on_resume",
+        "on_start",
+        "on_success",
+    }
+)
+#: Every top-level key ZenML reads from a run configuration file.
+RUN_CONFIG_KEYS = RUN_CONFIG_FIELDS | CONFIGURE_ARGS
 #: ``StepConfigurationUpdate``'s fields in ZenML 0.98.
 STEP_KEYS = frozenset(
     {
@@ -112,9 +131,20 @@ COMPONENT_TYPES = (
 )
 GENERAL_SETTINGS_KEYS = ("deployment", "docker", "resources")
 # settings_utils.STACK_COMPONENT_REGEX
-_COMPONENT_KEY = re.compile("(" + "|".join(COMPONENT_TYPES) + r")([.:].+)?", re.DOTALL)
+# (without DOTALL, as ZenML compiles it: a key holding a line break is refused)
+_COMPONENT_KEY = re.compile("(" + "|".join(COMPONENT_TYPES) + r")([.:].+)?")
+#: Settings that ZenML accepts only for the whole pipeline (``BaseSettings.LEVEL``).
+PIPELINE_ONLY_SETTINGS = frozenset({"deployment"})
 # Keys of the native stack format: a file with any of them is not a run configuration.
-_NATIVE_KEYS = frozenset({"stacks", "stack", "name", "components", "stack_name"})
+# ``name`` alone is not one: a run configuration may carry it (ZenML ignores it) beside
+# ``run_name``; a stack file's ``name`` comes with ``components``.
+_NATIVE_KEYS = frozenset({"stacks", "stack", "components", "stack_name"})
+#: At most this many values (an alias counts as every value it repeats) in one run
+#: configuration: real ones hold tens. YAML aliases let a few KiB stand for millions of
+#: references, each then checked and reported; the file is refused instead.
+MAX_RUN_CONFIG_VALUES = 100_000
+#: Fields ZenML hands over as written; references in them are never resolved.
+_PASSED_FIELDS = ("parameters", "extra")
 
 LineOf = Callable[[object, object], "int | None"]
 
@@ -138,6 +168,22 @@ def read_run_config(data: Mapping[str, Any], source: str, line_of: LineOf) -> St
     return _RunConfigReader(source, line_of).read(data)
 
 
+def _expanded_size(value: object, limit: int) -> int:
+    """How many values ``value`` stands for, an alias counted as all it repeats; counting
+    stops past ``limit``, so a "billion laughs" costs ``limit`` steps at most."""
+    size = 0
+    pending = [value]
+    while pending and size <= limit:
+        item = pending.pop()
+        size += 1
+        if isinstance(item, Mapping):
+            size += len(item)  # the keys
+            pending.extend(item.values())
+        elif isinstance(item, (list, tuple)):
+            pending.extend(item)
+    return size
+
+
 class _RunConfigReader:
     def __init__(self, source: str, line_of: LineOf) -> None:
         self._source = source
@@ -152,7 +198,13 @@ class _RunConfigReader:
 
     def read(self, data: Mapping[str, Any]) -> Stack:
         self._known_keys(data, RUN_CONFIG_KEYS, "", "PipelineRunConfiguration")
-        components = [Component("pipeline", "", "", settings=self._settings(data, ""))]
+        if _expanded_size(data, MAX_RUN_CONFIG_VALUES) > MAX_RUN_CONFIG_VALUES:
+            self._fail(
+                f"more than {MAX_RUN_CONFIG_VALUES} values once its aliases (*name) are "
+                "expanded: refused, a run configuration holds tens",
+                data,
+            )
+        components = [self._component("pipeline", "", data, "")]
         steps = data.get("steps")
         if steps is not None:
             if not isinstance(steps, dict):
@@ -164,13 +216,53 @@ class _RunConfigReader:
                 )
             for name, step in steps.items():
                 here = f"steps.{name}"
-                if step is None:
-                    continue
                 if not isinstance(step, dict):
+                    # ZenML validates each step as a StepConfigurationUpdate: null is refused.
                     self._fail(f"{here}: must be a mapping, not {kind_of(step)}", steps, name)
                 self._known_keys(step, STEP_KEYS, here, "StepConfigurationUpdate")
-                components.append(Component("step", "", name, settings=self._settings(step, here)))
+                components.append(self._component("step", name, step, here))
+        check_types(data, self._fail)
         return Stack(self._source, components, runtime="zenml", kind="run config")
+
+    def _component(self, kind: str, name: str, item: Mapping[str, Any], path: str) -> Component:
+        return Component(
+            kind,
+            "",
+            name,
+            settings=self._settings(item, path),
+            environment=self._mapping(item, "environment", path),
+            secrets=self._secrets(item, path),
+            fields={field: item[field] for field in _PASSED_FIELDS if item.get(field) is not None},
+        )
+
+    def _mapping(self, item: Mapping[str, Any], field: str, path: str) -> dict[str, Any]:
+        value = item.get(field)
+        if value is None:
+            return {}
+        if not isinstance(value, dict):
+            where = f"{path}.{field}" if path else field
+            self._fail(f"{where}: must be a mapping, not {kind_of(value)}", item, field)
+        return value
+
+    def _secrets(self, item: Mapping[str, Any], path: str) -> tuple[str, ...]:
+        value = item.get("secrets")
+        if value is None:
+            return ()
+        where = f"{path}.secrets" if path else "secrets"
+        if not isinstance(value, list):
+            self._fail(
+                f"{where}: must be a list of secret names or ids, not {kind_of(value)}",
+                item,
+                "secrets",
+            )
+        for i, name in enumerate(value):
+            if not isinstance(name, str) or not name.strip():
+                self._fail(
+                    f"{where}[{i}]: must be a secret name or id, not {kind_of(name)}",
+                    value,
+                    i,
+                )
+        return tuple(value)
 
     def _known_keys(
         self, item: Mapping[str, Any], known: frozenset[str], path: str, model: str
@@ -188,8 +280,8 @@ class _RunConfigReader:
     def _settings(self, item: Mapping[str, Any], path: str) -> dict[str, Any]:
         here = f"{path}.settings" if path else "settings"
         settings = item.get("settings")
-        if settings is None:
-            return {}
+        if "settings" not in item or (settings is None and not path):
+            return {}  # ZenML drops a top-level null (``remove_none_values``)
         if not isinstance(settings, dict):
             self._fail(
                 f"{here}: must be a mapping of settings key to settings, not {kind_of(settings)}",
@@ -205,10 +297,18 @@ class _RunConfigReader:
                     settings,
                     key,
                 )
-            if value is not None and not isinstance(value, dict):
+            if path and key in PIPELINE_ONLY_SETTINGS:
+                self._fail(
+                    f"{here}.{key}: {key} settings apply to the whole pipeline only: ZenML "
+                    "refuses them on a step",
+                    settings,
+                    key,
+                )
+            if not isinstance(value, dict):
+                # ZenML builds the settings class from it: null is refused, as is text.
                 self._fail(
                     f"{here}.{key}: must be a mapping of attributes, not {kind_of(value)}",
                     settings,
                     key,
                 )
-        return {key: value for key, value in settings.items() if value is not None}
+        return dict(settings)
