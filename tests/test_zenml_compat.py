@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import attrs
 import pytest
 
 from cli_runner import Cli
@@ -22,7 +23,7 @@ from stacksecrets import (
     load_stack_file,
 )
 from stacksecrets._options import OptionOverrides
-from stacksecrets._zenml_compat import value_reason
+from stacksecrets._zenml.rules import value_reason
 
 RUN_YAML = """\
 # As ZenML's docs show a run configuration (pipeline.with_options(config_path=...)).
@@ -275,3 +276,158 @@ async def test_async_client_validates_run_configuration_settings(run_yaml: Path)
     assert [(p.secret, [str(u) for u in p.usages]) for p in missing] == [
         ("deploy", [f"run config '{run_yaml}', step 'trainer', settings.docker.user"])
     ]
+
+
+# -- run configurations read as ZenML reads them (issue 22) ------------------------------------
+
+HOOKED_RUN = """\
+run_name: nightly
+on_init: stacksecrets.zenml.validate_active_stack_hook
+on_init_kwargs: {}
+on_failure: my_hooks.alert
+merge: true
+secrets: [db-creds]
+environment:
+  TOKEN: "{{api.token}}"
+parameters:
+  lr: "{{hp.lr}}"
+extra:
+  "{{key.name}}": x
+steps:
+  trainer:
+    secrets: [train-creds]
+    settings:
+      docker:
+        parent_image: "{{img.name}}"
+"""
+
+
+def test_every_key_zenml_applies_from_a_file_is_accepted(tmp_path: Path):
+    """configure() arguments (on_init, on_failure, merge, ...) beside the model's fields."""
+    path = tmp_path / "run.yaml"
+    path.write_text(HOOKED_RUN)
+    (stack,) = load_stack_file(path)
+    pipeline = stack.components[0]
+    assert pipeline.secrets == ("db-creds",)
+    assert pipeline.environment == {"TOKEN": "{{api.token}}"}
+    assert set(pipeline.fields) == {"parameters", "extra"}
+    assert stack.components[1].secrets == ("train-creds",)
+
+
+def test_cli_reports_listed_secrets_and_references_zenml_never_resolves(cli: Cli, tmp_path: Path):
+    """`validate run.yaml` with on_init: missing listed secrets named with their place; a
+    reference in environment, parameters or a mapping key is not resolved by ZenML."""
+    path = tmp_path / "run.yaml"
+    path.write_text(HOOKED_RUN)
+    store = tmp_path / "store.json"
+    for name, key in [("img", "name"), ("api", "token"), ("hp", "lr"), ("train-creds", "k")]:
+        assert cli.invoke("secret", "create", name, f"--{key}=v", store=store).exit_code == 0
+    result = cli.invoke("validate", str(path), "--json", store=store)
+    assert result.exit_code == 1, result.stdout
+    problems = json.loads(result.stdout)["problems"]
+    missing = [
+        (p["secret"], [u["attribute"] for u in p["usages"]])
+        for p in problems
+        if p["kind"] == "missing_secret"
+    ]
+    assert missing == [("db-creds", ["secrets[0]"])]
+    unresolved = {
+        u["attribute"]: p["detail"]
+        for p in problems
+        if p["kind"] == "zenml_unresolvable"
+        for u in p["usages"]
+    }
+    assert set(unresolved) == {"environment.TOKEN", "parameters.lr", "extra['{{key.name}}']"}
+    assert "is in 'environment'" in unresolved["environment.TOKEN"]
+    assert "mapping key" in unresolved["extra['{{key.name}}']"]
+    text = cli.invoke("validate", str(path), store=store).stdout
+    assert f"run config '{path}', pipeline, secrets[0]" in text
+    assert "ZenML skips a secret it cannot find" in text
+
+
+def test_listed_secret_at_secret_exists_and_substring_look_up(tmp_path: Path):
+    """At SECRET_EXISTS the listed name must exist exactly: 'db' is missing although 'db-old'
+    exists, and the report says ZenML's look-up would inject 'db-old' instead."""
+    path = tmp_path / "run.yaml"
+    path.write_text("run_name: r\nsecrets: [db]\nsettings: {docker: {user: '{{db-old.u}}'}}\n")
+    client = Client("memory://", level="SECRET_EXISTS")
+    client.create_secret("db-old", {"u": "x"})
+    report = client.validate_stacks(load_stack_file(path))
+    (problem,) = report.problems
+    assert (problem.kind, problem.secret) == (ProblemKind.MISSING_SECRET, "db")
+    assert "would inject 'db-old' instead" in problem.detail
+
+
+def test_attached_secrets_of_a_stack_and_its_components_are_checked():
+    """Secrets attached to a component or a stack (ZenML 0.90+), named with where."""
+    client = Client("memory://")
+    client.create_secret("present", {"k": "v"})
+    stack = Stack(
+        "prod",
+        [Component("orchestrator", "local", "orch", secrets=["present", "gone"])],
+        runtime="zenml",
+        secrets=["gone-too"],
+    )
+    report = client.validate_stack(stack)
+    places = {p.secret: [str(u) for u in p.usages] for p in report.problems}
+    assert places == {
+        "gone": ["stack 'prod', orchestrator 'orch', secrets[1]"],
+        "gone-too": ["stack 'prod', secrets[0]"],
+    }
+    # A native stack has no attached secrets to inject: nothing is checked for it.
+    assert Client("memory://").validate_stack(attrs.evolve(stack, runtime="native")).ok
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("run_name: x\nsettings:\n  docker: null\n", "settings.docker: must be a mapping"),
+        ("run_name: x\nsteps:\n  trainer: null\n", "steps.trainer: must be a mapping"),
+        (
+            "run_name: x\nsteps:\n  trainer:\n    settings: null\n",
+            "steps.trainer.settings: must be a mapping",
+        ),
+        (
+            'run_name: x\nsettings:\n  "orchestrator\\n.x": {}\n',
+            "is not a settings key ZenML accepts",
+        ),
+        (
+            "run_name: x\nsteps:\n  t:\n    settings:\n      deployment: {app_title: a}\n",
+            "deployment settings apply to the whole pipeline only",
+        ),
+        ("run_name: x\nsecrets: db\n", "secrets: must be a list"),
+        ("run_name: x\nenvironment: [a]\n", "environment: must be a mapping"),
+        ("run_name: x\nname: training\n", "unknown key 'name'"),
+    ],
+)
+def test_run_configuration_refused_where_zenml_refuses(tmp_path: Path, text: str, message: str):
+    """Null where ZenML wants a mapping, a key with a line break (ZenML's pattern has no
+    DOTALL), deployment settings on a step; `name:` beside `run_name:` is read as a run
+    configuration (its unknown key named), not as a stack file."""
+    path = tmp_path / "run.yaml"
+    path.write_text(text)
+    with pytest.raises(StackLoadError) as caught:
+        load_stack_file(path)
+    assert message in str(caught.value)
+    assert "ZenML run configuration" in str(caught.value)
+
+
+def test_top_level_nulls_are_dropped_as_zenml_drops_them(tmp_path: Path):
+    path = tmp_path / "run.yaml"
+    path.write_text("run_name: x\nsettings: null\nsecrets: null\nenvironment: null\n")
+    (stack,) = load_stack_file(path)
+    assert stack.components[0].settings == {}
+
+
+def test_run_configuration_aliases_are_bounded(tmp_path: Path):
+    """Issue 21 item 13: a few KiB of aliases standing for ~1,000,000 references is refused
+    when read, not validated for a minute."""
+    lines = ["run_name: x", "extra:", '  a0: &a0 ["{{s.k}}", "{{s.k}}", "{{s.k}}", "{{s.k}}"]']
+    lines += [f"  a{i}: &a{i} [" + ", ".join([f"*a{i - 1}"] * 10) + "]" for i in range(1, 5)]
+    lines.append("steps:")
+    lines += [f"  s{j}: {{extra: {{x: *a4}}}}" for j in range(20)]
+    path = tmp_path / "run.yaml"
+    path.write_text("\n".join(lines) + "\n")
+    assert path.stat().st_size < 5000
+    with pytest.raises(StackLoadError, match="aliases"):
+        load_stack_file(path)

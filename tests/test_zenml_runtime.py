@@ -23,8 +23,8 @@ import pytest
 from cli_runner import Cli
 from stacksecrets import load_stack_file
 from stacksecrets._references import scan
-from stacksecrets._runconfig import COMPONENT_TYPES, RUN_CONFIG_KEYS, STEP_KEYS
-from stacksecrets._zenml_compat import GENERAL_SETTINGS, value_reason
+from stacksecrets._zenml.rules import GENERAL_SETTINGS, value_reason
+from stacksecrets._zenml.runconfig import COMPONENT_TYPES, RUN_CONFIG_KEYS, STEP_KEYS
 from zenml_fixtures import ZenMLServer
 
 pytestmark = pytest.mark.zenml

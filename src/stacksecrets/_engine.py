@@ -59,7 +59,7 @@ from ._metacache import (
 )
 from ._observe import Observer, Progress, current, waiting
 from ._options import ClientOptions
-from ._plan import References, collect
+from ._plan import References, attached_details, collect
 from ._problems import (
     invalid_problems,
     key_problems,
@@ -554,6 +554,8 @@ class Engine:
         if level is not ValidationLevel.NONE and refs.secrets:
             checked = await self._check(refs, level, counters, secrets, key_names_only)
             problems.extend(with_suggestions(checked, self._known_names()))
+            # zenml-run (issue 22): attached and listed secrets say what ZenML does instead.
+            problems = attached_details(problems, refs, self._known_names())
             for name in refs.secrets:
                 counters.settle(name)
         stats = Stats(

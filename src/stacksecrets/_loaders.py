@@ -3,7 +3,7 @@ configurations.
 
 The format is told apart by the top-level keys, never by a flag: a mapping with ``stack_name``
 (or ``zenml_version``) is a ZenML export; one with a key of a ZenML run configuration
-(``settings``, ``steps``, ``run_name``, ...: see ``_runconfig``) and none of a stack file is a
+(``settings``, ``steps``, ``run_name``, ...: see ``_zenml.runconfig``) and none of a stack file is a
 run configuration; anything else is the native format described in ``docs/stack-format.md``.
 ``.json`` files are read as JSON, every other file as YAML.
 
@@ -36,10 +36,10 @@ from . import _strictjson, _yaml
 from ._describe import kind_of
 from ._errors import StackLoadError
 from ._logging import logger
-from ._runconfig import is_run_config, read_run_config
 from ._stack import Component, Stack
 from ._values import MAX_VALUES_FILE_BYTES, load_secrets_values_file, load_values_file
 from ._yaml import Lines as _Lines
+from ._zenml.runconfig import is_run_config, read_run_config
 
 __all__ = [
     "MAX_DEPTH",

@@ -8,8 +8,14 @@ from types import MappingProxyType
 import attrs
 
 from ._references import scan
+from ._report import Problem, ProblemKind
 from ._stack import Stack, Usage
-from ._zenml_compat import unresolvable
+from ._zenml.rules import attached, unresolvable
+
+#: The key under which ``References.secrets`` holds the places a secret is attached to a
+#: component or stack, or listed in a run configuration's or step's ``secrets``: no key is
+#: named there, the secret's values are injected whole. No reference can have an empty key.
+ATTACHED = ""
 
 #: How much of an invalid reference's shape a report shows.
 _SHAPE_LENGTH = 40
@@ -48,7 +54,9 @@ class Unresolvable:
 class References:
     """Every reference in a set of stacks, grouped by secret name then key."""
 
-    #: secret name -> key -> every usage, in a stable order.
+    #: secret name -> key -> every usage, in a stable order. Key ``ATTACHED`` (``""``) holds
+    #: the places the secret is attached or listed (``secrets`` of a component, stack, run
+    #: configuration or step), in stacks that ZenML runs.
     secrets: Mapping[str, Mapping[str, tuple[Usage, ...]]]
     invalid: tuple[InvalidUse, ...]
     #: How many references were written (each occurrence counts).
@@ -71,7 +79,8 @@ def collect(stacks: Iterable[Stack], *, zenml_runtime_check: bool = True) -> Ref
     """Find every reference, whole or embedded, in every string leaf of every stack.
 
     With ``zenml_runtime_check``, also every place in a stack that ZenML runs
-    (``stack.runtime == "zenml"``) where ZenML's run time would not resolve a reference.
+    (``stack.runtime == "zenml"``) where ZenML's run time would not resolve a reference, and
+    every secret attached or listed there (``secrets``), under key ``ATTACHED``.
     """
     grouped: dict[str, dict[str, list[Usage]]] = {}
     invalid: list[InvalidUse] = []
@@ -82,6 +91,9 @@ def collect(stacks: Iterable[Stack], *, zenml_runtime_check: bool = True) -> Ref
         names.append(stack.name)
         if zenml_runtime_check and stack.runtime == "zenml":
             places.extend(Unresolvable(usage, reason) for usage, reason in unresolvable(stack))
+            for usage, name in attached(stack):
+                grouped.setdefault(name, {}).setdefault(ATTACHED, []).append(usage)
+                count += 1
         for component in stack.components:
             for path, value in component.string_leaves():
                 found = scan(value)
@@ -114,3 +126,35 @@ def collect(stacks: Iterable[Stack], *, zenml_runtime_check: bool = True) -> Ref
 
 def _invalid_order(item: InvalidUse) -> tuple[tuple[str, str, str, str], str]:
     return (item.usage.sort_key(), item.text)
+
+
+def attached_details(
+    problems: list[Problem], refs: References, known: Iterable[str]
+) -> list[Problem]:
+    """Missing secrets that are attached or listed get what ZenML would do instead: skip them
+    with only a warning, or (its look-up matches any name that contains the one given) inject
+    a different secret, named when the validation saw one."""
+    names = sorted(set(known))
+    out = []
+    for problem in problems:
+        name = problem.secret
+        if (
+            problem.kind is ProblemKind.MISSING_SECRET
+            and name is not None
+            and ATTACHED in refs.secrets.get(name, {})
+        ):
+            others = [other for other in names if name in other and other != name]
+            if len(others) == 1:
+                detail = (
+                    f"attached or listed: ZenML's look-up matches any name containing "
+                    f"{name!r} and would inject {others[0]!r} instead"
+                )
+            else:
+                detail = (
+                    "attached or listed: ZenML skips a secret it cannot find with only a "
+                    "warning, and the run goes on without its environment variables"
+                )
+            out.append(attrs.evolve(problem, detail=detail))
+            continue
+        out.append(problem)
+    return out

@@ -14,7 +14,7 @@ import attrs
 
 from ._errors import ForbiddenError, StoreError
 from ._metacache import CachedKeys
-from ._plan import References
+from ._plan import ATTACHED, References
 from ._report import Problem, ProblemKind
 from ._secret import Secret
 from ._stack import Usage
@@ -53,6 +53,12 @@ def _problems_of_keys(
     problems = []
     keys = readable | unreadable
     for key, usages in refs.secrets[name].items():
+        if key == ATTACHED:  # zenml-run (issue 22): an attached secret needs readable values
+            if not readable:
+                why = unreadable_reason or "it has no readable values"
+                detail = f"attached or listed: ZenML skips it with only a warning ({why})"
+                problems.append(Problem(ProblemKind.VALUE_NOT_READABLE, name, None, usages, detail))
+            continue
         if key in readable:
             continue
         if key in unreadable:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from types import MappingProxyType
 from typing import Any
 
@@ -22,6 +22,10 @@ def _frozen_mapping(value: Mapping[str, Any] | None) -> Mapping[str, Any]:
     return MappingProxyType(dict(value or {}))
 
 
+def _names(value: Iterable[str]) -> tuple[str, ...]:
+    return tuple(value)
+
+
 @attrs.frozen
 class Component:
     """One stack component: its type, flavor, name, configuration and settings."""
@@ -31,11 +35,25 @@ class Component:
     name: str
     configuration: Mapping[str, Any] = attrs.field(factory=dict, converter=_frozen_mapping)
     settings: Mapping[str, Any] = attrs.field(factory=dict, converter=_frozen_mapping)
+    #: ZenML's ``environment`` of a component, pipeline or step: set as environment variables
+    #: as written (ZenML resolves no reference in it).
+    environment: Mapping[str, Any] = attrs.field(factory=dict, converter=_frozen_mapping)
+    #: Secrets attached (a component's ``--secret``) or listed (``secrets:`` of a run
+    #: configuration or step), by name or id: ZenML sets their values as environment variables.
+    secrets: tuple[str, ...] = attrs.field(default=(), converter=_names)
+    #: Other fields ZenML hands over as written (a run configuration's ``parameters`` and
+    #: ``extra``), by field name.
+    fields: Mapping[str, Any] = attrs.field(factory=dict, converter=_frozen_mapping)
 
     def string_leaves(self) -> Iterator[tuple[str, str]]:
-        """Every string value in configuration and settings, with its attribute path."""
+        """Every string value in configuration, settings, environment and other fields,
+        with its attribute path."""
         yield from _walk(self.configuration, "configuration")
         yield from _walk(self.settings, "settings")
+        if self.environment:
+            yield from _walk(self.environment, "environment")
+        for name, value in self.fields.items():
+            yield from _walk(value, str(name))
 
 
 def _components(value: Sequence[Component]) -> tuple[Component, ...]:
@@ -67,6 +85,9 @@ class Stack:
     components: tuple[Component, ...] = attrs.field(factory=tuple, converter=_components)
     runtime: str = attrs.field(default="native", validator=attrs.validators.in_(RUNTIMES))
     kind: str = attrs.field(default="stack", validator=attrs.validators.in_(KINDS))
+    #: The stack's own ``environment`` and attached ``secrets`` (ZenML 0.90 and later).
+    environment: Mapping[str, Any] = attrs.field(factory=dict, converter=_frozen_mapping)
+    secrets: tuple[str, ...] = attrs.field(default=(), converter=_names)
 
     @components.validator
     def _unique_names(self, _attribute: object, value: tuple[Component, ...]) -> None:
@@ -99,6 +120,8 @@ class Usage:
         # A type from a hostile file must not forge report lines or send terminal escapes.
         kind = self.component_type
         kind = kind if kind.isprintable() else repr(kind)
+        if kind == "stack" and not self.component_name:  # the stack's own fields
+            return f"{self.source} {self.stack!r}, {self.attribute}"
         if self.source == "run config" and kind == "pipeline":
             return f"run config {self.stack!r}, pipeline, {self.attribute}"
         if self.source == "pipeline":
