@@ -7,6 +7,7 @@ import subprocess
 from pathlib import Path
 
 import nox
+from filelock import FileLock
 
 nox.options.default_venv_backend = "uv|virtualenv"
 nox.options.sessions = ["lint", "typecheck", "tests", "docs"]
@@ -15,10 +16,12 @@ nox.options.reuse_existing_virtualenvs = True
 ROOT = Path(__file__).parent
 PYPROJECT = nox.project.load_toml("pyproject.toml")
 PYTHON = "3.11"
+#: The servers' venvs are built once per user and version, and every clone reuses them.
+SERVER_VENVS = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "stacksecrets"
 ZENML_VERSION = "0.98.0"
-ZENML_VENV = ROOT / ".cache" / f"zenml-{ZENML_VERSION}"
+ZENML_VENV = SERVER_VENVS / f"zenml-{ZENML_VERSION}"
 OPENBAO_VERSION = "2.7.2"
-OPENBAO_VENV = ROOT / ".cache" / f"openbao-{OPENBAO_VERSION}"
+OPENBAO_VENV = SERVER_VENVS / f"openbao-{OPENBAO_VERSION}"
 
 
 def zenml_python() -> str:
@@ -49,7 +52,7 @@ def zenml_python() -> str:
 
 
 def _stacksecrets_deps_into(python: Path) -> None:
-    """stacksecrets' own dependencies (not stacksecrets: .cache is shared by every checkout),
+    """stacksecrets' own dependencies (not stacksecrets: the venv is shared by every checkout),
     so that pipeline runs in the ZenML venv import it from ``PYTHONPATH=<checkout>/src``."""
     deps = sorted(PYPROJECT["project"]["dependencies"])
     marker = ZENML_VENV / ".stacksecrets-deps"
@@ -89,7 +92,11 @@ def openbao_binary() -> str:
 
 def server_env() -> dict[str, str]:
     """Where the tests find their real servers' programs."""
-    return {"STACKSECRETS_ZENML_PYTHON": zenml_python(), "STACKSECRETS_BAO": openbao_binary()}
+    SERVER_VENVS.mkdir(parents=True, exist_ok=True)
+    # Every clone shares the venvs: one builds or updates them at a time (filelock comes with
+    # nox, through virtualenv).
+    with FileLock(str(SERVER_VENVS / ".build.lock")):
+        return {"STACKSECRETS_ZENML_PYTHON": zenml_python(), "STACKSECRETS_BAO": openbao_binary()}
 
 
 def install(session: nox.Session, *groups: str) -> None:

@@ -1,7 +1,8 @@
 """What the benchmark runs against: a real ZenML server, the latency proxy, ZenML's own client.
 
 The server is ZenML 0.98's FastAPI app under uvicorn, from its own venv
-(``$STACKSECRETS_ZENML_PYTHON``, else ``.cache/zenml-0.98.0/bin/python``), on SQLite in a
+(``$STACKSECRETS_ZENML_PYTHON``, else the per-user one the noxfile builds,
+``${XDG_CACHE_HOME:-~/.cache}/stacksecrets/zenml-0.98.0/bin/python``), on SQLite in a
 temporary folder, with password authentication on, listening on loopback only.
 """
 
@@ -27,7 +28,10 @@ import httpx
 ROOT = Path(__file__).resolve().parents[1]
 ZENML_SIDE = Path(__file__).resolve().parent / "zenml_side"
 PROXY_SCRIPT = ROOT / "tests" / "fault_proxy.py"
-DEFAULT_PYTHON = ROOT / ".cache" / "zenml-0.98.0" / "bin" / "python"
+DEFAULT_PYTHON = (
+    Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    / "stacksecrets/zenml-0.98.0/bin/python"
+)
 API = "/api/v1"
 
 

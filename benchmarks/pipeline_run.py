@@ -1,7 +1,7 @@
 """One real ZenML pipeline run of a 20-reference stack at 50 ms round trip: the time spent
 validating secrets with ZenML's own check, and with stacksecrets' ``on_init`` hook.
 
-    STACKSECRETS_ZENML_PYTHON=.cache/zenml-0.98.0/bin/python \\
+    STACKSECRETS_ZENML_PYTHON=~/.cache/stacksecrets/zenml-0.98.0/bin/python \\
         python benchmarks/pipeline_run.py [--reps 3] [--rtt-ms 50] [--refs 20]
 
 A real ZenML 0.98 server (SQLite, password login) behind the latency proxy; the stack has one

@@ -8,6 +8,7 @@ import pytest
 import structlog
 
 from cli_runner import Cli
+from server_process import stop_shared_servers
 from stacksecrets import Client
 
 pytest_plugins = ["moto_fixtures", "openbao_fixtures", "zenml_fixtures"]
@@ -49,3 +50,14 @@ def _metadata_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> None:
 
     os.environ["STACKSECRETS_CACHE_DIR"] = str(tmp_path_factory.mktemp("metadata-cache"))
     os.environ["XDG_CACHE_HOME"] = str(tmp_path_factory.mktemp("xdg-cache"))
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """Under pytest-xdist, the controller stops the servers its workers shared (after the
+    workers are gone): see tests/server_process.py."""
+    if hasattr(session.config, "workerinput"):
+        return
+    factory = getattr(session.config, "_tmp_path_factory", None)  # pytest's own, as xdist uses
+    if factory is not None:
+        stop_shared_servers(factory.getbasetemp())

@@ -1,10 +1,10 @@
 """A pytest plugin with a real AWS Secrets Manager API on loopback: moto's server.
 
 ``moto_server`` starts ``moto_server -H 127.0.0.1 -p PORT`` (from the ``moto[server]`` package
-the tests dependency group installs) once per test session. ``aws_env`` points the standard
-AWS configuration chain at it for one test (endpoint, region, fake credentials; no shared
-files, no instance metadata) and gives that test its own secret name prefix, so tests share
-the server without seeing each other's secrets.
+the tests dependency group installs) once per test session, shared by pytest-xdist's workers.
+``aws_env`` points the standard AWS configuration chain at it for one test (endpoint, region,
+fake credentials; no shared files, no instance metadata) and gives that test its own secret
+name prefix, so tests share the server without seeing each other's secrets.
 
 ``ScriptedAws`` is a loopback HTTP server that answers Secrets Manager calls from a script, for
 answers moto cannot give (a batch answer with a refused secret inside, real AWS error shapes).
@@ -16,13 +16,9 @@ import contextlib
 import json
 import os
 import secrets
-import socket
-import subprocess
 import sys
 import threading
 import time
-import urllib.error
-import urllib.request
 import uuid
 from collections.abc import Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
@@ -34,6 +30,15 @@ import attrs
 import boto3
 import botocore.exceptions
 import pytest
+
+from server_process import (
+    Facts,
+    ServerDidNotStartError,
+    answers,
+    shared_server,
+    start_server,
+    stop_process,
+)
 
 REGION = "eu-west-1"
 START_TIMEOUT = 60.0
@@ -54,18 +59,13 @@ _AWS_VARIABLES = (
 )
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @attrs.define
 class MotoServer:
     """A running moto server."""
 
     port: int
-    process: subprocess.Popen[bytes] = attrs.field(repr=False)
+    #: The server's process (group) id.
+    pid: int
     log_path: Path
 
     @property
@@ -112,49 +112,43 @@ class MotoServer:
             list(pool.map(create, values.items()))
 
 
-@contextlib.contextmanager
-def run_moto(tmp: Path, env: Mapping[str, str] | None = None) -> Iterator[MotoServer]:
-    """A moto server on a free loopback port, stopped on exit."""
+def _start(tmp: Path, env: Mapping[str, str] | None = None) -> Facts:
     binary = Path(sys.executable).with_name("moto_server")
     if not binary.exists():
         pytest.fail(f"no moto_server beside {sys.executable}: install the tests group")
-    port = free_port()
-    log_path = tmp / f"moto-{port}.log"
-    with log_path.open("ab") as log:
-        process = subprocess.Popen(
-            [str(binary), "-H", "127.0.0.1", "-p", str(port)],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            env={**os.environ, **(env or {})},
-        )
-    server = MotoServer(port, process, log_path)
     try:
-        deadline = time.monotonic() + START_TIMEOUT
-        while True:
-            if process.poll() is not None or time.monotonic() > deadline:
-                tail = log_path.read_text(errors="replace")[-2000:]
-                pytest.fail(f"moto_server did not start:\n{tail}")
-            try:
-                with urllib.request.urlopen(f"{server.url}/moto-api/", timeout=2):  # noqa: S310
-                    break
-            except (urllib.error.URLError, OSError):
-                time.sleep(0.1)
+        process, port = start_server(
+            lambda port: [str(binary), "-H", "127.0.0.1", "-p", str(port)],
+            ready=lambda port: answers(f"http://127.0.0.1:{port}/moto-api/"),
+            log_path=lambda port: tmp / f"moto-{port}.log",
+            env={**os.environ, **(env or {})},
+            timeout=START_TIMEOUT,
+            what="moto_server",
+        )
+    except ServerDidNotStartError as exc:
+        pytest.fail(f"moto_server did not start: {exc}", pytrace=False)
+    return {"port": port, "pid": process.pid, "log_path": str(tmp / f"moto-{port}.log")}
+
+
+def _server(facts: Facts) -> MotoServer:
+    return MotoServer(int(facts["port"]), int(facts["pid"]), Path(facts["log_path"]))
+
+
+@contextlib.contextmanager
+def run_moto(tmp: Path, env: Mapping[str, str] | None = None) -> Iterator[MotoServer]:
+    """A moto server of the caller's own on a free loopback port, stopped on exit."""
+    server = _server(_start(tmp, env))
+    try:
         yield server
     finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(5)
+        stop_process(server.pid)
 
 
 @pytest.fixture(scope="session")
 def moto_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoServer]:
-    """One moto server for the whole test session."""
-    with run_moto(tmp_path_factory.mktemp("moto")) as server:
-        yield server
+    """One moto server for the whole test session (shared by pytest-xdist's workers)."""
+    with shared_server(tmp_path_factory, "moto", _start) as facts:
+        yield _server(facts)
 
 
 @attrs.frozen

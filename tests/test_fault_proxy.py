@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -19,14 +18,9 @@ import httpx
 import pytest
 
 from fault_proxy import Fault, FaultProxy, ProxyThread
+from server_process import answers, start_server, stop_process
 
 PAYLOAD_SIZE = 300_000
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
@@ -36,27 +30,19 @@ def http_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int,
     payload = os.urandom(PAYLOAD_SIZE)
     (root / "payload.bin").write_bytes(payload)
     (root / "small.txt").write_bytes(b"ok\n")
-    port = _free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1"],
+    process, port = start_server(
+        lambda port: [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1"],
+        ready=lambda port: answers(f"http://127.0.0.1:{port}/small.txt"),
+        log_path=lambda _port: root.parent / "http-server.log",
+        env=os.environ,
         cwd=root,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        timeout=20,
+        what="python -m http.server",
     )
     try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
         yield port, payload
     finally:
-        process.terminate()
-        process.wait(10)
+        stop_process(process.pid, process)
 
 
 def _get(port: int, path: str, timeout: float = 10.0) -> httpx.Response:

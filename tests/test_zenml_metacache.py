@@ -7,6 +7,7 @@ Which secrets a validation read is taken from its debug log (``stacksecrets.fetc
 
 from __future__ import annotations
 
+import email.utils
 import json
 import os
 import re
@@ -16,6 +17,7 @@ import sys
 import time
 import uuid
 from collections.abc import Mapping, Sequence
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -95,8 +97,29 @@ def seeded(zenml_server: ZenMLServer, tmp_path_factory: pytest.TempPathFactory) 
     steady_b = _stack_file(folder / "steady_b.json", [f"{p}c{i}.j" for i in range(5, 10)])
     server = zenml_server
     url = f"zenml+{server.url}?username={server.username}&password={server.password}"
-    time.sleep(SETTLE + 0.5)  # before this, a read could not be vouched for (see the store)
+    _wait_until_settled(zenml_server, prefix)
     return Seeded(prefix, url, values, changing, steady_a, steady_b)
+
+
+def _wait_until_settled(server: ZenMLServer, prefix: str) -> None:
+    """Until the server's clock, as the store reads it (the ``Date`` header, whole seconds),
+    is ``SETTLE`` past the newest ``updated`` of the secrets named ``prefix*``: before that a
+    read cannot be vouched for (see the store). A fixed sleep after seeding was not enough:
+    ``Date`` drops the fraction of a second, so a run could find every stamp unsettled."""
+    rest = server.rest()
+    listed = rest.get("/secrets", params={"name": f"startswith:{prefix}", "size": 100})
+    listed.raise_for_status()
+    newest = max(
+        datetime.fromisoformat(item["body"]["updated"]).replace(tzinfo=timezone.utc)
+        for item in listed.json()["items"]
+    )
+    while True:
+        answer = rest.get("/info")
+        server_time = email.utils.parsedate_to_datetime(answer.headers["Date"])
+        left = SETTLE - (server_time - newest).total_seconds()
+        if left <= 0:
+            return
+        time.sleep(left)  # the server's clock passes the settle point then, or a second later
 
 
 def _env(cache_dir: Path, extra: Mapping[str, str] | None = None) -> dict[str, str]:

@@ -3,18 +3,17 @@
 ``zenml_server`` starts ZenML 0.98's own FastAPI app with uvicorn, on SQLite in a temporary
 directory, with password authentication on, and gives its URL, admin credentials, an
 environment for ZenML's CLI and Python client, and helpers to drive both. The ZenML venv is
-``$STACKSECRETS_ZENML_PYTHON``, else ``<repo>/.cache/zenml-0.98.0/bin/python``; without it the
-tests that need a server are skipped (and fail when ``CI`` is set).
+``$STACKSECRETS_ZENML_PYTHON``, else the one the noxfile builds per user,
+``${XDG_CACHE_HOME:-~/.cache}/stacksecrets/zenml-0.98.0/bin/python``; without it the tests that
+need a server are skipped (and fail when ``CI`` is set). Under pytest-xdist the workers share
+one server (tests/server_process.py).
 """
 
 from __future__ import annotations
 
 import os
 import secrets
-import signal
-import socket
 import subprocess
-import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
@@ -25,8 +24,18 @@ import attrs
 import httpx
 import pytest
 
+from server_process import (
+    Facts,
+    ServerDidNotStartError,
+    answers,
+    server_venv,
+    shared_server,
+    start_server,
+)
+
 ROOT = Path(__file__).resolve().parents[1]
-DEFAULT_PYTHON = ROOT / ".cache" / "zenml-0.98.0" / "bin" / "python"
+DEFAULT_VENV = server_venv("zenml-0.98.0")
+DEFAULT_PYTHON = DEFAULT_VENV / "bin" / "python"
 START_TIMEOUT = float(os.environ.get("STACKSECRETS_ZENML_START_TIMEOUT", "60"))
 API = "/api/v1"
 
@@ -34,19 +43,6 @@ API = "/api/v1"
 def _clean_environ() -> dict[str, str]:
     """The test process's environment without any ZenML setting that could leak in."""
     return {k: v for k, v in os.environ.items() if not k.startswith("ZENML_")}
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _tail(path: Path, lines: int = 60) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return "(no server log)"
 
 
 @attrs.define
@@ -179,7 +175,7 @@ def _zenml_python() -> Path:
     python = Path(configured) if configured else DEFAULT_PYTHON
     if not python.exists():
         reason = (
-            f"no ZenML venv at {python}: create it with `uv venv {ROOT / '.cache/zenml-0.98.0'}` "
+            f"no ZenML venv at {python}: create it with `uv venv {DEFAULT_VENV}` "
             "and `uv pip install 'zenml[server]==0.98.0'` into it, or set "
             "STACKSECRETS_ZENML_PYTHON to its python"
         )
@@ -189,8 +185,8 @@ def _zenml_python() -> Path:
     return python
 
 
-def _start(python: Path, workdir: Path, port: int, password: str) -> subprocess.Popen[bytes]:
-    server_env = {
+def _server_environ(workdir: Path, password: str) -> dict[str, str]:
+    return {
         **_clean_environ(),
         "ZENML_CONFIG_PATH": str(workdir / "server-config"),
         "ZENML_ANALYTICS_OPT_IN": "false",
@@ -202,10 +198,15 @@ def _start(python: Path, workdir: Path, port: int, password: str) -> subprocess.
         "ZENML_SERVER_AUTH_SCHEME": "OAUTH2_PASSWORD_BEARER",
         "ZENML_LOGGING_VERBOSITY": "WARN",
     }
-    log = (workdir / "server.log").open("ab")
+
+
+def _start(python: Path, workdir: Path) -> Facts:
+    """Start the server on SQLite in ``workdir``; its facts (url, password, log, pid)."""
+    password = secrets.token_urlsafe(16)
+    log_path = workdir / "server.log"
     try:
-        return subprocess.Popen(
-            [
+        process, port = start_server(
+            lambda port: [
                 str(python),
                 "-m",
                 "uvicorn",
@@ -217,92 +218,47 @@ def _start(python: Path, workdir: Path, port: int, password: str) -> subprocess.
                 "--log-level",
                 "warning",
             ],
-            env=server_env,
+            ready=lambda port: answers(f"http://127.0.0.1:{port}{API}/info"),
+            log_path=lambda _port: log_path,
+            env=_server_environ(workdir, password),
             cwd=workdir,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # its own process group, ended as one
+            timeout=START_TIMEOUT,
+            what="the ZenML server",
         )
-    finally:
-        log.close()
-
-
-def _wait_ready(process: subprocess.Popen[bytes], url: str) -> str | None:
-    """``None`` once ``GET /info`` answers; else why the server did not come up."""
-    deadline = time.monotonic() + START_TIMEOUT
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            return f"the server exited with code {process.returncode}"
-        try:
-            if httpx.get(f"{url}{API}/info", timeout=2.0).status_code == httpx.codes.OK:
-                return None
-        except httpx.TransportError:
-            pass
-        time.sleep(0.25)
-    return f"the server did not answer GET {API}/info within {START_TIMEOUT:.0f} s"
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is not None:
-        return
-    try:
-        os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=15)
-    except ProcessLookupError:
-        return
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout=15)
+    except ServerDidNotStartError as exc:
+        pytest.fail(f"could not start the ZenML server: {exc}", pytrace=False)
+    url = f"http://127.0.0.1:{port}"
+    return {"url": url, "password": password, "log_path": str(log_path), "pid": process.pid}
 
 
 @pytest.fixture(scope="session")
 def zenml_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ZenMLServer]:
     """A real ZenML 0.98 server on loopback for the whole session (see the module docs)."""
     python = _zenml_python()
-    workdir = tmp_path_factory.mktemp("zenml-server")
-    password = secrets.token_urlsafe(16)
-    process: subprocess.Popen[bytes] | None = None
-    failure: str | None = "not started"
-    for _attempt in range(3):  # a free port can be taken between probe and bind
-        port = _free_port()
-        url = f"http://127.0.0.1:{port}"
-        process = _start(python, workdir, port, password)
-        failure = _wait_ready(process, url)
-        if failure is None:
-            break
-        _stop(process)
-        if "address already in use" not in _tail(workdir / "server.log").lower():
-            break
-    if failure is not None or process is None:
-        pytest.fail(
-            f"could not start the ZenML server: {failure}\n"
-            f"--- {workdir / 'server.log'}\n{_tail(workdir / 'server.log')}",
-            pytrace=False,
-        )
-    client_config = workdir / "client-config"
-    client_config.mkdir()
-    env = {
-        **_clean_environ(),
-        "ZENML_STORE_URL": url,
-        "ZENML_STORE_USERNAME": "admin",
-        "ZENML_STORE_PASSWORD": password,
-        "ZENML_CONFIG_PATH": str(client_config),
-        "ZENML_ANALYTICS_OPT_IN": "false",
-        "ZENML_LOGGING_VERBOSITY": "WARN",
-        "ZENML_ENABLE_RICH_TRACEBACK": "false",
-        "NO_COLOR": "1",
-        "COLUMNS": "200",
-    }
-    server = ZenMLServer(
-        url=url, username="admin", password=password, env=env, python=python,
-        log_path=workdir / "server.log",
-    )  # fmt: skip
-    try:
-        yield server
-    finally:
-        server.close()
-        _stop(process)
+    with shared_server(
+        tmp_path_factory, "zenml-server", lambda workdir: _start(python, workdir)
+    ) as facts:
+        client_config = tmp_path_factory.mktemp("zenml-client-config")
+        env = {
+            **_clean_environ(),
+            "ZENML_STORE_URL": facts["url"],
+            "ZENML_STORE_USERNAME": "admin",
+            "ZENML_STORE_PASSWORD": facts["password"],
+            "ZENML_CONFIG_PATH": str(client_config),
+            "ZENML_ANALYTICS_OPT_IN": "false",
+            "ZENML_LOGGING_VERBOSITY": "WARN",
+            "ZENML_ENABLE_RICH_TRACEBACK": "false",
+            "NO_COLOR": "1",
+            "COLUMNS": "200",
+        }
+        server = ZenMLServer(
+            url=facts["url"], username="admin", password=facts["password"], env=env,
+            python=python, log_path=Path(facts["log_path"]),
+        )  # fmt: skip
+        try:
+            yield server
+        finally:
+            server.close()
 
 
 @pytest.fixture
