@@ -17,6 +17,8 @@ PYPROJECT = nox.project.load_toml("pyproject.toml")
 PYTHON = "3.11"
 ZENML_VERSION = "0.98.0"
 ZENML_VENV = ROOT / ".cache" / f"zenml-{ZENML_VERSION}"
+#: What tests/test_zenml_local.py needs to run the store contract inside the ZenML venv.
+ZENML_VENV_TEST_TOOLS = ["pytest>=8.3", "pytest-timeout>=2.3", "trio>=0.26"]
 OPENBAO_VERSION = "2.7.2"
 OPENBAO_VENV = ROOT / ".cache" / f"openbao-{OPENBAO_VERSION}"
 
@@ -51,7 +53,8 @@ def zenml_python() -> str:
 def _stacksecrets_deps_into(python: Path) -> None:
     """stacksecrets' own dependencies (not stacksecrets: .cache is shared by every checkout),
     so that pipeline runs in the ZenML venv import it from ``PYTHONPATH=<checkout>/src``."""
-    deps = sorted(PYPROJECT["project"]["dependencies"])
+    # pytest, its timeout plugin and trio: tests/zenml_local_contract.py runs in the ZenML venv.
+    deps = sorted([*PYPROJECT["project"]["dependencies"], *ZENML_VENV_TEST_TOOLS])
     marker = ZENML_VENV / ".stacksecrets-deps"
     if marker.exists() and marker.read_text() == "\n".join(deps):
         return
