@@ -1,16 +1,18 @@
-"""Automation: `nox` runs the default sessions (lint, typecheck, tests, docs), as CI does."""
+"""Automation: `nox` runs the default sessions (lint, typecheck, tests, docs, build), as CI does."""
 
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 
 import nox
 from filelock import FileLock
 
 nox.options.default_venv_backend = "uv|virtualenv"
-nox.options.sessions = ["lint", "typecheck", "tests", "docs"]
+nox.options.sessions = ["lint", "typecheck", "tests", "docs", "build"]
 nox.options.reuse_existing_virtualenvs = True
 
 ROOT = Path(__file__).parent
@@ -20,6 +22,8 @@ PYTHON = "3.11"
 SERVER_VENVS = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "stacksecrets"
 ZENML_VERSION = "0.98.0"
 ZENML_VENV = SERVER_VENVS / f"zenml-{ZENML_VERSION}"
+#: What tests/test_zenml_local.py needs to run the store contract inside the ZenML venv.
+ZENML_VENV_TEST_TOOLS = ["pytest>=8.3", "pytest-timeout>=2.3", "trio>=0.26"]
 OPENBAO_VERSION = "2.7.2"
 OPENBAO_VENV = SERVER_VENVS / f"openbao-{OPENBAO_VERSION}"
 
@@ -54,7 +58,8 @@ def zenml_python() -> str:
 def _stacksecrets_deps_into(python: Path) -> None:
     """stacksecrets' own dependencies (not stacksecrets: the venv is shared by every checkout),
     so that pipeline runs in the ZenML venv import it from ``PYTHONPATH=<checkout>/src``."""
-    deps = sorted(PYPROJECT["project"]["dependencies"])
+    # pytest, its timeout plugin and trio: tests/zenml_local_contract.py runs in the ZenML venv.
+    deps = sorted([*PYPROJECT["project"]["dependencies"], *ZENML_VENV_TEST_TOOLS])
     marker = ZENML_VENV / ".stacksecrets-deps"
     if marker.exists() and marker.read_text() == "\n".join(deps):
         return
@@ -171,3 +176,83 @@ def bench(session: nox.Session) -> None:
 
 if os.environ.get("CI"):
     nox.options.error_on_missing_interpreters = True
+
+
+# ---------------------------------------------------------------------- ZenML version matrix
+
+#: ZenML server versions the matrix runs against (`nox -s zenml_matrix -- 0.85.0 ...`: some).
+ZENML_MATRIX = ["0.85.0", "0.90.0", "0.94.0", "0.98.0"]
+#: The ZenML store's tests: its own, the store contract, and the live login and pipeline runs.
+ZENML_MATRIX_TESTS = [
+    "tests/test_zenml_store.py",
+    "tests/test_store_conformance.py",
+    "tests/test_zenml_live.py",
+    "tests/test_zenml_end_to_end.py",
+]
+
+
+def zenml_venv(version: str) -> Path:
+    """The python of a venv with the ZenML ``version`` server and stacksecrets' dependencies,
+    cached per user in ``~/.cache/stacksecrets/zenml-<version>`` (built once, about a minute
+    with uv's cache; then reused by every checkout)."""
+    venv = Path.home() / ".cache" / "stacksecrets" / f"zenml-{version}"
+    python = venv / "bin" / "python"
+    deps = sorted([*PYPROJECT["project"]["dependencies"], *ZENML_VENV_TEST_TOOLS])
+    marker = venv / ".complete"
+    if not marker.exists() or marker.read_text() != "\n".join(deps):
+        subprocess.run(
+            ["uv", "venv", "-q", "--allow-existing", "--python", PYTHON, str(venv)], check=True
+        )
+        install_args = ["uv", "pip", "install", "-q", "--python", str(python)]
+        subprocess.run([*install_args, f"zenml[server]=={version}", *deps], check=True)
+        marker.write_text("\n".join(deps))
+    return python
+
+
+@nox.session(python=PYTHON, default=False)
+def zenml_matrix(session: nox.Session) -> None:
+    """The ZenML store's tests against real servers of several ZenML versions (not in the
+    default run; a few minutes per version). ``-- 0.85.0 0.98.0`` picks versions; the
+    versions that work are in docs/zenml-users.md."""
+    install(session, "tests")
+    versions = [arg for arg in session.posargs if arg[:1].isdigit()] or ZENML_MATRIX
+    pytest_args = [arg for arg in session.posargs if not arg[:1].isdigit()]
+    failed = []
+    for version in versions:
+        session.log(f"ZenML {version}")
+        env = {"STACKSECRETS_ZENML_PYTHON": str(zenml_venv(version))}
+        try:
+            session.run(
+                "pytest", "-m", "zenml and not slow", "-k", "zenml", "-p", "no:cacheprovider",
+                *ZENML_MATRIX_TESTS, *pytest_args, env=env,
+            )  # fmt: skip
+        except nox.command.CommandFailed:
+            failed.append(version)
+    if failed:
+        session.error(f"the ZenML store's tests failed against ZenML {', '.join(failed)}")
+
+
+# ---------------------------------------------------------------------- build and install
+
+
+@nox.session(python=PYTHON)
+def build(session: nox.Session) -> None:
+    """The sdist and the wheel into dist/ (``uv build``), checked (``twine check --strict``,
+    ``check-wheel-contents``), then the wheel installed into a fresh venv where
+    ``stacksecrets --help`` must run: the release road of docs/install.md."""
+    session.install("twine>=6", "check-wheel-contents>=0.6")
+    dist = ROOT / "dist"
+    shutil.rmtree(dist, ignore_errors=True)
+    session.run("uv", "build", "-q", "--out-dir", str(dist), str(ROOT), external=True)
+    wheels, sdists = sorted(dist.glob("*.whl")), sorted(dist.glob("*.tar.gz"))
+    if len(wheels) != 1 or len(sdists) != 1:
+        session.error(f"expected one wheel and one sdist in {dist}, found {wheels + sdists}")
+    session.run("twine", "check", "--strict", str(wheels[0]), str(sdists[0]))
+    session.run("check-wheel-contents", str(wheels[0]))
+    with tempfile.TemporaryDirectory() as folder:
+        venv = Path(folder) / "venv"
+        session.run("uv", "venv", "-q", "--python", PYTHON, str(venv), external=True)
+        python = str(venv / "bin" / "python")
+        session.run("uv", "pip", "install", "-q", "--python", python, str(wheels[0]), external=True)
+        session.run(str(venv / "bin" / "stacksecrets"), "--help", external=True, silent=True)
+        session.run(python, "-c", "import stacksecrets.zenml", external=True)

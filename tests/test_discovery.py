@@ -4,6 +4,7 @@ nothing is sent before a store's first call. The end-to-end proof is tests/test_
 
 from __future__ import annotations
 
+import importlib.util
 import re
 import uuid
 from pathlib import Path
@@ -61,11 +62,15 @@ def test_order_zenml_store_url_before_the_config(tmp_path: Path):
     assert (found.url, found.source) == ("zenml+http://10.0.0.1:80", "ZENML_STORE_URL")
 
 
-def test_a_database_zenml_store_url_means_no_server(tmp_path: Path):
+def test_a_database_zenml_store_url_means_zenml_local_secrets(tmp_path: Path):
+    """ZenML then reads its secrets from that database: so does stacksecrets."""
     config = zenml_config(tmp_path / "z")
     env = {"ZENML_STORE_URL": "sqlite:////tmp/zenml.db", "ZENML_CONFIG_PATH": str(config)}
-    assert discover(env).url is None
-    assert store_url(environ=env).startswith("file://")
+    found = discover(env)
+    assert (found.url, found.source) == (
+        "zenml+local://",
+        "ZENML_STORE_URL (a database, no ZenML server)",
+    )
 
 
 def test_the_config_of_zenml_login_with_its_saved_login(tmp_path: Path):
@@ -96,10 +101,38 @@ def test_another_server_gets_no_saved_login(tmp_path: Path):
         open_store("zenml+http://127.0.0.1:9999", environ=env)
 
 
-def test_a_sql_config_is_not_a_server(tmp_path: Path):
+@pytest.mark.parametrize("store", ["  type: sql\n  url: sqlite:////z/zenml.db\n", None])
+def test_zenml_without_a_server_means_its_local_database(tmp_path: Path, store: str | None):
+    """After `zenml logout --local` (store type sql), or a configuration with no store (ZenML
+    then uses its default local database): ZenML's local secrets, never the file store."""
+    folder = tmp_path / "z"
+    folder.mkdir()
+    text = f"active_stack_id: {STACK_ID}\n" + ("" if store is None else f"store:\n{store}")
+    (folder / "config.yaml").write_text(text)
+    found = discover({"ZENML_CONFIG_PATH": str(folder)})
+    assert found.url == "zenml+local://"
+    assert str(folder / "config.yaml") in found.source
+
+
+def test_no_zenml_configuration_means_the_local_file(no_config):
+    assert discover(no_config).url is None
+    assert isinstance(open_store(environ=no_config), FileStore)
+
+
+def test_zenml_local_secrets_without_zenml_importable_say_why_and_what_to_do(tmp_path: Path):
+    """This interpreter cannot import zenml (the dev venv has none): an error that names
+    ZenML's configuration and the ways out, not the local file store in silence."""
+    pytest.importorskip("stacksecrets")  # always there; zenml must not be
+    if importlib.util.find_spec("zenml") is not None:
+        pytest.skip("zenml is importable here")
     env = {"ZENML_CONFIG_PATH": str(zenml_config(tmp_path / "z", store_type="sql"))}
-    assert discover(env).url is None
-    assert isinstance(open_store(environ={**env, "HOME": str(tmp_path)}), FileStore)
+    with pytest.raises(ConfigurationError) as caught:
+        open_store(environ=env)
+    message = str(caught.value)
+    assert "local database" in message
+    assert str(tmp_path / "z" / "config.yaml") in message
+    assert "zenml login --local" in message
+    assert "Install stacksecrets into ZenML's environment" in message
 
 
 def test_a_step_token_is_a_credential():

@@ -10,6 +10,7 @@ password.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import string
 import urllib.parse
 from collections.abc import Callable
@@ -33,6 +34,7 @@ from stacksecrets.stores import (
 )
 from stacksecrets.stores._aws import AwsSecretsManagerStore
 from stacksecrets.stores._urls import SCHEMES, redact
+from stacksecrets.stores._zenml_local import ZenMLLocalStore
 
 SPECIAL = "/?#@:%[]!$&'()*+,;= \"<>\\^`{|}~\t"
 PASSWORD = "S3cr3t-Pw"
@@ -241,6 +243,7 @@ def test_every_scheme_in_the_table_opens_its_store(tmp_path: Any) -> None:
         "vault+https": (f"vault+https://{HOST}/secret", VaultStore),
         "aws-sm": ("aws-sm://?region=eu-west-1", AwsSecretsManagerStore),
         "env": ("env://?prefix=APP_", EnvStore),
+        "zenml+local": ("zenml+local://", ZenMLLocalStore),
     }
     assert set(SCHEMES) == set(expected)
     for scheme, entry in SCHEMES.items():
@@ -256,6 +259,12 @@ def test_every_scheme_in_the_table_opens_its_store(tmp_path: Any) -> None:
             "VAULT_ADDR": f"https://{HOST}",
             "VAULT_TOKEN": "t",
         }
+        if kind is ZenMLLocalStore and importlib.util.find_spec("zenml") is None:
+            # ZenML's client in this process, which cannot import it: tests/test_zenml_local.py
+            # opens it in the ZenML venv.
+            with pytest.raises(ConfigurationError, match="zenml cannot be imported"):
+                open_store(url, environ=environ)
+            continue
         store = open_store(url, environ=environ)
         assert isinstance(store, kind)
         anyio.run(store.aclose)

@@ -6,14 +6,17 @@ In this order (the first that applies wins):
 2. ``ZENML_STORE_URL`` holding an ``http(s)://`` server: what ZenML gives a step on a remote
    orchestrator (with ``ZENML_STORE_API_TOKEN``), or a CI job sets (with ``ZENML_STORE_API_KEY``,
    or ``ZENML_STORE_USERNAME`` and ``ZENML_STORE_PASSWORD``). A ``ZENML_STORE_URL`` that is not
-   a server (``sqlite://``, a database) stops the search at the local file store: ZenML then
-   uses no server either.
-3. ZenML's configuration when it is connected to a server (``zenml login``): ``config.yaml`` in
-   ``$ZENML_CONFIG_PATH``, else in ZenML's folder of the user's configuration, with
-   ``store.type: rest``; the login (API key, password, or API token) is read from
-   ``credentials.yaml`` beside it. A server with no login there (``zenml login --local``
-   answers ``NO_AUTH``) is used without one.
-4. The local file store.
+   a server (``sqlite://``, ``mysql://``: a database) means ZenML's own secrets in that
+   database: ``zenml+local://``.
+3. ZenML's configuration: ``config.yaml`` in ``$ZENML_CONFIG_PATH``, else in ZenML's folder of
+   the user's configuration. Connected to a server (``zenml login``, ``store.type: rest``): that
+   server, with the login (API key, password, or API token) read from ``credentials.yaml``
+   beside it; a server with no login there (``zenml login --local`` answers ``NO_AUTH``) is
+   used without one. Not connected (never logged in, or ``zenml logout --local``:
+   ``store.type: sql``, or no ``store``): ZenML's local database, ``zenml+local://``, which
+   reads it through ZenML's client in this process (or says why it cannot: never another
+   store in silence).
+4. No ZenML configuration at all: the local file store.
 
 Nothing here reads a value into a message or a log: sources are named by variable or path.
 """
@@ -39,6 +42,8 @@ __all__ = [
 ]
 
 STORE_VARIABLE = "STACKSECRETS_STORE"
+#: ZenML's own secrets where ZenML keeps them without a server.
+LOCAL_DATABASE = "zenml+local://"
 
 
 @attrs.frozen
@@ -142,11 +147,14 @@ def discover(environ: Mapping[str, str]) -> Discovery:
     if zenml_url:
         if zenml_url.lower().startswith(("http://", "https://")):
             return Discovery("zenml+" + zenml_url, "ZENML_STORE_URL")
-        return Discovery(None, "the local file store (ZENML_STORE_URL names no ZenML server)")
+        return Discovery(LOCAL_DATABASE, "ZENML_STORE_URL (a database, no ZenML server)")
     server = _config_server(environ)
     if server is not None:
         return Discovery("zenml+" + server[1], f"ZenML's configuration {server[0]}")
-    return Discovery(None, "the local file store (no ZenML server configured)")
+    config = _config(environ)
+    if config is not None:
+        return Discovery(LOCAL_DATABASE, f"ZenML's configuration {config[0]} (no server)")
+    return Discovery(None, "the local file store (no ZenML configuration)")
 
 
 def same_server(a: str, b: str) -> bool:

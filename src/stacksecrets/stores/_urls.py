@@ -77,6 +77,11 @@ SCHEMES: Mapping[str, Scheme] = MappingProxyType(
         "zenml+https": Scheme("stacksecrets.stores._zenml:ZenMLStore.from_url", "ZenML"),
         "zenml+http": Scheme("stacksecrets.stores._zenml:ZenMLStore.from_url", "ZenML"),
         "zenml": Scheme("stacksecrets.stores._zenml:ZenMLStore.from_url", "ZenML"),
+        "zenml+local": Scheme(
+            "stacksecrets.stores._zenml_local:ZenMLLocalStore.from_url",
+            "ZenML local database",
+            path_only=True,
+        ),
         "vault+https": Scheme("stacksecrets.stores._vault:VaultStore.from_url", "Vault"),
         "vault+http": Scheme("stacksecrets.stores._vault:VaultStore.from_url", "Vault"),
         "vault": Scheme("stacksecrets.stores._vault:VaultStore.from_url", "Vault"),
