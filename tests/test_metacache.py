@@ -4,12 +4,17 @@ of the cache file itself (real files). The real-server evidence is in test_zenml
 from __future__ import annotations
 
 import json
+import os
 import stat
+import subprocess
+import sys
+import time
 from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 
 import anyio
 import pytest
+import structlog
 
 from counting_store import CountingStore
 from stacksecrets import ClientOptions, Component, ConfigurationError, Stack, ValidationLevel
@@ -267,3 +272,139 @@ def _mode(path: Path) -> int:
 
 def _temp_files(folder: Path) -> list[Path]:
     return [path for path in folder.iterdir() if path.name.endswith(".tmp")]
+
+
+# --- trusted like a store file (issue 21, items 1 and 2) ---------------------------------------
+
+#: A user id that is not ours (the tests run as root here: os.chown plays the other user).
+OTHER_UID = 54321
+
+
+def _planted(cache_dir: Path) -> Path:
+    """A cache file as another user would plant it: the real ids and stamps (anyone may list
+    them) and a key ``api`` lacks, so believing it would be a false pass."""
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    cache_dir.chmod(0o700)
+    entry = {
+        "id": "api-1",
+        "stamp": "1",
+        "keys": ["missing", "token"],
+        "unreadable": [],
+        "seen": time.time(),
+    }
+    document = {"format": 1, "scopes": {"stamping:// user=tester": {"api": entry}}}
+    path = cache_dir / "metadata.json"
+    _write(path, json.dumps(document).encode())
+    path.chmod(0o600)
+    return path
+
+
+def _make_untrusted(path: Path, plant: str) -> None:
+    folder = path.parent
+    if plant == "file owned by another user":
+        os.chown(path, OTHER_UID, OTHER_UID)
+    elif plant == "file writable by others":
+        path.chmod(0o602)
+    elif plant == "file writable by the group":
+        path.chmod(0o620)
+    elif plant == "folder owned by another user":
+        os.chown(folder, OTHER_UID, OTHER_UID)
+    else:
+        folder.chmod(0o777)
+
+
+def _warnings(events: list[dict[str, object]]) -> list[str]:
+    return [str(e["event"]) for e in events if e.get("log_level") == "warning"]
+
+
+@pytest.mark.anyio
+async def test_a_planted_cache_file_of_our_own_is_believed(cache_dir: Path):
+    """The control for the tests below: the same file, ours and private, is used (so the
+    planted key really would pass)."""
+    _planted(cache_dir)
+    report = await Engine(store()).validate(stacks("api.missing"), KEY)
+    assert problems(report) == set()
+    assert report.stats.metadata_hits == 1
+
+
+@pytest.mark.anyio
+@pytest.mark.skipif(not hasattr(os, "geteuid") or os.geteuid() != 0, reason="chown needs root")
+@pytest.mark.parametrize(
+    "plant",
+    [
+        "file owned by another user",
+        "file writable by others",
+        "file writable by the group",
+        "folder owned by another user",
+        "folder writable by everyone",
+    ],
+)
+async def test_a_cache_others_could_have_written_is_ignored_with_a_warning(
+    cache_dir: Path, plant: str
+):
+    """Issue 21 item 1: another user's cache file (or one others may write, or in a folder
+    others own or may write) is never believed: the secret is read, the missing key reported,
+    and a warning says why the cache was not used."""
+    _make_untrusted(_planted(cache_dir), plant)
+    checked = store()
+    with structlog.testing.capture_logs() as events:
+        report = await Engine(checked).validate(stacks("api.missing"), KEY)
+    assert problems(report) == {("missing_key", "api", "missing")}
+    assert report.stats.metadata_hits == 0
+    assert checked.read_names == ["api"]
+    assert "stacksecrets.metacache.unusable" in _warnings(events)
+
+
+@pytest.mark.anyio
+async def test_a_cache_in_a_sticky_shared_folder_of_ours_is_used(tmp_path: Path, monkeypatch):
+    """A sticky world-writable folder (like /tmp): others cannot replace our file there."""
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o1777)
+    monkeypatch.setenv("STACKSECRETS_CACHE_DIR", str(shared))
+    await Engine(store()).validate(REFS, KEY)
+    warm = store()
+    await Engine(warm).validate(REFS, KEY)
+    assert warm.read_names == []
+
+
+def _validate_in_a_process(cache_dir: Path) -> subprocess.CompletedProcess[str]:
+    """A key-level validation in a real process (a hang is a process-level fault)."""
+    code = (
+        "import anyio, test_metacache as t\n"
+        "from stacksecrets._engine import Engine\n"
+        "report = anyio.run(Engine(t.store()).validate, t.REFS, t.KEY)\n"
+        "print(sorted(t.problems(report)))\n"
+    )
+    tests = str(Path(__file__).parent)
+    env = {
+        **os.environ,
+        "STACKSECRETS_CACHE_DIR": str(cache_dir),
+        "PYTHONPATH": os.pathsep.join([tests, os.environ.get("PYTHONPATH", "")]),
+    }
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
+
+
+@pytest.mark.parametrize("kind", ["fifo", "dev-zero"])
+def test_a_cache_path_that_is_a_fifo_or_dev_zero_is_skipped(cache_dir: Path, kind: str):
+    """Issue 21 item 2: a FIFO (no writer: an open would block for good) or ``/dev/zero``
+    (never ends) at the cache path: the validation answers (no hang, no MemoryError), reads
+    every secret, and warns that the cache is not used."""
+    cache_dir.mkdir(parents=True)
+    path = cache_dir / "metadata.json"
+    if kind == "fifo":
+        os.mkfifo(path)
+    else:
+        path.symlink_to("/dev/zero")
+    done = _validate_in_a_process(cache_dir)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip() == str(sorted(EXPECTED))
+    assert "metacache.unusable" in done.stderr or "metacache.unusable" in done.stdout
+    assert "MemoryError" not in done.stderr

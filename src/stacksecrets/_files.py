@@ -11,7 +11,7 @@ Reading (``read_regular``, ``aread_regular``):
   another user, or in a folder anyone may write to, is ``UntrustedError``; the caller decides
   whether that refuses (a store) or ignores (a cache).
 
-Writing (``write_atomically``): a 0600 temporary file in the same folder, flushed and fsynced,
+Writing (``awrite_atomically``): a 0600 temporary file in the same folder, flushed and fsynced,
 ``os.replace``-d onto the target, then the folder is fsynced: a reader sees the old file or the
 new one, whole, and a crash leaves one of them.
 
@@ -64,7 +64,6 @@ __all__ = [
     "remove_stale_temps",
     "untrusted_problem",
     "utf8_text",
-    "write_atomically",
 ]
 
 FILE_MODE = 0o600
@@ -318,25 +317,9 @@ def fsync_folder(folder: Path) -> None:
         os.close(fd)
 
 
-def write_atomically(target: Path, data: bytes) -> None:
-    """Replace ``target`` with ``data`` whole, or leave it as it was (blocking)."""
-    temp = temp_path(target)
-    fd = create_private(temp)
-    try:
-        with os.fdopen(fd, "wb") as file:
-            file.write(data)
-            file.flush()
-            os.fsync(fd)
-        temp.replace(target)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            temp.unlink()
-        raise
-    fsync_folder(target.parent)
-
-
 async def awrite_atomically(target: Path, data: bytes) -> None:
-    """``write_atomically`` with async file I/O."""
+    """Replace ``target`` with ``data`` whole, or leave it as it was: a 0600 temporary file in
+    the same folder, flushed and fsynced, renamed onto ``target``, then the folder fsynced."""
     temp = temp_path(target)
     fd = await anyio.to_thread.run_sync(create_private, temp)
     try:

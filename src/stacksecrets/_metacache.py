@@ -17,11 +17,16 @@ When an entry is trusted (see ``docs/engine.md``):
 - only for ``metadata_max_age`` seconds after the read (changes made behind the store's back).
 
 The cache is one JSON file, ``<user cache dir>/stacksecrets/metadata.json`` (or
-``$STACKSECRETS_CACHE_DIR/metadata.json``), mode 0600, replaced atomically (temp file and
-``os.replace``), changed under a cross-process ``filelock`` and merged on write (the newer read
-wins per name). A corrupt or unreadable file is ignored (and rebuilt on the next write); the
-cache failing never fails a validation. ``STACKSECRETS_METADATA_CACHE=0`` or the option
-``metadata_cache=False`` turns it off; ``stacksecrets cache clear`` deletes it.
+``$STACKSECRETS_CACHE_DIR/metadata.json``), mode 0600, read and written through the safe-file
+room (``_files``): replaced atomically (temp file, fsync, ``os.replace``, folder fsync), changed
+under a cross-process ``filelock`` and merged on write (the newer read wins per name). It is
+trusted like a store file: a cache file owned by another user or writable by group or others,
+or a folder owned by another user or writable by others (without the sticky bit), is ignored
+with a warning (never believed: planted entries would be a false pass). A corrupt, unreadable,
+oversized or non-regular file (a FIFO, ``/dev/zero``) is ignored (and rebuilt on the next write)
+without waiting on it; the cache failing never fails a validation.
+``STACKSECRETS_METADATA_CACHE=0`` or the option ``metadata_cache=False`` turns it off;
+``stacksecrets cache clear`` deletes it.
 """
 
 from __future__ import annotations
@@ -192,6 +197,10 @@ class MetadataCache:
                 await files.awrite_atomically(self.path, data)
         except (OSError, files.LockBusyError) as exc:
             _unavailable("write", self.path, exc)
+        except files.FileRefusedError as exc:
+            logger.warning(
+                "stacksecrets.metacache.unusable", path=str(self.path), reason=exc.reason
+            )
 
     async def clear(self) -> bool:
         """Delete the file; whether there was one."""
@@ -205,7 +214,11 @@ class MetadataCache:
 
     def _read(self) -> dict[str, Any]:
         try:
-            raw, _st = files.read_regular(self.path, max_bytes=MAX_CACHE_BYTES)
+            # Trusted like a store file: another user's file, or one others may write, could
+            # hold planted entries (a false pass), so it is ignored, never believed.
+            raw, _st = files.read_regular(
+                self.path, max_bytes=MAX_CACHE_BYTES, trust="owner-and-mode"
+            )
         except FileNotFoundError:
             return {}
         except files.FileRefusedError as exc:  # a FIFO, a device, too large: never wait on it
@@ -223,7 +236,11 @@ class MetadataCache:
         return document
 
     def _prepare_folder(self) -> None:
-        self.path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        folder = self.path.parent
+        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+        problem = files.folder_problem(folder, trust="owner-and-mode")
+        if problem is not None:  # others could swap the file we write: do not feed them
+            raise files.UntrustedError(str(self.path), problem)
 
     def _merge(self, scope: str, entries: dict[str, CachedKeys], forget: set[str]) -> bytes:
         """The file's new content: what it holds, with ``entries`` merged in."""

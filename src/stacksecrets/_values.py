@@ -185,4 +185,4 @@ class _ValuesReader:
         of = "a key" if key is None else f"the value of {quoted(key)}"
         # A tag asks for a conversion (!!bool, !!int, !!timestamp, ...): values are kept as
         # written, so the tag would be silently ignored. Refuse it; never echo the value.
-        self._fail(f"{of} has the YAML tag {event.tag[:80]!r}; write the value without it", event)
+        self._fail(f"{of} has the YAML tag {quoted(event.tag)}; write the value without it", event)

@@ -20,7 +20,7 @@ from typing import Any, NoReturn
 import attrs
 import yaml
 
-from ._describe import kind_of
+from ._describe import kind_of, quoted
 from ._errors import StackLoadError
 
 __all__ = ["Lines", "YamlBuilder", "YamlLoader", "parse_yaml", "yaml_problem"]
@@ -198,7 +198,7 @@ class YamlBuilder:
             self._fail("a list cannot be a key; keys must be strings", line)
         tag = event.tag
         if tag is not None and tag not in ("!", YAML_MAP if is_mapping else YAML_SEQ):
-            self._fail(f"unsupported YAML tag {tag[:80]!r}", line)
+            self._fail(f"unsupported YAML tag {quoted(tag)}", line)
         container: dict[str, Any] | list[Any] = {} if is_mapping else []
         self._lines.add(container, line)
         self._open.append(_Open(container, event.anchor))
@@ -247,13 +247,13 @@ class YamlBuilder:
         if scalar is not None and scalar[0] == YAML_MERGE:
             self._fail("YAML merge keys ('<<') are not supported; write the keys out", line)
         if not isinstance(value, str):
-            shown = f" {scalar[1][:80]!r}" if scalar is not None else ""
+            shown = f" {quoted(scalar[1])}" if scalar is not None else ""
             self._fail(
                 f"key{shown} is read as {kind_of(value)}, but keys must be strings; quote it", line
             )
         if value in container:
             first = self._lines.of(container, value)
-            self._fail(f"duplicate key {value[:80]!r} (first at line {first})", line)
+            self._fail(f"duplicate key {quoted(value)} (first at line {first})", line)
         return value
 
     def _resolve(self, event: Any) -> str:

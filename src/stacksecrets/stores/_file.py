@@ -229,13 +229,15 @@ def _generation_path(target: Path) -> Path:
     return target.with_name(target.name + _GENERATION_SUFFIX)
 
 
-def _read_generation(path: Path) -> tuple[int, Path]:
-    """The generation last written beside the store file ``path`` (0: none yet, or the side
-    file is unusable), and the side file's path."""
+def _read_generation(path: Path) -> tuple[int | None, Path]:
+    """The generation last written beside the store file ``path`` (``None``: no side file; 0:
+    the side file is unusable), and the side file's path."""
     side = _generation_path(Path(os.path.realpath(path)))
     try:
         text, _st = files.read_regular(side, max_bytes=32)
-    except (FileNotFoundError, files.FileRefusedError):
+    except FileNotFoundError:
+        return None, side
+    except files.FileRefusedError:
         return 0, side
     try:
         return max(int(text.decode("ascii").strip()), 0), side
@@ -422,6 +424,10 @@ class FileStore(StoreBase):
                 st = None
             if st is not None and _stat_key(st) == cached.key:
                 return cached.document
+        # The side file first: writers write the store file, then the side file, so a side file
+        # read before the store file never holds a generation newer than the store file's,
+        # unless the store file was really replaced by an older copy.
+        generation = await self._generation_seen()
         loaded = await _read_file(path)
         if loaded is None:
             self._snapshot = None
@@ -433,25 +439,37 @@ class FileStore(StoreBase):
                 )
             return _Document()
         data, st = loaded
-        document = await self._checked_parse(data)
+        document = self._checked_parse(data, generation)
         self._check_mode(st)
         trusted = st.st_ctime_ns + _TRUSTED_AGE_NS <= time.time_ns()
         self._snapshot = _Snapshot(_stat_key(st), trusted, document)
         return document
 
-    async def _checked_parse(self, data: bytes) -> _Document:
-        """Parse; for an encrypted file, refuse a generation older than the one last seen."""
+    async def _generation_seen(self) -> tuple[int | None, Path] | None:
+        """For an encrypted store, what the generation side file says (see ``_checked_parse``)."""
+        if self._crypto is None:
+            return None
+        return await anyio.to_thread.run_sync(_read_generation, self._path)
+
+    def _checked_parse(self, data: bytes, generation: tuple[int | None, Path] | None) -> _Document:
+        """Parse; for an encrypted store, refuse a generation older than the one last seen
+        (``generation``: the side file, read *before* ``data``) and an emptied file."""
+        seen, side = generation if generation is not None else (None, self._path)
+        if self._crypto is not None and seen is not None and not data.strip():
+            raise StoreCorruptError(
+                f"the store file {self._path} is empty, but encrypted writes were made here "
+                f"(generation {seen} in {side}): it was truncated or replaced. stacksecrets "
+                "will not read or overwrite it. If you emptied it on purpose, delete "
+                f"{side} and try again."
+            )
         document = _parse(data, self._path, self._crypto, allow_plaintext=self.allow_plaintext)
-        if document.generation is not None:
-            seen, side = await anyio.to_thread.run_sync(_read_generation, self._path)
-            if document.generation < seen:
-                raise StoreCorruptError(
-                    f"the store file {self._path} is an older copy (generation "
-                    f"{document.generation}) than one already written here (generation {seen}): "
-                    "the file was replaced or restored. stacksecrets will not read or overwrite "
-                    "it. If you restored it on purpose, delete "
-                    f"{side} and try again."
-                )
+        if document.generation is not None and seen is not None and document.generation < seen:
+            raise StoreCorruptError(
+                f"the store file {self._path} is an older copy (generation "
+                f"{document.generation}) than one already written here (generation {seen}): "
+                "the file was replaced or restored. stacksecrets will not read or overwrite "
+                f"it. If you restored it on purpose, delete {side} and try again."
+            )
         return document
 
     def _check_mode(self, st: os.stat_result) -> None:
@@ -538,12 +556,12 @@ class FileStore(StoreBase):
                 logger.debug(
                     "stacksecrets.file.stale_temp_removed", path=str(target), count=removed
                 )
+            generation = await self._generation_seen()
             loaded = await _read_file(target)
-            document = _Document() if loaded is None else await self._checked_parse(loaded[0])
+            document = _Document() if loaded is None else self._checked_parse(loaded[0], generation)
             change(document.secrets)
-            if self._crypto is not None:
-                seen, _side = await anyio.to_thread.run_sync(_read_generation, target)
-                document.generation = max(document.generation or 0, seen) + 1
+            if generation is not None:
+                document.generation = max(document.generation or 0, generation[0] or 0) + 1
             await files.awrite_atomically(target, _dump(document, self._crypto))
             if self._crypto is not None:
                 number = f"{document.generation}\n".encode()
