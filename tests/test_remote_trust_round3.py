@@ -8,6 +8,8 @@ and the session's OpenBao server.
 from __future__ import annotations
 
 import os
+import subprocess
+import sys
 import uuid
 from pathlib import Path
 
@@ -148,3 +150,46 @@ def test_a_vault_token_path_that_is_a_fifo_is_no_token_not_a_hang(tmp_path: Path
     os.mkfifo(tmp_path / ".vault-token")
     with pytest.raises(ConfigurationError, match="no Vault token"):
         open_store("vault+http://127.0.0.1:1/secret", environ={"HOME": str(tmp_path)})
+
+
+# ---------------------------------------------------------------------- item 7
+
+
+def _aws_validate(tmp_path: Path, endpoint: str) -> subprocess.CompletedProcess[str]:
+    """``stacksecrets validate --deadline 5`` against an AWS endpoint, as a real process."""
+    stack = tmp_path / "stack.yaml"
+    stack.write_text(
+        "stacks:\n  - name: s\n    components:\n      - type: t\n        flavor: f\n"
+        "        name: n\n        configuration:\n          p: '{{db.password}}'\n"
+    )
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "STACKSECRETS_"))},
+        "AWS_ACCESS_KEY_ID": "AKIATESTSTACKSECRETS",
+        "AWS_SECRET_ACCESS_KEY": "not-a-real-secret-key",
+        "AWS_EC2_METADATA_DISABLED": "true",
+        "AWS_CONFIG_FILE": str(tmp_path / "no-aws-config"),
+        "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "no-aws-credentials"),
+        "STACKSECRETS_METADATA_CACHE": "0",
+    }
+    url = f"aws-sm://?region=us-east-1&endpoint_url={endpoint}"
+    # The bound below is no timing assertion: a process that never exits fails the test.
+    return subprocess.run(
+        [sys.executable, "-m", "stacksecrets", "validate", str(stack), "--store", url,
+         "--deadline", "5"],
+        capture_output=True, text=True, timeout=60, env=env, check=False,
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("mode", ["silent", "drip", "endless-body"])
+def test_an_aws_store_honours_the_deadline_and_the_process_exits(tmp_path: Path, mode: str) -> None:
+    """An AWS endpoint that accepts and never answers, one that drips bytes for ever, and one
+    that sends an endless body: ``--deadline 5`` ends the validation, the answer is capped,
+    and the process exits (no botocore thread keeps it alive), without a traceback."""
+    with HostileServer(mode) as server:
+        result = _aws_validate(tmp_path, server.url)
+    assert result.returncode not in (0, 1), result.stdout + result.stderr
+    assert "Traceback" not in result.stderr
+    if mode == "endless-body":
+        assert "larger than 16 MiB" in result.stdout + result.stderr
+    else:
+        assert "5" in result.stderr  # the deadline it did not finish within
