@@ -80,6 +80,23 @@ class NotAStore:
 
 def explodes(url, /, *, environ):
     raise RuntimeError("opener failed with pw-in-message")
+
+
+def quotes(url, /, *, environ):
+    from stacksecrets import ConfigurationError
+
+    raise ConfigurationError(
+        f"cannot log in as {url.username}:{url.password} to quotes://{url.username}:"
+        f"{url.password}@{url.host} with token {environ.get('QUOTES_TOKEN')}; set QUOTES_TOKEN"
+    )
+
+
+def __getattr__(name):
+    import os
+
+    if name == "Leaky":  # an import-time failure that quotes the environment
+        raise RuntimeError("cannot start: VAULT_TOKEN=" + os.environ.get("VAULT_TOKEN", ""))
+    raise AttributeError(name)
 """
 
 
@@ -177,6 +194,8 @@ def venv(tmp_path_factory: pytest.TempPathFactory) -> Venv:
                 "broken": "no_such_module_here:Store",
                 "notastore": "badstores:NotAStore",
                 "explodes": "badstores:explodes",
+                "quotes": "badstores:quotes",
+                "leaky": "badstores:Leaky",
                 "shared": "badstores:NotAStore",
             },
         )
@@ -259,6 +278,35 @@ def test_built_in_schemes_win_over_an_entry_point(venv: Venv, tmp_path: Path) ->
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "FileStore"
+
+
+def test_third_party_errors_are_shown_by_type_and_redacted(venv: Venv) -> None:
+    """Issue 21 item 9: a store module whose loading fails quoting ``$VAULT_TOKEN`` is shown
+    by its exception's type; a plugin's own ``ConfigurationError`` quoting the URL's password
+    and a token from the environment keeps its advice with both masked (API and CLI)."""
+    env = {"VAULT_TOKEN": "hvs.tok-in-env-91", "QUOTES_TOKEN": "qt-secret-77"}
+    code = """
+        from stacksecrets import ConfigurationError
+        from stacksecrets.stores import open_store
+        for url in ("leaky://x", "quotes://me:pw-in-url-55@host"):
+            try:
+                open_store(url)
+            except ConfigurationError as exc:
+                print(type(exc).__name__, exc, repr(exc.__cause__), repr(exc.__context__))
+        """
+    result = venv.run(code, env=env)
+    assert result.returncode == 0, result.stderr
+    assert "cannot be loaded: RuntimeError" in result.stdout
+    assert "set QUOTES_TOKEN" in result.stdout
+    for shown in (
+        result.stdout,
+        *(
+            venv.cli("secret", "list", "--store", url, env=env).stderr
+            for url in ("leaky://x", "quotes://me:pw-in-url-55@host")
+        ),
+    ):
+        for secret in ("hvs.tok-in-env-91", "qt-secret-77", "pw-in-url-55"):
+            assert secret not in shown
 
 
 @pytest.mark.parametrize(

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import inspect
 import string
 import urllib.parse
 from collections.abc import Callable
@@ -236,7 +237,7 @@ def test_every_scheme_in_the_table_opens_its_store(tmp_path: Any) -> None:
         "file": (f"file://{tmp_path}/s.json", FileStore),
         "memory": ("memory://", MemoryStore),
         "zenml": ("zenml://", ZenMLStore),
-        "zenml+http": ("zenml+http://127.0.0.1:9", ZenMLStore),
+        "zenml+http": ("zenml+http://127.0.0.1:9?api_key=ZENKEY_x", ZenMLStore),
         "zenml+https": (f"zenml+https://{HOST}", ZenMLStore),
         "vault": ("vault:///secret", VaultStore),
         "vault+http": ("vault+http://127.0.0.1:9/secret", VaultStore),
@@ -252,6 +253,11 @@ def test_every_scheme_in_the_table_opens_its_store(tmp_path: Any) -> None:
         for part in attribute.split("."):
             target = getattr(target, part)
         assert callable(target)
+        # One opener shape for every scheme: (url, /, *, environ), as plugins implement.
+        parameters = inspect.signature(target).parameters
+        first = next(iter(parameters.values()))
+        assert first.kind is inspect.Parameter.POSITIONAL_ONLY
+        assert parameters["environ"].kind is inspect.Parameter.KEYWORD_ONLY
         url, kind = expected[scheme]
         environ = {
             **ENV,

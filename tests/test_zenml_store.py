@@ -757,23 +757,26 @@ ENV = {
     "ZENML_STORE_USERNAME": "env-user",
     "ZENML_STORE_PASSWORD": "env-pass",
 }
+# ZenML's credential variables without ZENML_STORE_URL: they name no server, so serve any.
+NO_URL = {key: value for key, value in ENV.items() if key != "ZENML_STORE_URL"}
 
 
 @pytest.mark.parametrize(
     ("url", "environ", "description", "credentials"),
     [
-        ("zenml+http://127.0.0.1:8080", ENV, "zenml+http://127.0.0.1:8080", FROM_ENV),
-        ("zenml+https://zen.example.com/", ENV, "zenml+https://zen.example.com", FROM_ENV),
-        ("zenml+https://h/prefix", ENV, "zenml+https://h/prefix", FROM_ENV),
+        ("zenml+http://127.0.0.1:8080", NO_URL, "zenml+http://127.0.0.1:8080", FROM_ENV),
+        ("zenml+https://zen.example.com:8443/", ENV, "zenml+https://zen.example.com:8443",
+         FROM_ENV),
+        ("zenml+https://h/prefix", NO_URL, "zenml+https://h/prefix", FROM_ENV),
         ("zenml+https://u%40x:p%3Aw@h", {}, "zenml+https://h", ("u@x", "p:w", None)),
         ("zenml+https://h?username=u&password=p", {}, "zenml+https://h", ("u", "p", None)),
-        ("zenml+https://me@h", ENV, "zenml+https://h", ("me", "env-pass", None)),
+        ("zenml+https://me@h", NO_URL, "zenml+https://h", ("me", "env-pass", None)),
         ("zenml+https://h?api_key=ZENKEY_abc", ENV, "zenml+https://h", (None, None, "ZENKEY_abc")),
         ("zenml+https://h", {"ZENML_STORE_API_KEY": "ZENKEY_env"}, "zenml+https://h",
          (None, None, "ZENKEY_env")),
         ("zenml+https://", ENV, "zenml+https://zen.example.com:8443", FROM_ENV),
         ("zenml://", ENV, "zenml+https://zen.example.com:8443", FROM_ENV),
-        ("zenml+http://[::1]:9000", ENV, "zenml+http://[::1]:9000", FROM_ENV),
+        ("zenml+http://[::1]:9000", NO_URL, "zenml+http://[::1]:9000", FROM_ENV),
     ],
 )  # fmt: skip
 def test_from_url_forms(url, environ, description, credentials):
@@ -816,6 +819,6 @@ def test_open_store_routes_zenml_urls(url):
     """stacksecrets.stores.open_store builds a ZenMLStore for each ZenML URL form."""
     from stacksecrets.stores import open_store
 
-    store = open_store(url, environ=ENV)
+    store = open_store(url, environ=ENV if url == "zenml://" else NO_URL)
     assert isinstance(store, ZenMLStore)
     anyio.run(store.aclose)

@@ -457,6 +457,11 @@ class Engine:
             try:
                 found = await self._call(counters, lambda: ask(chunk))
             except StoreError as exc:
+                if _refused_in_part(exc) and len(chunk) > 1:
+                    # A refusal may be about some names only (a Vault folder the token may
+                    # not list): ask each name alone, so it affects only the names it is about.
+                    await at_once(check, ([name] for name in chunk))
+                    return
                 answers.update(dict.fromkeys(chunk, exc))
                 for name in chunk:
                     counters.settle(name)
@@ -781,6 +786,11 @@ def _raise_if_unusable(answers: Iterable[object]) -> None:
     for answer in answers:
         if isinstance(answer, (StoreCorruptError, AuthenticationError)):
             raise answer
+
+
+def _refused_in_part(exc: StoreError) -> bool:
+    """A refusal that may concern only some names of a call (not refused credentials)."""
+    return isinstance(exc, ForbiddenError) and not isinstance(exc, AuthenticationError)
 
 
 def _retry_hook(exc: Exception) -> bool | float:

@@ -36,6 +36,7 @@ or an answer's body.
 from __future__ import annotations
 
 import collections
+import contextlib
 import json
 import logging
 import math
@@ -47,7 +48,8 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any, TypeVar
 
 import anyio
-import anyio.to_thread
+import anyio.from_thread
+import anyio.lowlevel
 
 try:
     import boto3
@@ -84,6 +86,8 @@ MAX_NAMES_PER_LIST = 10
 MAX_NAMES_PER_READ = 20
 #: ListSecrets' largest page.
 LIST_PAGE_SIZE = 100
+#: The largest answer read; a larger one is refused while it streams in (as HTTP stores do).
+MAX_ANSWER_BYTES = 16 * 1024 * 1024
 #: The characters AWS allows in a secret name, and its longest name.
 _VALID_NAME = re.compile(r"[A-Za-z0-9/_+=.@-]{1,512}")
 _URL_OPTIONS = frozenset(
@@ -216,18 +220,12 @@ class AwsSecretsManagerStore(StoreBase):
             # botocore reads AWS_DEFAULT_REGION; AWS_REGION (set by Lambda, ECS, and read by
             # the other AWS SDKs) only where nothing else named a region.
             region = self._session.region_name or os.environ.get("AWS_REGION") or None
-            self._client = self._session.client(
-                "secretsmanager",
-                region_name=region,
-                endpoint_url=endpoint_url,
-                config=botocore.config.Config(
-                    # The engine retries, with back-off that sees every attempt.
-                    retries={"total_max_attempts": 1, "mode": "standard"},
-                    max_pool_connections=max_connections,
-                    connect_timeout=connect_timeout,
-                    read_timeout=read_timeout,
-                ),
-            )
+            self._client_options: dict[str, Any] = {
+                "region_name": region,
+                "endpoint_url": endpoint_url,
+                "max_connections": max_connections,
+            }
+            self._client = self._new_client(connect_timeout, read_timeout)
         except botocore.exceptions.ProfileNotFound as exc:
             raise ConfigurationError(
                 f"the AWS profile {profile or os.environ.get('AWS_PROFILE', '')!r} is not in "
@@ -245,6 +243,8 @@ class AwsSecretsManagerStore(StoreBase):
         self._region = str(self._client.meta.region_name)
         self._endpoint = _shown_endpoint(str(self._client.meta.endpoint_url))
         self._limiter = anyio.CapacityLimiter(max_connections)
+        self._timeouts = (connect_timeout, read_timeout)
+        self._short_clients: dict[tuple[float, float], Any] = {}
         self._calls_lock = threading.Lock()
         #: API calls sent, by operation (``ListSecrets``, ``BatchGetSecretValue``, ...).
         self.calls: collections.Counter[str] = collections.Counter()
@@ -345,8 +345,42 @@ class AwsSecretsManagerStore(StoreBase):
         if self._closed:
             return
         self._closed = True
-        # Worker threads may still hold the client: closing drops its pooled connections only.
-        self._client.close()
+        # Worker threads may still hold a client: closing drops its pooled connections only
+        # (a call still in flight fails at once instead of waiting out its timeout).
+        for client in (self._client, *self._short_clients.values()):
+            client.close()
+
+    def _new_client(self, connect_timeout: float, read_timeout: float) -> Any:
+        """A Secrets Manager client: no retries of its own (the engine's see every attempt),
+        these timeouts, and answers read capped at ``MAX_ANSWER_BYTES``."""
+        options = self._client_options
+        client = self._session.client(
+            "secretsmanager",
+            region_name=options["region_name"],
+            endpoint_url=options["endpoint_url"],
+            config=botocore.config.Config(
+                retries={"total_max_attempts": 1, "mode": "standard"},
+                max_pool_connections=options["max_connections"],
+                connect_timeout=connect_timeout,
+                read_timeout=read_timeout,
+            ),
+        )
+        _cap_answers(client, MAX_ANSWER_BYTES)
+        return client
+
+    def _client_within(self, deadline: float) -> Any:
+        """The client whose timeouts end by ``deadline`` (an anyio clock time): botocore's
+        own timeouts are derived from the operation's deadline, so a call that outlives it
+        in its thread ends soon after (one client per second of time left, made once)."""
+        left = deadline - anyio.current_time()
+        connect, read = self._timeouts
+        if not math.isfinite(left) or left >= max(connect, read):
+            return self._client
+        wanted = (min(connect, max(1.0, math.ceil(left))), min(read, max(1.0, math.ceil(left))))
+        client = self._short_clients.get(wanted)
+        if client is None:
+            client = self._short_clients[wanted] = self._new_client(*wanted)
+        return client
 
     # ------------------------------------------------------------------ reads
 
@@ -521,9 +555,10 @@ class AwsSecretsManagerStore(StoreBase):
             )
 
     async def _api(self, operation: str, *, secret: str | None = None, **params: Any) -> Any:
-        """One API call in a worker thread; errors mapped to ours."""
+        """One API call in a daemon worker thread; errors mapped to ours."""
         self._check_open()
-        method: Callable[..., Any] = getattr(self._client, _snake(operation))
+        client = self._client_within(anyio.current_effective_deadline())
+        method: Callable[..., Any] = getattr(client, _snake(operation))
 
         def call() -> Any:
             with self._calls_lock:
@@ -531,9 +566,13 @@ class AwsSecretsManagerStore(StoreBase):
             return method(**params)
 
         try:
-            answer = await anyio.to_thread.run_sync(
-                call, limiter=self._limiter, abandon_on_cancel=True
-            )
+            async with self._limiter:
+                answer = await _in_daemon_thread(call)
+        except _AnswerTooLarge:
+            raise StoreError(
+                f"{self._where(operation)}: the answer is larger than "
+                f"{MAX_ANSWER_BYTES // (1024 * 1024)} MiB; refused"
+            ) from None
         except botocore.exceptions.ClientError as exc:
             raise self._client_error(operation, exc, secret) from None
         except (
@@ -688,6 +727,67 @@ def _retry_after(response: Mapping[str, Any]) -> float | None:
     except ValueError:
         return None
     return max(0.0, seconds) if math.isfinite(seconds) else None
+
+
+class _AnswerTooLarge(Exception):  # noqa: N818 - private, mapped to StoreError
+    """An answer past ``MAX_ANSWER_BYTES``; raised in botocore's send, caught in ``_api``."""
+
+
+def _cap_answers(client: Any, limit: int) -> None:
+    """Read ``client``'s answers as streams, refusing one past ``limit`` bytes.
+
+    botocore reads a whole answer into memory before parsing it; a server answering an
+    endless or huge body would cost that much. A ``before-send`` handler (botocore's hook for
+    sending a request itself) sends it on the client's own HTTP session with the body left
+    unread, then reads it here, capped.
+    """
+    session = getattr(getattr(client, "_endpoint", None), "http_session", None)
+    if session is None:  # pragma: no cover - a botocore without the session we know
+        return
+
+    def send(request: Any, **_: Any) -> Any:
+        request.stream_output = True
+        response = session.send(request)
+        body = bytearray()
+        try:
+            for chunk in response.raw.stream(64 * 1024):
+                body += chunk
+                if len(body) > limit:
+                    raise _AnswerTooLarge
+        finally:
+            response.raw.release_conn() if len(body) <= limit else response.raw.close()
+        response._content = bytes(body)  # noqa: SLF001 - what AWSResponse.content reads
+        return response
+
+    client.meta.events.register_first("before-send.secrets-manager", send)
+
+
+async def _in_daemon_thread(call: Callable[[], T]) -> T:
+    """``call()`` on a new daemon thread, awaited without blocking the event loop.
+
+    A caller cancelled (its deadline passed) stops waiting at once; the thread is left to end
+    on botocore's own timeout, and, being a daemon, never keeps the process alive at exit
+    (``anyio.to_thread``'s workers are joined at exit: a dripping server kept the process
+    running for good).
+    """
+    token = anyio.lowlevel.current_token()
+    done = anyio.Event()
+    outcome: list[Any] = []
+
+    def run() -> None:
+        try:
+            outcome.append((True, call()))
+        except BaseException as exc:  # noqa: BLE001 - handed to the caller
+            outcome.append((False, exc))
+        with contextlib.suppress(Exception):  # the caller gave up; its loop may be gone
+            anyio.from_thread.run_sync(done.set, token=token)
+
+    threading.Thread(target=run, name="stacksecrets-aws", daemon=True).start()
+    await done.wait()
+    ok, value = outcome[0]
+    if not ok:
+        raise value
+    return value  # type: ignore[no-any-return]
 
 
 def _env(environ: Mapping[str, str], name: str) -> str | None:

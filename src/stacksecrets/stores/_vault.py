@@ -29,6 +29,7 @@ from __future__ import annotations
 import json
 import os
 import ssl
+import stat
 import time
 import urllib.parse
 import warnings
@@ -65,6 +66,8 @@ LIST_PAGE_SIZE = 1000
 MAX_PAGES = 1000
 #: How long a successful token look-up vouches for the token when a 403 arrives.
 TOKEN_CHECK_SECONDS = 30.0
+#: The largest ``~/.vault-token`` read (a token is about a hundred bytes).
+MAX_TOKEN_FILE_BYTES = 64 * 1024
 #: Read-merge-write attempts of an update when other writers keep coming first.
 CAS_ATTEMPTS = 5
 
@@ -559,11 +562,37 @@ def _no_route(response: httpx.Response) -> bool:
 
 
 def _token_file(env: Mapping[str, str]) -> str:
-    """The Vault CLI's token helper file, ``~/.vault-token``, when there is one."""
+    """The Vault CLI's token helper file, ``~/.vault-token``, when there is one; read only if
+    it is a regular file (not a FIFO or a device) of token size, with a warning when other
+    users may read it (as the store file gets one)."""
     home = env.get("HOME") or str(Path.home())
+    path = Path(home) / ".vault-token"
     try:
-        return (Path(home) / ".vault-token").read_text(encoding="utf-8").strip()
-    except (OSError, UnicodeDecodeError):
+        fd = os.open(
+            path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOFOLLOW", 0)
+        )
+    except OSError:
+        return ""
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or st.st_size > MAX_TOKEN_FILE_BYTES:
+            return ""
+        mode = stat.S_IMODE(st.st_mode)
+        if os.name != "nt" and mode & 0o077:
+            logger.warning(
+                "stacksecrets.vault.token_file_permissions",
+                path=str(path),
+                mode=f"{mode:04o}",
+                hint=f"other users may read this Vault token; run: chmod 600 {path}",
+            )
+        data = os.read(fd, MAX_TOKEN_FILE_BYTES + 1)
+    except OSError:
+        return ""
+    finally:
+        os.close(fd)
+    try:
+        return data.decode("utf-8").strip()
+    except UnicodeDecodeError:
         return ""
 
 

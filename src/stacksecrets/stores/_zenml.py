@@ -42,12 +42,13 @@ from .._errors import (
     StoreError,
     StoreUnavailableError,
 )
+from .._logging import logger
 from .._metacache import SecretStamp, is_settled
 from .._secret import Secret
 from ._base import StoreBase, StoreCapabilities, check_write
 from ._batched import at_once
 from ._discovery import SavedLogin, same_server, saved_login
-from ._urls import StoreURL, parse_store_url
+from ._urls import StoreURL, parse_store_url, redact
 from ._zenml_http import (
     API,
     MAX_NAME_LENGTH,
@@ -77,6 +78,13 @@ STAMP_SETTLE_SECONDS = 5.0
 
 _SCHEMES = frozenset({"zenml", "zenml+http", "zenml+https"})
 _URL_OPTIONS = frozenset({"username", "password", "api_key", "verify_ssl"})
+#: ZenML's credential variables, which belong to the server in ``ZENML_STORE_URL``.
+_CREDENTIAL_VARIABLES = (
+    "ZENML_STORE_API_KEY",
+    "ZENML_STORE_USERNAME",
+    "ZENML_STORE_PASSWORD",
+    "ZENML_STORE_API_TOKEN",
+)
 
 
 class ZenMLStore(StoreBase):
@@ -173,15 +181,27 @@ class ZenMLStore(StoreBase):
         password: str | None = None
         token: str | None = None
         anonymous = False
+        # ZenML's variables belong to the server in ZENML_STORE_URL: they go to no other one
+        # (a key or password for A is never sent in a login form to B). With no
+        # ZENML_STORE_URL they name no server, and serve the one the URL names.
+        env_server = env.get("ZENML_STORE_URL", "").strip()
+        env_is_ours = not env_server or same_server(env_server, server)
+        env_password = env.get("ZENML_STORE_PASSWORD") if env_is_ours else None
+        foreign = (
+            []
+            if env_is_ours
+            else [name for name in _CREDENTIAL_VARIABLES if env.get(name, "").strip()]
+        )
         if api_key is None and url_user is not None:
             username = url_user
-            password = url_password if url_password is not None else env.get("ZENML_STORE_PASSWORD")
+            password = url_password if url_password is not None else env_password
         elif api_key is None:
-            api_key = env.get("ZENML_STORE_API_KEY") or None
-            if api_key is None:
-                username = env.get("ZENML_STORE_USERNAME") or None
-                password = env.get("ZENML_STORE_PASSWORD")
-            if same_server(env.get("ZENML_STORE_URL", ""), server):
+            if env_is_ours:
+                api_key = env.get("ZENML_STORE_API_KEY") or None
+                if api_key is None:
+                    username = env.get("ZENML_STORE_USERNAME") or None
+                    password = env_password
+            if env_server and same_server(env_server, server):
                 token = env.get("ZENML_STORE_API_TOKEN") or None
             if api_key is None and username is None and token is None:
                 saved = saved_login(server, env)
@@ -190,15 +210,28 @@ class ZenMLStore(StoreBase):
                     password = saved.password
                     anonymous = saved == SavedLogin()
         where = parsed.redacted
+        elsewhere = (
+            f"; {', '.join(foreign)} belong to the server in ZENML_STORE_URL "
+            f"({redact(env_server)}), not this one (never sent to another server)"
+            if foreign
+            else ""
+        )
+        if foreign:
+            logger.info(
+                "stacksecrets.zenml.credentials_for_another_server",
+                store=where,
+                credentials_for=redact(env_server),
+                variables=foreign,
+            )
         if api_key is None and username is None and token is None and not anonymous:
             raise ConfigurationError(
-                f"no credentials for the ZenML store {where!r}: run `zenml login "
+                f"no credentials for the ZenML store {where!r}{elsewhere}: run `zenml login "
                 f"{server}`, or set ZENML_STORE_API_KEY, or ZENML_STORE_USERNAME and "
                 "ZENML_STORE_PASSWORD (or put user:password@ or ?api_key=... in the URL)"
             )
         if username is not None and api_key is None and password is None:
             raise ConfigurationError(
-                f"no password for user {username!r} of the ZenML store {where!r}: set "
+                f"no password for user {username!r} of the ZenML store {where!r}{elsewhere}: set "
                 "ZENML_STORE_PASSWORD (or put it in the URL)"
             )
         if "verify_ssl" in option:
