@@ -47,7 +47,7 @@ from ._errors import (
     StoreUnavailableError,
 )
 from ._levels import ValidationLevel
-from ._logging import logger, redactor
+from ._logging import install_retry_hook, logger, redactor
 from ._metacache import (
     CachedKeys,
     MetadataCache,
@@ -224,6 +224,7 @@ class Engine:
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _retry_on(self, exc: Exception) -> bool | float:
+        install_retry_hook()  # before stamina calls its hooks for this retry
         wait = _retry_hook(exc)
         # A retry-after beyond the whole retry budget cannot end in an answer: give up now.
         if not isinstance(wait, bool) and wait > self.options.retry_timeout:

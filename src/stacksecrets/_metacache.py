@@ -39,8 +39,6 @@ from typing import Any, Protocol, runtime_checkable
 
 import anyio
 import attrs
-import filelock
-import platformdirs
 
 from ._errors import ConfigurationError
 from ._logging import logger
@@ -166,6 +164,8 @@ def cache_path(environ: Mapping[str, str] | None = None) -> Path:
     folder = env.get(CACHE_DIR_VARIABLE, "").strip()
     if folder:
         return Path(folder).expanduser() / FILE_NAME
+    import platformdirs  # on first use: start-up pays only for what a command uses
+
     return Path(platformdirs.user_cache_dir("stacksecrets", appauthor=False)) / FILE_NAME
 
 
@@ -221,6 +221,8 @@ class MetadataCache:
         """Merge ``entries`` into the file (the newer read wins per name) and drop ``forget``."""
         if not entries and not forget:
             return
+        import filelock  # on first use: start-up pays only for what a command uses
+
         try:
             await anyio.to_thread.run_sync(self._prepare_folder)
             async with _locked(self.path):
@@ -310,6 +312,8 @@ def _write_atomically(path: Path, document: dict[str, Any]) -> None:
 @contextlib.asynccontextmanager
 async def _locked(path: Path) -> Any:
     """The cross-process lock beside the file, polled so that cancellation stays prompt."""
+    import filelock
+
     lock = filelock.FileLock(f"{path}.lock", mode=0o600, thread_local=False)
     delay = 0.001
     told = False  # the observer, that the lock is held by another process

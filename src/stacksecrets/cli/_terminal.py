@@ -17,13 +17,14 @@ from typing import IO, TYPE_CHECKING, Any
 
 import click
 
-from ._observe import Progress, Wait, observing
-from ._references import format_reference, scan
+from .._observe import Progress, Wait, observing
+from .._references import format_reference, scan
+from ._text import shown
 
 if TYPE_CHECKING:
     from rich.console import Console, RenderableType
 
-    from ._report import ValidationReport
+    from .._report import ValidationReport
 
 #: A store call or lock shorter than this is no wait worth a line.
 SHOW_WAITS_AFTER = 0.5
@@ -37,11 +38,6 @@ def is_terminal(stream: IO[str]) -> bool:
         return stream.isatty() and os.environ.get("TERM") != "dumb"
     except (AttributeError, ValueError):  # closed or replaced streams
         return False
-
-
-def shown(text: str) -> str:
-    """``text`` when printable, else its repr: a name cannot forge lines or send escapes."""
-    return text if text.isprintable() else repr(text)
 
 
 def console(*, stderr: bool = False) -> Console:

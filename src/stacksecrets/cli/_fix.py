@@ -30,29 +30,24 @@ import anyio
 import attrs
 import click
 
-from ._client import AsyncClient
-from ._errors import ConfigurationError, SecretExistsError, SecretNotFoundError, StackSecretsError
-from ._levels import ValidationLevel
-from ._logging import logger
-from ._plan import collect
-from ._references import format_reference, scan
-from ._report import ProblemKind, ValidationReport
-from ._stack import Stack, Usage
-from .stores._base import check_write
+from .._client import AsyncClient
+from .._errors import ConfigurationError, SecretExistsError, SecretNotFoundError, StackSecretsError
+from .._levels import ValidationLevel
+from .._logging import logger
+from .._plan import collect
+from .._references import format_reference, scan
+from .._report import ProblemKind, ValidationReport
+from .._stack import Stack, Usage
+from ..stores._base import check_write
+from ._text import quoted as _q
 
 T = TypeVar("T")
-F = TypeVar("F", bound=Callable[..., Any])
 
 #: How many places a prompt lists before "and N more".
 _SHOWN_USAGES = 5
 
 #: Runs one async action on a fresh client of the command's store (the CLI's ``_run``).
 Runner = Callable[[Callable[[AsyncClient], Coroutine[Any, Any, Any]]], Any]
-
-
-def _q(text: str) -> str:
-    """A name as reports show it: quoted, escapes and all (it cannot forge lines)."""
-    return repr(text)
 
 
 @attrs.frozen
@@ -132,52 +127,6 @@ def plan_fix(report: ValidationReport, stacks: Sequence[Stack]) -> Plan:
     return Plan(tuple(writes), tuple(refused))
 
 
-def fix_options(func: F) -> F:
-    """The ``--fix``, ``--dry-run`` and ``--values-file`` options of ``validate``."""
-    func = click.option(
-        "--values-file",
-        "values_file",
-        metavar="FILE",
-        help="With --fix: the values, one YAML/JSON mapping of secret names to key: value "
-        "mappings ('-' for stdin), instead of prompts; values are kept exactly as written.",
-    )(func)
-    func = click.option(
-        "--dry-run",
-        is_flag=True,
-        help="With --fix: list the secrets and keys it would create; ask and write nothing.",
-    )(func)
-    return click.option(
-        "--fix",
-        is_flag=True,
-        help="Create the missing secrets and add the missing keys (existing keys are never "
-        "changed), asking for each value with hidden input and showing where it is used; then "
-        "validate again. Like `zenml stack register-secrets`.",
-    )(func)
-
-
-def register_secrets_command(validate: click.Command) -> click.Command:
-    """``stacksecrets register-secrets``: ``validate --fix`` under ZenML's name, for the stack
-    ZenML would run now when no stack is given (as ``zenml stack register-secrets``)."""
-    callback = validate.callback
-    assert callback is not None  # noqa: S101 - a click command always has one here
-
-    def register(**options: Any) -> Any:
-        if not any(options[name] for name in ("paths", "zenml_stacks", "all_zenml_stacks")):
-            options["active_stack"] = True
-        return callback(fix=True, **options)
-
-    return click.Command(
-        "register-secrets",
-        callback=register,
-        params=[param for param in validate.params if param.name != "fix"],
-        help="Create every missing secret and key of the stacks in PATHS and/or on a ZenML "
-        "server (default: the stack ZenML would run now), asking for each value with hidden "
-        "input; then validate again. The name ZenML gives it: `zenml stack register-secrets`; "
-        "the same as `stacksecrets validate --fix`.",
-        short_help="Create the missing secrets and keys (validate --fix).",
-    )
-
-
 @attrs.frozen
 class Fixer:
     """What ``--fix`` was asked to do; built before the validation, so bad input fails first."""
@@ -206,7 +155,7 @@ class Fixer:
             )
         values = None
         if values_file is not None:
-            from ._loaders import load_secrets_values_file
+            from .._loaders import load_secrets_values_file
 
             values = load_secrets_values_file(values_file)
         source = None if values_file is None else "stdin" if values_file == "-" else values_file
