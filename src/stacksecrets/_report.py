@@ -166,7 +166,7 @@ class ValidationReport:
             f"{_count(s.cache_hits, 'cache hit')}, {s.seconds:.3f} s"
         )
         if s.metadata_hits:
-            summary += f"; {s.metadata_hits} secrets answered from the metadata cache"
+            summary += f"; {_count(s.metadata_hits, 'secret')} answered from the metadata cache"
         if self.store:
             shown = self.store if self.store.isprintable() else repr(self.store)
             summary += f"\nStore: {shown}"

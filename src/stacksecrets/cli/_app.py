@@ -45,6 +45,9 @@ def configure_logging(verbose: int) -> None:
 
     _logging.configure_on_first_event(level, configure)
     logging.basicConfig(level=level, stream=sys.stderr)
+    # httpx logs each request's URL at INFO, query and all (``?name=...``: secret names); the
+    # tool's own debug events say what it sends without query values.
+    logging.getLogger("httpx").setLevel(max(level, logging.WARNING))
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -85,6 +88,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         cli.main(args=args, prog_name="stacksecrets", standalone_mode=False)
     except click.exceptions.Abort:
         fail("interrupted", EXIT_INTERRUPTED, error_type="KeyboardInterrupt", as_json=False)
+    except click.exceptions.NoArgsIsHelpError as exc:
+        click.echo(exc.format_message(), err=True)  # the help: "Usage" once
+        sys.exit(exc.exit_code)
     except click.ClickException as exc:
         # click's own messages quote what was typed (an extra argument, an option's value):
         # that word may be a password given in the wrong place, so show its position instead.

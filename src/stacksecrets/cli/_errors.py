@@ -2,7 +2,7 @@
 error object on stdout) and the exit code for what went wrong.
 
 Exit codes: 0 all good; 1 problems found (or the secret asked for does not exist); 2 bad input
-or configuration; 3 the store could not be reached;
+or configuration (also the end of input where a prompt waited); 3 the store could not be reached;
 130 interrupted. With ``--json``, an error is also a JSON object on stdout:
 ``{"error": {"kind", "type", "message", "exit_code"}}``.
 """
@@ -59,12 +59,24 @@ def fail(
     sys.exit(code)
 
 
+class NoInputError(Exception):
+    """Standard input ended where a prompt waited for an answer: bad input, not Ctrl-C."""
+
+
+def ended_input(abort: click.Abort) -> bool:
+    """Whether click's ``Abort`` at a prompt came from the end of input (``EOFError``), not
+    from Ctrl-C: click raises it ``from None``, which keeps the cause as its context."""
+    return isinstance(abort.__context__, EOFError)
+
+
 @contextmanager
 def errors_to_exit_codes() -> Iterator[None]:
     try:
         yield
     except KeyboardInterrupt:
         fail("interrupted", EXIT_INTERRUPTED, error_type="KeyboardInterrupt")
+    except NoInputError as exc:
+        fail(str(exc), EXIT_BAD_INPUT, error_type="NoInput")
     except (StackLoadError, ConfigurationError, StoreCorruptError, ForbiddenError) as exc:
         fail(str(exc), EXIT_BAD_INPUT, error_type=type(exc).__name__)
     except StoreUnavailableError as exc:

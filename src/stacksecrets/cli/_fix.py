@@ -39,7 +39,9 @@ from .._references import format_reference, scan
 from .._report import ProblemKind, ValidationReport
 from .._stack import Stack, Usage
 from ..stores._base import check_write
+from ._errors import NoInputError, ended_input
 from ._text import quoted as _q
+from ._text import shown
 
 T = TypeVar("T")
 
@@ -136,33 +138,36 @@ class Fixer:
     #: secret -> key -> value from the values file; ``None``: ask on the terminal.
     values: Mapping[str, Mapping[str, str]] | None = attrs.field(repr=False)
     source: str | None
+    #: The command as typed, for messages: ``validate --fix`` or ``register-secrets``.
+    command: str = "validate --fix"
 
     @classmethod
     def from_options(
-        cls, *, fix: bool, dry_run: bool, values_file: str | None, as_json: bool
+        cls,
+        *,
+        fix: bool,
+        dry_run: bool,
+        values_file: str | None,
+        as_json: bool,
+        command: str = "validate --fix",
     ) -> Fixer | None:
-        """``None`` without ``--fix``; ``ConfigurationError`` for options that cannot work."""
+        """``None`` without ``--fix``; ``ConfigurationError`` for options that cannot work.
+        Whether values can be asked (a terminal) is checked once there is something to ask:
+        with nothing to fix, no terminal is needed (CI)."""
         if not fix:
             if dry_run or values_file is not None:
                 used = "--dry-run" if dry_run else "--values-file"
                 raise ConfigurationError(f"{used} goes with --fix: validate --fix {used} ...")
             return None
-        if values_file is None and not dry_run and not sys.stdin.isatty():
-            raise ConfigurationError(
-                "--fix asks for each value on a terminal, and standard input is not one: give "
-                "the values with --values-file FILE (or --values-file - for standard input), "
-                "or see what would be created with --dry-run"
-            )
         values = None
         if values_file is not None:
             from .._loaders import load_secrets_values_file
 
             values = load_secrets_values_file(values_file)
         source = None if values_file is None else "stdin" if values_file == "-" else values_file
-        return cls(dry_run=dry_run, as_json=as_json, values=values, source=source)
+        return cls(dry_run=dry_run, as_json=as_json, values=values, source=source, command=command)
 
-    @staticmethod
-    def level(given: str | None) -> ValidationLevel:
+    def level(self, given: str | None) -> ValidationLevel:
         """The level of a fix: keys are checked unless ``--level`` says otherwise (the level
         variables are ignored: a ZenML user's ``ZENML_SECRET_VALIDATION_LEVEL=NONE`` would
         leave a fix nothing to find)."""
@@ -171,8 +176,8 @@ class Fixer:
         level = ValidationLevel.parse(given)
         if level is ValidationLevel.NONE:
             raise ConfigurationError(
-                "--fix needs a level that looks secrets up: SECRET_EXISTS or "
-                "SECRET_AND_KEY_EXISTS (the default with --fix)"
+                f"{self.command} needs a level that looks secrets up: SECRET_EXISTS or "
+                f"SECRET_AND_KEY_EXISTS (the default with {self.command})"
             )
         return level
 
@@ -196,11 +201,19 @@ class Fixer:
                 self._say("Nothing to create: no secret or key is missing.")
             return report
         if self.dry_run:
-            self._say(_dry_run_text(plan, self.values, self.source))
+            self._say(_dry_run_text(plan, self.values, self.source, self.command))
             return report
-        if not run(_writable):
+        if self.values is None and not sys.stdin.isatty():
+            raise ConfigurationError(
+                f"{self.command} asks for each value on a terminal, and standard input is not "
+                "one: give the values with --values-file FILE (or --values-file - for "
+                "standard input), or see what would be created with --dry-run"
+            )
+        target = run(_write_target)
+        if target is None:
             raise ConfigurationError(f"the store {report.store} is read-only: nothing to fix")
         values = self._values(plan)
+        self._say(f"Writing to {target}")
         fixed: ValidationReport = run(
             lambda client: _apply(client, plan, values, report.level, stacks, self._say)
         )
@@ -244,9 +257,12 @@ class Fixer:
 
 
 def _dry_run_text(
-    plan: Plan, given: Mapping[str, Mapping[str, str]] | None, source: str | None
+    plan: Plan,
+    given: Mapping[str, Mapping[str, str]] | None,
+    source: str | None,
+    command: str = "validate --fix",
 ) -> str:
-    lines = [f"--fix would make {len(plan.writes)} write(s):"]
+    lines = [f"{command} would make {len(plan.writes)} write(s):"]
     for write in plan.writes:
         lines.append(f"  {write.describe()}")
         for need in write.needs:
@@ -287,15 +303,23 @@ def _prompt_values(plan: Plan) -> dict[str, dict[str, str]]:
                 values.setdefault(write.secret, {})[need.key] = click.prompt(
                     prompt, hide_input=True, err=True, type=str
                 )
-    except click.Abort:
+    except click.Abort as exc:
         # click turns Ctrl-C and end of input at a prompt into Abort.
         click.echo("", err=True)
+        if ended_input(exc):
+            raise NoInputError(
+                "no input: standard input ended at a prompt; nothing was written"
+            ) from None
         raise KeyboardInterrupt from None
     return values
 
 
-async def _writable(client: AsyncClient) -> bool:
-    return client.store.capabilities.writable
+async def _write_target(client: AsyncClient) -> str | None:
+    """The store the writes go to (a chain's first), or ``None`` when it is read-only."""
+    if not client.store.capabilities.writable:
+        return None
+    stores = getattr(client.store, "stores", None)
+    return str(stores[0].description) if stores else client.store.description
 
 
 async def _apply(
@@ -370,6 +394,9 @@ async def _write(client: AsyncClient, write: Write, values: Mapping[str, str]) -
             return None
         client.invalidate(write.secret)
         present = (await client.get_secret(write.secret)).keys
+        elsewhere = _held_elsewhere(client, write.secret)
+        if elsewhere is not None:
+            return elsewhere
         added = {key: value for key, value in values.items() if key not in present}
         if added:
             await client.update_secret(write.secret, added)
@@ -380,6 +407,26 @@ async def _write(client: AsyncClient, write: Write, values: Mapping[str, str]) -
     except StackSecretsError as exc:
         return str(exc)
     return None
+
+
+def _held_elsewhere(client: AsyncClient, name: str) -> str | None:
+    """Why a key cannot be added to ``name`` here: in a chain, the secret is held by a later
+    store, and writes go to the first (an update there finds no such secret)."""
+    from ..stores._chain import SupportsSources
+
+    store = client.store
+    stores = getattr(store, "stores", None)
+    if not stores or not isinstance(store, SupportsSources):
+        return None
+    source = store.source_of(name)
+    first = stores[0].description
+    if source is None or source == first:
+        return None
+    return (
+        f"it is held by {source}, and writes go to the first store of the chain, {first}: "
+        f"add the key there with `stacksecrets secret update {shown(name)} --KEY=VALUE "
+        "--store URL` (its URL), or create the whole secret in the first store"
+    )
 
 
 def _summary(total: int, writes: _Writes) -> None:

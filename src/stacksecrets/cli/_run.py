@@ -38,9 +38,13 @@ def run(
     action: Action[T],
     *,
     level: ValidationLevel | None = None,
+    name_store: bool = False,
 ) -> T:
     """``action`` on a client of the command's store (``--store``: none, the store found; one,
-    that store; more, a chain), within the command's deadline; errors become exit codes."""
+    that store; more, a chain), within the command's deadline; errors become exit codes.
+
+    ``name_store``: the store in use is named on stderr, piped or not, for commands whose
+    output does not name it (a script's log then shows which store it listed or changed)."""
     import anyio
 
     from .._client import AsyncClient
@@ -55,6 +59,8 @@ def run(
         chosen = None if not store else store[0] if len(store) == 1 else list(store)
         async with AsyncClient(chosen, level=level, options=options or ClientOptions()) as client:
             logger.info("stacksecrets.cli.store", store=client.store.description)
+            if name_store:
+                click.echo(f"Store: {shown(client.store.description)}", err=True)
             try:
                 with anyio.fail_after(limit):
                     return await action(client)
@@ -88,7 +94,8 @@ store_option = click.option(
     help="Secret store: file:///path.json, memory://, env://, zenml+https://host, "
     "vault+https://host/MOUNT, aws-sm://?region=..., or a third-party scheme. Repeat for a "
     "chain: each secret comes from the first store that has it, writes go to the first "
-    "[env STACKSECRETS_STORE; default: the local file store].",
+    "[env STACKSECRETS_STORE; default: the ZenML server ZenML is logged in to "
+    "(ZENML_STORE_URL or `zenml login`), else the local file store].",
 )
 
 

@@ -9,7 +9,14 @@ from typing import TYPE_CHECKING
 
 import click
 
-from ._errors import EXIT_BAD_INPUT, EXIT_INTERRUPTED, EXIT_PROBLEMS, errors_to_exit_codes, fail
+from ._errors import (
+    EXIT_BAD_INPUT,
+    EXIT_INTERRUPTED,
+    EXIT_PROBLEMS,
+    ended_input,
+    errors_to_exit_codes,
+    fail,
+)
 from ._run import run, store_option, waits_shown
 from ._text import shown
 
@@ -90,8 +97,10 @@ def _prompted(given: dict[str, str]) -> dict[str, str]:
 
     try:
         return prompt_values(given)
-    except click.Abort:  # Ctrl-C or Ctrl-D at a prompt: nothing is written
+    except click.Abort as exc:  # Ctrl-C or the end of input at a prompt: nothing is written
         click.echo("", err=True)
+        if ended_input(exc):
+            fail("no input: standard input ended at a prompt; nothing was written", EXIT_BAD_INPUT)
         fail("interrupted: nothing was written", EXIT_INTERRUPTED)
 
 
@@ -254,7 +263,7 @@ def secret_list(as_json: bool, store: tuple[str, ...]) -> None:
     async def action(client: AsyncClient) -> tuple[list[str], str]:
         return await client.list_secrets(), client.store.description
 
-    names, where = run(store, None, action)
+    names, where = run(store, None, action, name_store=not is_terminal(sys.stdout))
     if as_json:
         click.echo(json.dumps(names))
     elif is_terminal(sys.stdout):
@@ -271,7 +280,19 @@ def secret_list(as_json: bool, store: tuple[str, ...]) -> None:
 @store_option
 def secret_delete(name: str, yes: bool, store: tuple[str, ...]) -> None:
     """Delete secret NAME."""
-    if not yes and not click.confirm(f"Delete secret {name!r}?", default=False, err=True):
+    try:
+        confirmed = yes or click.confirm(f"Delete secret {name!r}?", default=False, err=True)
+    except click.Abort as exc:
+        if not ended_input(exc):
+            raise
+        click.echo("", err=True)
+        fail(
+            "no input: standard input ended before the confirmation; not deleted "
+            "(--yes deletes without asking)",
+            EXIT_BAD_INPUT,
+        )
+    if not confirmed:
         fail("not deleted", EXIT_PROBLEMS)
-    run(store, None, waits_shown(f"Deleting {name!r}", lambda c: c.delete_secret(name)))
+    deleting = waits_shown(f"Deleting {name!r}", lambda c: c.delete_secret(name))
+    run(store, None, deleting, name_store=True)
     click.echo(f"Deleted secret {name!r}")

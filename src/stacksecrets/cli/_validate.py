@@ -11,22 +11,26 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 import click
 
 from ._errors import (
-    EXIT_BAD_INPUT,
     EXIT_OK,
     EXIT_PROBLEMS,
     EXIT_UNREACHABLE,
     errors_to_exit_codes,
-    fail,
 )
 from ._run import DEADLINE_KEY, DEFAULT_DEADLINE, run, show_progress, store_option
 
 if TYPE_CHECKING:
     from .._client import AsyncClient
-    from .._options import OptionOverrides
+    from .._options import ClientOptions, OptionOverrides
     from .._report import ValidationReport
     from .._stack import Stack
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+NOTHING_TO_VALIDATE = (
+    "nothing to validate: give stack files or folders, --zenml-stack NAME or --active-stack "
+    "(with no argument, validate checks the active ZenML stack when the store is a ZenML "
+    "server: run `zenml login URL`)"
+)
 
 #: ``ClientOptions().max_concurrency``, for the help (the options are not imported for it).
 DEFAULT_CONCURRENCY = 16
@@ -112,15 +116,19 @@ def validate(
     import attrs
 
     from .._levels import ValidationLevel
-    from .._options import ClientOptions
 
+    command = click.get_current_context().info_name or "validate"
     with errors_to_exit_codes():
         fixer = None
         if fix or dry_run or values_file is not None:
             from ._fix import Fixer
 
             fixer = Fixer.from_options(
-                fix=fix, dry_run=dry_run, values_file=values_file, as_json=as_json
+                fix=fix,
+                dry_run=dry_run,
+                values_file=values_file,
+                as_json=as_json,
+                command="validate --fix" if command == "validate" else command,
             )
         if fixer is not None:
             chosen = fixer.level(level)
@@ -131,31 +139,24 @@ def validate(
             from .._loaders import load_stacks
 
             stacks.extend(load_stacks(*paths))
-    if not paths and not zenml_stacks and not all_zenml_stacks and not active_stack:
-        fail(
-            "nothing to validate: give stack files or folders, --zenml-stack NAME or "
-            "--active-stack",
-            EXIT_BAD_INPUT,
-        )
-    overrides: OptionOverrides = {}
-    if concurrency is not None:
-        overrides["max_concurrency"] = concurrency
-    if deadline is not None:
-        overrides["deadline"] = deadline
-        click.get_current_context().meta[DEADLINE_KEY] = deadline  # it, not the default
-    if no_zenml_runtime_check:
-        overrides["zenml_runtime_check"] = False
-    options = ClientOptions().with_overrides(overrides)
+    # Nothing named: the stack ZenML would run now, when ZenML is configured (the store is a
+    # ZenML one), as register-secrets does; else there is nothing to validate.
+    implicit = not paths and not zenml_stacks and not all_zenml_stacks and not active_stack
+    options = _options(concurrency, deadline, no_zenml_runtime_check)
 
     async def action(client: AsyncClient) -> ValidationReport:
+        from .._errors import ConfigurationError
         from . import _terminal
+        from ._suggest import with_store_suggestions
         from ._zenml import active_stack as find_active_stack
-        from ._zenml import server_stacks
+        from ._zenml import server_stacks, stack_source
 
         with _terminal.progress("Validating", enabled=show_progress(as_json=as_json)) as shown:
             if zenml_stacks or all_zenml_stacks:
                 stacks.extend(await server_stacks(client, zenml_stacks, all_zenml_stacks))
-            if active_stack:
+            if implicit and stack_source(client.store) is None:
+                raise ConfigurationError(NOTHING_TO_VALIDATE)
+            if active_stack or implicit:
                 found = await find_active_stack(client)
                 if found.name not in {stack.name for stack in stacks}:
                     stacks.append(found)
@@ -164,6 +165,7 @@ def validate(
                 count = len(stacks)
                 shown.description = f"Validating {count} stack{'' if count == 1 else 's'}"
             report = await client.validate_stacks(stacks, level=chosen)
+            report = await with_store_suggestions(client, report)
         return attrs.evolve(report, store=client.store.description)
 
     report = run(store, options, action)
@@ -171,6 +173,22 @@ def validate(
         with errors_to_exit_codes():
             report = fixer.run(report, stacks, lambda act: run(store, options, act))
     report_and_exit(report, as_json=as_json)
+
+
+def _options(
+    concurrency: int | None, deadline: float | None, no_zenml_runtime_check: bool
+) -> ClientOptions:
+    from .._options import ClientOptions
+
+    overrides: OptionOverrides = {}
+    if concurrency is not None:
+        overrides["max_concurrency"] = concurrency
+    if deadline is not None:
+        overrides["deadline"] = deadline
+        click.get_current_context().meta[DEADLINE_KEY] = deadline  # it, not the default
+    if no_zenml_runtime_check:
+        overrides["zenml_runtime_check"] = False
+    return ClientOptions().with_overrides(overrides)
 
 
 def report_and_exit(report: ValidationReport, *, as_json: bool) -> NoReturn:
