@@ -190,3 +190,36 @@ def test_one_secret_answered_from_the_cache_is_singular():
     two = ValidationReport(ValidationLevel.SECRET_AND_KEY_EXISTS, (), Stats(metadata_hits=2))
     assert "; 1 secret answered from the metadata cache" in one.summary()
     assert "; 2 secrets answered from the metadata cache" in two.summary()
+
+
+def test_level_none_shows_what_it_found_as_warnings_and_exits_zero(
+    cli: Cli, tmp_path: Path, store: Path
+):
+    """NONE means no validation (ZenML's meaning): a malformed reference and a reference ZenML
+    will not resolve are listed as warnings, found without a store call, and the exit is 0;
+    the same stack at SECRET_EXISTS still fails."""
+    text = STACK.replace("{{registry.repo}}", "{{name_only}}")
+    bad = stack(tmp_path, text.replace('"{{registry.password}}"', '"x{{registry.password}}"'))
+    result = cli.invoke("validate", str(bad), "--level", "NONE", store=store)
+    assert result.exit_code == 0, result.stdout + result.stderr
+    assert result.stdout.startswith("Secret validation is off (level NONE): 1 warning")
+    assert "name_only" in result.stdout or "invalid reference" in result.stdout
+    assert "0 store calls" in result.stdout
+    as_json = json.loads(cli.invoke("validate", str(bad), "--level", "NONE", "--json",
+                                    store=store).stdout)  # fmt: skip
+    assert as_json["ok"] is True
+    assert as_json["problems"]
+    assert cli.invoke("validate", str(bad), "--level", "SECRET_EXISTS", store=store).exit_code == 1
+
+
+def test_level_none_in_the_api_does_not_raise():
+    """``raise_for_problems`` at NONE: the report is ok, its problems are warnings."""
+    from stacksecrets import Client, stack_from_dict
+
+    stack = stack_from_dict(
+        {"name": "s", "components": [{"type": "t", "name": "n", "configuration": {"x": "{{a}}"}}]}
+    )
+    report = Client("memory://").validate_stack(stack, level="NONE")
+    assert report.problems
+    assert report.ok
+    assert report.raise_for_problems() is report

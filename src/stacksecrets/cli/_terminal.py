@@ -173,11 +173,11 @@ def print_report(report: ValidationReport) -> None:
     from rich.text import Text
 
     out = console()
-    if report.ok:
+    if not report.problems:
         out.print(Text(report.title(), style="bold green"))
         out.print(Text(report.summary(), style="dim"))
         return
-    out.print(Text(report.title(), style="bold red"))
+    out.print(Text(report.title(), style="bold red" if not report.ok else "bold yellow"))
     table = Table(show_lines=True, header_style="bold")
     for column in ("Problem", "Secret", "Key", "Detail", "Used in"):
         table.add_column(column, overflow="fold")
