@@ -14,7 +14,7 @@ from pathlib import Path
 
 from click.testing import CliRunner, Result
 
-from stacksecrets._cli import cli  # the click group: no public name for it
+from stacksecrets.cli import cli
 
 #: Variables of the test process the command never sees.
 HIDDEN_PREFIXES = ("STACKSECRETS_", "ZENML_")

@@ -17,7 +17,7 @@ from pathlib import Path
 import click
 import pytest
 
-from stacksecrets._cli import cli
+from stacksecrets.cli import cli
 
 pytest.importorskip("mkdocs", reason="the docs session (nox -s docs) has the site's tools")
 

@@ -23,8 +23,8 @@ import pytest
 from cryptography.fernet import Fernet
 
 from stacksecrets import ConfigurationError, ForbiddenError, StoreCorruptError, StoreError
+from stacksecrets.cli._secret import check_update
 from stacksecrets.stores import FileStore, MemoryStore, ZenMLStore, _file, open_store
-from stacksecrets.stores._base import check_update
 
 VALUE = "trust-value-never-shown"
 ROOT = Path(__file__).resolve().parent.parent

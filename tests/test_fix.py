@@ -20,9 +20,9 @@ from cli_runner import Cli
 from fault_proxy import ProxyThread
 from pty_cli import spawn
 from stacksecrets import ProblemKind, ValidationLevel, ValidationReport
-from stacksecrets._fix import plan_fix, reference_could_use
 from stacksecrets._report import Problem
 from stacksecrets._stack import Usage
+from stacksecrets.cli._fix import plan_fix, reference_could_use
 from zenml_fixtures import ZenMLServer
 
 STACK_YAML = """\

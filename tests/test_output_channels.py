@@ -24,8 +24,8 @@ import pytest
 import structlog
 
 from stacksecrets import Secret
-from stacksecrets._cli import _escape_controls
 from stacksecrets._logging import MASK, SecretRedactor
+from stacksecrets.cli._text import escape_controls as _escape_controls
 
 VALUE = "pa\\ss\"w'ord-Hunter2"  # a backslash and both quotes: every repr escapes something
 

@@ -249,7 +249,7 @@ def test_nested_run_configuration_setting_is_reported_and_left_literal_by_zenml(
         for u in p["usages"]
     }
     assert places == {("trainer", "settings.docker.environment.TOKEN")}
-    assert result.exit_code == 1
+    assert result.exit_code == 0  # NONE turns validation off: found without a store call, a warning
 
 
 # -- a stack registered through ZenML's CLI ---------------------------------------------------

@@ -1,3 +1,3 @@
-from stacksecrets._cli import main
+from stacksecrets.cli import main
 
 main()

@@ -41,6 +41,7 @@ import stamina
 
 from ._errors import (
     AuthenticationError,
+    ForbiddenError,
     SecretNotFoundError,
     StoreCorruptError,
     StoreError,
@@ -48,7 +49,7 @@ from ._errors import (
 )
 from ._flow import Pace, Pause, Window
 from ._levels import ValidationLevel
-from ._logging import logger, redactor
+from ._logging import install_retry_hook, logger, redactor
 from ._metacache import (
     CachedKeys,
     MetadataCache,
@@ -242,6 +243,7 @@ class Engine:
 
         def retry_on(exc: Exception) -> bool | float:
             nonlocal failures
+            install_retry_hook()  # before stamina calls its hooks for this retry
             if not isinstance(exc, StoreUnavailableError):
                 return False
             wait: bool | float

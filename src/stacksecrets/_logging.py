@@ -13,10 +13,14 @@ any mapping (``secret.values``), lists, exceptions (their repr), objects whose r
 and ``exc_info`` tracebacks (rendered to text first, as ``format_exc_info`` does).
 
 stamina's retries: stamina logs each scheduled retry on its own (to standard output when
-structlog is not configured). On import, stacksecrets wraps stamina's retry hooks so that a
-retry of a stacksecrets store call becomes an info event ``stacksecrets.retry_scheduled`` of the
-library's logger (silent unless the application configured logging); retries of anything else
-go to the hooks that were in place, unchanged.
+structlog is not configured). Before its first retry, stacksecrets wraps stamina's retry hooks
+so that a retry of a stacksecrets store call becomes an info event
+``stacksecrets.retry_scheduled`` of the library's logger (silent unless the application
+configured logging); retries of anything else go to the hooks that were in place, unchanged.
+
+Importing this module imports neither structlog nor stamina (importing ``structlog`` imports
+rich, when it is installed, for its console renderer): an application that configured structlog
+has imported it already, and is found in ``sys.modules``.
 """
 
 from __future__ import annotations
@@ -31,42 +35,67 @@ import urllib.parse
 from collections.abc import Iterable, Mapping, MutableMapping
 from typing import TYPE_CHECKING, Any
 
-import structlog
-
 from ._secret import MASK
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from ._secret import Secret
 
-_stdlib_logger: Any = structlog.wrap_logger(
-    logging.getLogger("stacksecrets"),
-    wrapper_class=structlog.stdlib.BoundLogger,
-    processors=[
-        structlog.stdlib.filter_by_level,
-        structlog.processors.KeyValueRenderer(key_order=["event"], sort_keys=True),
-    ],
-)
+_stdlib = logging.getLogger("stacksecrets")
+
+#: ``(level, configure)``: an application (the CLI) that configures structlog only when the
+#: first event at ``level`` or above is logged, so a command that logs nothing never imports it.
+_deferred: tuple[int, Callable[[], None]] | None = None
+
+
+def configure_on_first_event(level: int, configure: Callable[[], None] | None) -> None:
+    """Call ``configure`` (which configures structlog) before the first event at ``level`` or
+    above is logged; ``None`` forgets a configuration not yet made."""
+    global _deferred  # noqa: PLW0603 - one process-wide logging set-up, as structlog's own
+    _deferred = None if configure is None else (level, configure)
+
+
+def _structlog_logger() -> Any:
+    """structlog's logger when the application configured structlog, else ``None``."""
+    structlog = sys.modules.get("structlog")
+    if structlog is not None and structlog.is_configured():
+        return structlog.get_logger("stacksecrets")
+    return None
 
 
 class _Logger:
-    """Chooses structlog or stdlib logging at each call, as described above."""
+    """Chooses structlog or stdlib logging at each call, as described above; values bound
+    with ``bind`` go with every event of the logger it returns."""
 
-    def _target(self) -> Any:
-        if structlog.is_configured():
-            return structlog.get_logger("stacksecrets")
-        return _stdlib_logger
+    def __init__(self, bound: Mapping[str, Any] | None = None) -> None:
+        self._bound = dict(bound or {})
 
-    def bind(self, **values: Any) -> Any:
-        return self._target().bind(**values)
+    def _log(self, level: int, method: str, event: str, values: dict[str, Any]) -> None:
+        deferred = _deferred
+        if deferred is not None and level >= deferred[0]:
+            configure_on_first_event(0, None)
+            deferred[1]()
+        values = {**self._bound, **values}
+        target = _structlog_logger()
+        if target is not None:
+            getattr(target, method)(event, **values)
+        elif _stdlib.isEnabledFor(level):
+            # As structlog's KeyValueRenderer(key_order=["event"], sort_keys=True) writes it.
+            pairs = [("event", event), *sorted(values.items())]
+            _stdlib.log(level, " ".join(f"{key}={value!r}" for key, value in pairs))
+
+    def bind(self, **values: Any) -> _Logger:
+        return _Logger({**self._bound, **values})
 
     def debug(self, event: str, **values: Any) -> None:
-        self._target().debug(event, **values)
+        self._log(logging.DEBUG, "debug", event, values)
 
     def info(self, event: str, **values: Any) -> None:
-        self._target().info(event, **values)
+        self._log(logging.INFO, "info", event, values)
 
     def warning(self, event: str, **values: Any) -> None:
-        self._target().warning(event, **values)
+        self._log(logging.WARNING, "warning", event, values)
 
 
 logger = _Logger()
@@ -216,13 +245,12 @@ class _RetryHook:
             hook(details)
 
 
-def _install_retry_hook() -> None:
+def install_retry_hook() -> None:
+    """Route stamina's retry events of stacksecrets' store calls to the library's logger (see
+    above). Called before a retry is scheduled, not on import: reading stamina's hooks makes
+    stamina import its defaults (structlog, and rich through it)."""
     from stamina.instrumentation import get_on_retry_hooks, set_on_retry_hooks
 
     current = tuple(get_on_retry_hooks())
-    if any(isinstance(hook, _RetryHook) for hook in current):
-        return
-    set_on_retry_hooks([_RetryHook(current)])
-
-
-_install_retry_hook()
+    if not any(isinstance(hook, _RetryHook) for hook in current):
+        set_on_retry_hooks([_RetryHook(current)])

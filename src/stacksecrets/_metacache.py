@@ -42,7 +42,6 @@ from typing import Any
 
 import anyio
 import attrs
-import platformdirs
 
 from . import _files as files
 from . import _strictjson
@@ -133,6 +132,8 @@ def cache_path(environ: Mapping[str, str] | None = None) -> Path:
     folder = env.get(CACHE_DIR_VARIABLE, "").strip()
     if folder:
         return Path(folder).expanduser() / FILE_NAME
+    import platformdirs  # on first use: start-up pays only for what a command uses
+
     return Path(platformdirs.user_cache_dir("stacksecrets", appauthor=False)) / FILE_NAME
 
 

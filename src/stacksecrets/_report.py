@@ -155,7 +155,10 @@ class ValidationReport:
 
     @property
     def ok(self) -> bool:
-        return not self.problems
+        """No problem; or the level is NONE, which turns validation off (ZenML's meaning):
+        what was found without a store call (malformed references, references ZenML's run
+        time will not resolve) is then a warning, listed but not failing."""
+        return not self.problems or self.level is ValidationLevel.NONE
 
     def raise_for_problems(self) -> ValidationReport:
         """Raise ``SecretValidationError`` carrying this report unless it is ok."""
@@ -166,6 +169,13 @@ class ValidationReport:
     def title(self) -> str:
         """The report's first line: OK, or how many problems (and which stacks)."""
         stacks = ", ".join(repr(name) for name in self.stacks) or "no stacks"
+        if self.problems and self.level is ValidationLevel.NONE:
+            count = len(self.problems)
+            noun = "warning" if count == 1 else "warnings"
+            return (
+                f"Secret validation is off (level NONE): {count} {noun}, found without a "
+                f"store call ({stacks}):"
+            )
         if self.ok:
             return f"Secret references OK at level {self.level} ({stacks})."
         count = len(self.problems)
@@ -181,7 +191,7 @@ class ValidationReport:
             f"{_count(s.cache_hits, 'cache hit')}, {s.seconds:.3f} s"
         )
         if s.metadata_hits:
-            summary += f"; {s.metadata_hits} secrets answered from the metadata cache"
+            summary += f"; {_count(s.metadata_hits, 'secret')} answered from the metadata cache"
         if s.throttled or s.retries:
             throttled = _count(s.throttled, "throttled answer")
             summary += f"; {throttled}, {_count(s.retries, 'retry', 'retries')}"

@@ -61,11 +61,16 @@ def validate_active_stack_hook() -> None:
     """
     report = validate_active_stack()
     if report.level is ValidationLevel.NONE:
+        # Validation is off: say so, and not that the stack is ok (it was not checked).
         logger.warning(
             "stacksecrets.zenml.validation_off",
+            stack=report.stacks[0] if report.stacks else "",
+            secrets_checked=0,
+            warnings=len(report.problems),
             hint="set STACKSECRETS_VALIDATION_LEVEL=SECRET_AND_KEY_EXISTS "
             "(ZENML_SECRET_VALIDATION_LEVEL=NONE turns off ZenML's own check only)",
         )
+        return
     logger.info(
         "stacksecrets.zenml.validated",
         stack=report.stacks[0] if report.stacks else "",

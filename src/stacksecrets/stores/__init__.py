@@ -32,8 +32,6 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import platformdirs
-
 from .._errors import ConfigurationError
 from .._logging import logger
 from . import _discovery, _urls
@@ -102,6 +100,8 @@ __all__ = [
 
 def default_store_path() -> Path:
     """Where the default local store lives: ``<user data dir>/stacksecrets/secrets.json``."""
+    import platformdirs  # on first use: start-up pays only for what a command uses
+
     return Path(platformdirs.user_data_dir("stacksecrets", appauthor=False)) / "secrets.json"
 
 

@@ -346,33 +346,3 @@ def merge_update(
     merged = {key: value for key, value in current.items() if key not in set(removed)}
     merged.update(values)
     return merged
-
-
-def check_update(
-    name: str,
-    current: Mapping[str, str],
-    values: Mapping[str, str],
-    remove_keys: Collection[str],
-) -> dict[str, str]:
-    """The values of secret ``name`` after an update, or ``ConfigurationError`` for an update
-    that cannot mean what it says (the CLI's rules, stricter than the store contract): a key
-    both set and removed, a key to remove that the secret does not have, or removing every key
-    (a secret has at least one; delete it instead)."""
-    removed = set(remove_keys)
-    both = sorted(removed & set(values))
-    if both:
-        raise ConfigurationError(
-            f"secret {name!r}: the key(s) {', '.join(map(repr, both))} are both set and removed"
-        )
-    absent = sorted(removed - set(current))
-    if absent:
-        raise ConfigurationError(
-            f"secret {name!r} has no key(s) {', '.join(map(repr, absent))} to remove"
-        )
-    updated = {key: value for key, value in current.items() if key not in removed}
-    updated.update(values)
-    if not updated:
-        raise ConfigurationError(
-            f"removing every key would leave secret {name!r} empty; delete the secret instead"
-        )
-    return updated

@@ -30,29 +30,26 @@ import anyio
 import attrs
 import click
 
-from ._client import AsyncClient
-from ._errors import ConfigurationError, SecretExistsError, SecretNotFoundError, StackSecretsError
-from ._levels import ValidationLevel
-from ._logging import logger
-from ._plan import collect
-from ._references import format_reference, scan
-from ._report import ProblemKind, ValidationReport
-from ._stack import Stack, Usage
-from .stores._base import check_write
+from .._client import AsyncClient
+from .._errors import ConfigurationError, SecretExistsError, SecretNotFoundError, StackSecretsError
+from .._levels import ValidationLevel
+from .._logging import logger
+from .._plan import collect
+from .._references import format_reference, scan
+from .._report import ProblemKind, ValidationReport
+from .._stack import Stack, Usage
+from ..stores._base import check_write
+from ._errors import NoInputError, ended_input
+from ._text import quoted as _q
+from ._text import shown
 
 T = TypeVar("T")
-F = TypeVar("F", bound=Callable[..., Any])
 
 #: How many places a prompt lists before "and N more".
 _SHOWN_USAGES = 5
 
 #: Runs one async action on a fresh client of the command's store (the CLI's ``_run``).
 Runner = Callable[[Callable[[AsyncClient], Coroutine[Any, Any, Any]]], Any]
-
-
-def _q(text: str) -> str:
-    """A name as reports show it: quoted, escapes and all (it cannot forge lines)."""
-    return repr(text)
 
 
 @attrs.frozen
@@ -132,52 +129,6 @@ def plan_fix(report: ValidationReport, stacks: Sequence[Stack]) -> Plan:
     return Plan(tuple(writes), tuple(refused))
 
 
-def fix_options(func: F) -> F:
-    """The ``--fix``, ``--dry-run`` and ``--values-file`` options of ``validate``."""
-    func = click.option(
-        "--values-file",
-        "values_file",
-        metavar="FILE",
-        help="With --fix: the values, one YAML/JSON mapping of secret names to key: value "
-        "mappings ('-' for stdin), instead of prompts; values are kept exactly as written.",
-    )(func)
-    func = click.option(
-        "--dry-run",
-        is_flag=True,
-        help="With --fix: list the secrets and keys it would create; ask and write nothing.",
-    )(func)
-    return click.option(
-        "--fix",
-        is_flag=True,
-        help="Create the missing secrets and add the missing keys (existing keys are never "
-        "changed), asking for each value with hidden input and showing where it is used; then "
-        "validate again. Like `zenml stack register-secrets`.",
-    )(func)
-
-
-def register_secrets_command(validate: click.Command) -> click.Command:
-    """``stacksecrets register-secrets``: ``validate --fix`` under ZenML's name, for the stack
-    ZenML would run now when no stack is given (as ``zenml stack register-secrets``)."""
-    callback = validate.callback
-    assert callback is not None  # noqa: S101 - a click command always has one here
-
-    def register(**options: Any) -> Any:
-        if not any(options[name] for name in ("paths", "zenml_stacks", "all_zenml_stacks")):
-            options["active_stack"] = True
-        return callback(fix=True, **options)
-
-    return click.Command(
-        "register-secrets",
-        callback=register,
-        params=[param for param in validate.params if param.name != "fix"],
-        help="Create every missing secret and key of the stacks in PATHS and/or on a ZenML "
-        "server (default: the stack ZenML would run now), asking for each value with hidden "
-        "input; then validate again. The name ZenML gives it: `zenml stack register-secrets`; "
-        "the same as `stacksecrets validate --fix`.",
-        short_help="Create the missing secrets and keys (validate --fix).",
-    )
-
-
 @attrs.frozen
 class Fixer:
     """What ``--fix`` was asked to do; built before the validation, so bad input fails first."""
@@ -187,33 +138,36 @@ class Fixer:
     #: secret -> key -> value from the values file; ``None``: ask on the terminal.
     values: Mapping[str, Mapping[str, str]] | None = attrs.field(repr=False)
     source: str | None
+    #: The command as typed, for messages: ``validate --fix`` or ``register-secrets``.
+    command: str = "validate --fix"
 
     @classmethod
     def from_options(
-        cls, *, fix: bool, dry_run: bool, values_file: str | None, as_json: bool
+        cls,
+        *,
+        fix: bool,
+        dry_run: bool,
+        values_file: str | None,
+        as_json: bool,
+        command: str = "validate --fix",
     ) -> Fixer | None:
-        """``None`` without ``--fix``; ``ConfigurationError`` for options that cannot work."""
+        """``None`` without ``--fix``; ``ConfigurationError`` for options that cannot work.
+        Whether values can be asked (a terminal) is checked once there is something to ask:
+        with nothing to fix, no terminal is needed (CI)."""
         if not fix:
             if dry_run or values_file is not None:
                 used = "--dry-run" if dry_run else "--values-file"
                 raise ConfigurationError(f"{used} goes with --fix: validate --fix {used} ...")
             return None
-        if values_file is None and not dry_run and not sys.stdin.isatty():
-            raise ConfigurationError(
-                "--fix asks for each value on a terminal, and standard input is not one: give "
-                "the values with --values-file FILE (or --values-file - for standard input), "
-                "or see what would be created with --dry-run"
-            )
         values = None
         if values_file is not None:
-            from ._loaders import load_secrets_values_file
+            from .._loaders import load_secrets_values_file
 
             values = load_secrets_values_file(values_file)
         source = None if values_file is None else "stdin" if values_file == "-" else values_file
-        return cls(dry_run=dry_run, as_json=as_json, values=values, source=source)
+        return cls(dry_run=dry_run, as_json=as_json, values=values, source=source, command=command)
 
-    @staticmethod
-    def level(given: str | None) -> ValidationLevel:
+    def level(self, given: str | None) -> ValidationLevel:
         """The level of a fix: keys are checked unless ``--level`` says otherwise (the level
         variables are ignored: a ZenML user's ``ZENML_SECRET_VALIDATION_LEVEL=NONE`` would
         leave a fix nothing to find)."""
@@ -222,8 +176,8 @@ class Fixer:
         level = ValidationLevel.parse(given)
         if level is ValidationLevel.NONE:
             raise ConfigurationError(
-                "--fix needs a level that looks secrets up: SECRET_EXISTS or "
-                "SECRET_AND_KEY_EXISTS (the default with --fix)"
+                f"{self.command} needs a level that looks secrets up: SECRET_EXISTS or "
+                f"SECRET_AND_KEY_EXISTS (the default with {self.command})"
             )
         return level
 
@@ -247,11 +201,19 @@ class Fixer:
                 self._say("Nothing to create: no secret or key is missing.")
             return report
         if self.dry_run:
-            self._say(_dry_run_text(plan, self.values, self.source))
+            self._say(_dry_run_text(plan, self.values, self.source, self.command))
             return report
-        if not run(_writable):
+        if self.values is None and not sys.stdin.isatty():
+            raise ConfigurationError(
+                f"{self.command} asks for each value on a terminal, and standard input is not "
+                "one: give the values with --values-file FILE (or --values-file - for "
+                "standard input), or see what would be created with --dry-run"
+            )
+        target = run(_write_target)
+        if target is None:
             raise ConfigurationError(f"the store {report.store} is read-only: nothing to fix")
         values = self._values(plan)
+        self._say(f"Writing to {target}")
         fixed: ValidationReport = run(
             lambda client: _apply(client, plan, values, report.level, stacks, self._say)
         )
@@ -295,9 +257,12 @@ class Fixer:
 
 
 def _dry_run_text(
-    plan: Plan, given: Mapping[str, Mapping[str, str]] | None, source: str | None
+    plan: Plan,
+    given: Mapping[str, Mapping[str, str]] | None,
+    source: str | None,
+    command: str = "validate --fix",
 ) -> str:
-    lines = [f"--fix would make {len(plan.writes)} write(s):"]
+    lines = [f"{command} would make {len(plan.writes)} write(s):"]
     for write in plan.writes:
         lines.append(f"  {write.describe()}")
         for need in write.needs:
@@ -338,15 +303,23 @@ def _prompt_values(plan: Plan) -> dict[str, dict[str, str]]:
                 values.setdefault(write.secret, {})[need.key] = click.prompt(
                     prompt, hide_input=True, err=True, type=str
                 )
-    except click.Abort:
+    except click.Abort as exc:
         # click turns Ctrl-C and end of input at a prompt into Abort.
         click.echo("", err=True)
+        if ended_input(exc):
+            raise NoInputError(
+                "no input: standard input ended at a prompt; nothing was written"
+            ) from None
         raise KeyboardInterrupt from None
     return values
 
 
-async def _writable(client: AsyncClient) -> bool:
-    return client.store.capabilities.writable
+async def _write_target(client: AsyncClient) -> str | None:
+    """The store the writes go to (a chain's first), or ``None`` when it is read-only."""
+    if not client.store.capabilities.writable:
+        return None
+    stores = getattr(client.store, "stores", None)
+    return str(stores[0].description) if stores else client.store.description
 
 
 async def _apply(
@@ -421,6 +394,9 @@ async def _write(client: AsyncClient, write: Write, values: Mapping[str, str]) -
             return None
         client.invalidate(write.secret)
         present = (await client.get_secret(write.secret)).keys
+        elsewhere = _held_elsewhere(client, write.secret)
+        if elsewhere is not None:
+            return elsewhere
         added = {key: value for key, value in values.items() if key not in present}
         if added:
             await client.update_secret(write.secret, added)
@@ -431,6 +407,26 @@ async def _write(client: AsyncClient, write: Write, values: Mapping[str, str]) -
     except StackSecretsError as exc:
         return str(exc)
     return None
+
+
+def _held_elsewhere(client: AsyncClient, name: str) -> str | None:
+    """Why a key cannot be added to ``name`` here: in a chain, the secret is held by a later
+    store, and writes go to the first (an update there finds no such secret)."""
+    from ..stores.contract import SupportsSources
+
+    store = client.store
+    stores = getattr(store, "stores", None)
+    if not stores or not isinstance(store, SupportsSources):
+        return None
+    source = store.source_of(name)
+    first = stores[0].description
+    if source is None or source == first:
+        return None
+    return (
+        f"it is held by {source}, and writes go to the first store of the chain, {first}: "
+        f"add the key there with `stacksecrets secret update {shown(name)} --KEY=VALUE "
+        "--store URL` (its URL), or create the whole secret in the first store"
+    )
 
 
 def _summary(total: int, writes: _Writes) -> None:

@@ -17,13 +17,14 @@ from typing import IO, TYPE_CHECKING, Any
 
 import click
 
-from ._observe import Progress, Wait, observing
-from ._references import format_reference, scan
+from .._observe import Progress, Wait, observing
+from .._references import format_reference, scan
+from ._text import shown
 
 if TYPE_CHECKING:
     from rich.console import Console, RenderableType
 
-    from ._report import ValidationReport
+    from .._report import ValidationReport
 
 #: A store call or lock shorter than this is no wait worth a line.
 SHOW_WAITS_AFTER = 0.5
@@ -37,11 +38,6 @@ def is_terminal(stream: IO[str]) -> bool:
         return stream.isatty() and os.environ.get("TERM") != "dumb"
     except (AttributeError, ValueError):  # closed or replaced streams
         return False
-
-
-def shown(text: str) -> str:
-    """``text`` when printable, else its repr: a name cannot forge lines or send escapes."""
-    return text if text.isprintable() else repr(text)
 
 
 def console(*, stderr: bool = False) -> Console:
@@ -179,11 +175,11 @@ def print_report(report: ValidationReport) -> None:
     from rich.text import Text
 
     out = console()
-    if report.ok:
+    if not report.problems:
         out.print(Text(report.title(), style="bold green"))
         out.print(Text(report.summary(), style="dim"))
         return
-    out.print(Text(report.title(), style="bold red"))
+    out.print(Text(report.title(), style="bold red" if not report.ok else "bold yellow"))
     table = Table(show_lines=True, header_style="bold")
     for column in ("Problem", "Secret", "Key", "Detail", "Used in"):
         table.add_column(column, overflow="fold")

@@ -1,0 +1,81 @@
+"""Start-up of the ``stacksecrets`` command against importing the libraries it needs.
+
+    python benchmarks/startup.py [RUNS]       # default 9 runs of each command
+
+Each pair of commands runs side by side (interleaved, ``RUNS`` times each, after one warm-up),
+and the ratio of their minimum times is printed (the minimum is the run the machine disturbed
+least). The targets (issue 20): ``stacksecrets --help`` within 2.5x ``import click``, and
+validating the example stacks within 2.0x ``import click, attrs, anyio, yaml``. With
+``hyperfine`` installed, ``hyperfine -N -w 1 -r 9 CMD1 CMD2`` measures the same pairs.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import stat
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PY = sys.executable
+
+
+def pairs(store: Path) -> list[tuple[str, list[str], list[str], float]]:
+    """(name, command, baseline, target ratio)."""
+    validate = [
+        PY,
+        "-m",
+        "stacksecrets",
+        "validate",
+        str(ROOT / "examples" / "stacks"),
+        "--store",
+        store.as_uri(),
+    ]
+    return [
+        (
+            "stacksecrets --help",
+            [PY, "-m", "stacksecrets", "--help"],
+            [PY, "-c", "import click"],
+            2.5,
+        ),
+        ("validate examples", validate, [PY, "-c", "import click, attrs, anyio, yaml"], 2.0),
+    ]
+
+
+def best(command: list[str], times: list[float], env: dict[str, str]) -> None:
+    started = time.perf_counter()
+    subprocess.run(command, check=True, stdout=subprocess.DEVNULL, env=env, cwd=ROOT)
+    times.append(time.perf_counter() - started)
+
+
+def main(runs: int = 9) -> int:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("STACKSECRETS_", "ZENML_"))}
+    failed = False
+    with tempfile.TemporaryDirectory() as folder:
+        store = Path(folder) / "secrets.json"
+        shutil.copy(ROOT / "examples" / "secrets.json", store)
+        store.chmod(stat.S_IRUSR | stat.S_IWUSR)
+        env["STACKSECRETS_CACHE_DIR"] = folder
+        for name, command, baseline, target in pairs(store):
+            ours: list[float] = []
+            theirs: list[float] = []
+            best(command, [], env)
+            best(baseline, [], env)
+            for _ in range(runs):
+                best(command, ours, env)
+                best(baseline, theirs, env)
+            ratio = min(ours) / min(theirs)
+            failed |= ratio > target
+            print(
+                f"{name:22} {min(ours) * 1000:6.1f} ms vs {' '.join(baseline[1:]):36} "
+                f"{min(theirs) * 1000:6.1f} ms: {ratio:.2f}x (target {target}x)"
+            )
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(int(sys.argv[1]) if len(sys.argv) > 1 else 9))

@@ -1,0 +1,106 @@
+"""The ``stacksecrets`` group: its options, the logging it configures, and ``main``.
+
+The CLI is an application: it, not the library, decides where log events go (stderr). It
+configures structlog only when the first event at the chosen level is logged, so a command
+that logs nothing never imports structlog (which imports rich).
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+from collections.abc import Sequence
+
+import click
+
+from ._cache import cache
+from ._errors import EXIT_INTERRUPTED, fail
+from ._run import DEADLINE_KEY, DEFAULT_DEADLINE
+from ._secret import secret
+from ._text import escape_controls, words_hidden
+from ._validate import register_secrets, validate
+
+
+def configure_logging(verbose: int) -> None:
+    """At the default verbosity only warnings show; ``-v`` adds what the command does (the
+    store used, files loaded, retries scheduled), ``-vv`` every debug event."""
+    from .. import _logging
+
+    level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
+
+    def configure() -> None:
+        import structlog
+
+        structlog.configure(
+            processors=[
+                _logging.redact_secrets,
+                structlog.processors.add_log_level,
+                escape_controls,
+                structlog.dev.ConsoleRenderer(colors=False),
+            ],
+            wrapper_class=structlog.make_filtering_bound_logger(level),
+            logger_factory=structlog.PrintLoggerFactory(sys.stderr),
+            cache_logger_on_first_use=False,
+        )
+
+    _logging.configure_on_first_event(level, configure)
+    logging.basicConfig(level=level, stream=sys.stderr)
+    # httpx logs each request's URL at INFO, query and all (``?name=...``: secret names); the
+    # tool's own debug events say what it sends without query values.
+    logging.getLogger("httpx").setLevel(max(level, logging.WARNING))
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "-v",
+    "--verbose",
+    count=True,
+    help="Log to stderr: -v the store used and each retry, -vv every debug event.",
+)
+@click.option(
+    "--deadline",
+    "cli_deadline",
+    type=click.FloatRange(min=0, min_open=True),
+    default=DEFAULT_DEADLINE,
+    envvar="STACKSECRETS_DEADLINE",
+    show_default=True,
+    metavar="SECONDS",
+    help="Seconds any command may take in all [env STACKSECRETS_DEADLINE].",
+)
+@click.version_option(package_name="stacksecrets")
+@click.pass_context
+def cli(ctx: click.Context, verbose: int, cli_deadline: float) -> None:
+    """Secret references ({{name.key}}) in stack configuration: validate them, manage secrets."""
+    configure_logging(verbose)
+    ctx.meta[DEADLINE_KEY] = cli_deadline
+
+
+cli.add_command(validate)
+cli.add_command(register_secrets)
+cli.add_command(secret)
+cli.add_command(cache)
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Entry point of the ``stacksecrets`` command."""
+    args = list(argv) if argv is not None else sys.argv[1:]
+    try:
+        cli.main(args=args, prog_name="stacksecrets", standalone_mode=False)
+    except click.exceptions.Abort:
+        fail("interrupted", EXIT_INTERRUPTED, error_type="KeyboardInterrupt", as_json=False)
+    except click.exceptions.NoArgsIsHelpError as exc:
+        click.echo(exc.format_message(), err=True)  # the help: "Usage" once
+        sys.exit(exc.exit_code)
+    except click.ClickException as exc:
+        # click's own messages quote what was typed (an extra argument, an option's value):
+        # that word may be a password given in the wrong place, so show its position instead.
+        if isinstance(exc, click.UsageError) and exc.ctx is not None:
+            click.echo(exc.ctx.get_usage(), err=True)
+        fail(
+            words_hidden(exc.format_message(), args, cli),
+            exc.exit_code,
+            error_type=type(exc).__name__,
+            as_json="--json" in args,
+        )
+    except click.exceptions.Exit as exc:
+        sys.exit(exc.exit_code)
