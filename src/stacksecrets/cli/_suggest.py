@@ -27,7 +27,7 @@ async def with_store_suggestions(client: AsyncClient, report: ValidationReport) 
     import anyio
     import attrs
 
-    from .._engine import _close
+    from .._problems import close_match as _close
     from .._errors import StackSecretsError
     from .._logging import logger
     from .._report import ProblemKind
