@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import json
 import math
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -18,6 +16,7 @@ from typing import Any
 import anyio
 import pytest
 
+from cli_runner import Cli, Ran
 from fault_proxy import Fault, ProxyThread
 from moto_fixtures import (
     REGION,
@@ -506,15 +505,9 @@ components:
 """
 
 
-def cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "stacksecrets", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=env,
-        check=False,
-    )
+def cli(*args: str, env: dict[str, str]) -> Ran:
+    """The command in this process, with exactly ``env`` as its environment."""
+    return Cli(hidden=("",)).invoke(*args, env=env)
 
 
 def test_cli_validate_and_secret_commands(aws_env: AwsEnv, tmp_path: Path):

@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import socket
 import ssl
-import subprocess
-import sys
 import uuid
 import weakref
 from collections.abc import Iterator
@@ -18,6 +15,7 @@ import attrs
 import httpx
 import pytest
 
+from cli_runner import HIDDEN_PREFIXES, Cli, Ran
 from fault_proxy import Fault, ProxyThread
 from openbao_fixtures import OpenBao
 from recording_transport import RecordingTransport
@@ -318,22 +316,9 @@ def test_sync_client_gets_secret_values(openbao: OpenBao, seeded: Seeded, monkey
 # ---------------------------------------------------------------------- the CLI
 
 
-def _cli(*args: str, env: dict[str, str], stdin: str | None = None):
-    environ = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("STACKSECRETS_", "ZENML_", "VAULT_"))
-    }
-    environ.update(env)
-    return subprocess.run(
-        [sys.executable, "-m", "stacksecrets", *args],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=environ,
-        check=False,
-    )
+def _cli(*args: str, env: dict[str, str], stdin: str | None = None) -> Ran:
+    """The command in this process, with no VAULT_* variable of the test process either."""
+    return Cli(hidden=(*HIDDEN_PREFIXES, "VAULT_")).invoke(*args, env=env, stdin=stdin)
 
 
 @pytest.fixture
