@@ -15,6 +15,7 @@ import attrs
 import httpx
 import pytest
 
+from backends import asyncio_only_against_servers
 from cli_runner import HIDDEN_PREFIXES, Cli, Ran
 from fault_proxy import Fault, ProxyThread
 from openbao_fixtures import OpenBao
@@ -35,6 +36,18 @@ from stacksecrets import (
 )
 from stacksecrets.stores import open_store
 from stacksecrets.stores._vault import VaultStore, VaultTLSWarning
+
+#: The trio runs kept (the backend matters: concurrency, cancellation, timeouts, retries); the
+#: other tests against the real server run on asyncio only (tests/backends.py).
+trio_not_needed = asyncio_only_against_servers(
+    keep={
+        "test_sealed_server_is_transient_then_unavailable",
+        "test_standby_429_through_the_fault_proxy_is_retried",
+        "test_unreachable_server_is_transient",
+        "test_update_retries_when_another_writer_came_first",
+    }
+)
+
 
 # ---------------------------------------------------------------------- shared server data
 
