@@ -6,9 +6,12 @@ Servers here are real loopback servers (``tests/hostile_server.py``, the session
 
 from __future__ import annotations
 
+import contextlib
 import json
+import socket
 import subprocess
 import sys
+import threading
 import time
 import traceback
 from collections.abc import Iterator
@@ -227,12 +230,37 @@ def test_vault_over_plain_http_to_another_host_warns():
     assert _warnings(events) == ["stacksecrets.vault.plain_http"]
 
 
+@contextlib.contextmanager
+def _answers_in_plain_http() -> Iterator[int]:
+    """A loopback port that answers every connection at once in plain HTTP, without reading:
+    a TLS client's handshake fails there at once (no wait for a timeout); its port."""
+    server = socket.create_server(("127.0.0.1", 0))
+
+    def serve() -> None:
+        while True:
+            try:
+                conn, _ = server.accept()
+            except OSError:  # closed: the test is over
+                return
+            with conn, contextlib.suppress(OSError):
+                conn.sendall(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield int(server.getsockname()[1])
+    finally:
+        server.shutdown(socket.SHUT_RDWR)
+        server.close()
+        thread.join(5)
+
+
 def test_the_cli_prints_one_warning_line_for_an_inherited_verify_ssl_false(cli: Cli):
     """ZENML_STORE_VERIFY_SSL=false inherited from the environment: one stderr line saying TLS
     verification is off, however many calls the command makes."""
-    with HostileServer("truncated", body="{}") as server:
+    with _answers_in_plain_http() as port:
         result = cli.invoke(
-            "secret", "list", "--store", f"zenml+https://u:p@127.0.0.1:{server.port}",
+            "secret", "list", "--store", f"zenml+https://u:p@127.0.0.1:{port}",
             env={"ZENML_STORE_VERIFY_SSL": "false"},
         )  # fmt: skip
     lines = [line for line in result.stderr.splitlines() if "tls_verification_off" in line]
