@@ -1,4 +1,5 @@
-"""Shared fixtures. Every async test runs on asyncio and on trio."""
+"""Shared fixtures. Every async test runs on asyncio and on trio, except the trio runs a module
+leaves out (tests/backends.py)."""
 
 from __future__ import annotations
 
