@@ -111,10 +111,13 @@ def install(session: nox.Session, *groups: str) -> None:
 
 @nox.session(python=PYTHON)
 def tests(session: nox.Session) -> None:
-    """Every test, async ones on asyncio and trio, against a real ZenML server."""
+    """Every test, async ones on asyncio and trio where the backend matters, against real
+    ZenML, OpenBao and moto servers, spread over two worker processes (pytest-xdist; the
+    workers share one server of each: tests/server_process.py)."""
     install(session, "tests")
-    # The slowest tests are listed, so a run shows where the ~10 minute budget goes.
-    default = ["-m", "not slow", "--durations=15"]
+    # The slowest tests are listed, so a run shows where the time goes. Two workers: most
+    # tests wait on a server or a process, so two keep two cores busy (measured in issue 20).
+    default = ["-m", "not slow", "--durations=15", "-n", "2"]
     session.run("pytest", *(session.posargs or default), env=server_env())
 
 

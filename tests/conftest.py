@@ -1,4 +1,5 @@
-"""Shared fixtures. Every async test runs on asyncio and on trio."""
+"""Shared fixtures. Every async test runs on asyncio and on trio, except the trio runs a module
+leaves out (tests/backends.py)."""
 
 from __future__ import annotations
 
@@ -50,6 +51,20 @@ def _metadata_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> None:
 
     os.environ["STACKSECRETS_CACHE_DIR"] = str(tmp_path_factory.mktemp("metadata-cache"))
     os.environ["XDG_CACHE_HOME"] = str(tmp_path_factory.mktemp("xdg-cache"))
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Leave out the trio runs a module says add nothing (its ``trio_not_needed(item)``:
+    tests against a real server whose behaviour does not depend on the event loop); they
+    show as deselected."""
+    kept, trimmed = [], []
+    for item in items:
+        rule = getattr(getattr(item, "module", None), "trio_not_needed", None)
+        needed = rule is None or not isinstance(item, pytest.Function) or not rule(item)
+        (kept if needed else trimmed).append(item)
+    if trimmed:
+        config.hook.pytest_deselected(items=trimmed)
+        items[:] = kept
 
 
 @pytest.hookimpl(trylast=True)

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import json
 import math
-import subprocess
-import sys
 import time
 from pathlib import Path
 from typing import Any
@@ -18,6 +16,8 @@ from typing import Any
 import anyio
 import pytest
 
+from backends import asyncio_only_against_servers
+from cli_runner import Cli, Ran
 from fault_proxy import Fault, ProxyThread
 from moto_fixtures import (
     REGION,
@@ -41,6 +41,20 @@ from stacksecrets import (
     ValidationReport,
 )
 from stacksecrets.stores import AwsSecretsManagerStore, BatchReader, open_store
+
+#: The trio runs kept (the backend matters: concurrency, cancellation, timeouts, retries); the
+#: other tests against the real server run on asyncio only (tests/backends.py).
+trio_not_needed = asyncio_only_against_servers(
+    keep={
+        "test_cancelled_batched_read_leaves_nothing_behind",
+        "test_concurrent_validations_share_batched_reads",
+        "test_300_secrets_cost_batched_calls_only",
+        "test_throttling_through_the_fault_proxy",
+        "test_scripted_throttling_is_retried",
+        "test_unreachable_endpoint_is_a_store_error_per_secret",
+    }
+)
+
 
 KEY = ValidationLevel.SECRET_AND_KEY_EXISTS
 EXISTS = ValidationLevel.SECRET_EXISTS
@@ -507,15 +521,9 @@ components:
 """
 
 
-def cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "stacksecrets", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=env,
-        check=False,
-    )
+def cli(*args: str, env: dict[str, str]) -> Ran:
+    """The command in this process, with exactly ``env`` as its environment."""
+    return Cli(hidden=("",)).invoke(*args, env=env)
 
 
 def test_cli_validate_and_secret_commands(aws_env: AwsEnv, tmp_path: Path):

@@ -148,7 +148,7 @@ def test_an_unreachable_first_store_is_an_error_not_a_fall_through(
     """The first store is down, the second holds the secret: reads fail as unavailable and
     the CLI exits 3, instead of answering from the second store."""
     path = tmp_path / "s.json"
-    cli("secret", "create", "db", "--password=pw-x", store=path)
+    cli.invoke("secret", "create", "db", "--password=pw-x", store=path)
     down = f"vault+http://127.0.0.1:{_closed_port()}/secret"
     env = {"VAULT_TOKEN": "not-a-real-token"}
     stack = tmp_path / "stack.yaml"
@@ -156,12 +156,12 @@ def test_an_unreachable_first_store_is_an_error_not_a_fall_through(
         "stacks:\n  - name: s\n    components:\n      - type: t\n        flavor: f\n"
         "        name: n\n        configuration:\n          p: '{{db.password}}'\n"
     )
-    result = cli(
+    result = cli.invoke(
         "validate", str(stack), "--store", down, "--store", path.as_uri(), "--deadline", "20",
         env=env,
     )  # fmt: skip
     assert result.returncode == 3, result.stdout + result.stderr
-    got = cli("secret", "get", "db", "--store", down, "--store", path.as_uri(), env=env)
+    got = cli.invoke("secret", "get", "db", "--store", down, "--store", path.as_uri(), env=env)
     assert got.returncode == 3, got.stderr
     monkeypatch.setenv("VAULT_TOKEN", "not-a-real-token")  # the API reads the process's
     with (
@@ -201,28 +201,28 @@ def test_cli_repeats_store_for_a_chain(cli: Cli, tmp_path: Path) -> None:
     """A real process: ``--store A --store B``: validate says which store answered (text and
     JSON), ``secret create`` writes to A, ``secret list`` lists both."""
     a, b = tmp_path / "a.json", tmp_path / "b.json"
-    assert cli("secret", "create", "in-b", "--k=pw-b", store=b).returncode == 0
+    assert cli.invoke("secret", "create", "in-b", "--k=pw-b", store=b).returncode == 0
     chain = ["--store", a.as_uri(), "--store", b.as_uri()]
-    created = cli("secret", "create", "in-a", "--k=pw-a", *chain)
+    created = cli.invoke("secret", "create", "in-a", "--k=pw-a", *chain)
     assert created.returncode == 0, created.stderr
-    listed = cli("secret", "list", "--json", *chain)
+    listed = cli.invoke("secret", "list", "--json", *chain)
     assert json.loads(listed.stdout) == ["in-a", "in-b"]
-    assert json.loads(cli("secret", "list", "--json", store=a).stdout) == ["in-a"]
+    assert json.loads(cli.invoke("secret", "list", "--json", store=a).stdout) == ["in-a"]
     stack = tmp_path / "stack.yaml"
     stack.write_text(
         "stacks:\n  - name: s\n    components:\n      - type: t\n        flavor: f\n"
         "        name: n\n        configuration:\n          x: '{{in-a.k}}'\n"
         "          y: '{{in-b.k}}'\n"
     )
-    text = cli("validate", str(stack), *chain)
+    text = cli.invoke("validate", str(stack), *chain)
     assert text.returncode == 0, text.stdout + text.stderr
     assert f"answered by {a.as_uri()}: 'in-a'" in text.stdout
     assert f"answered by {b.as_uri()}: 'in-b'" in text.stdout
-    data = json.loads(cli("validate", str(stack), "--json", *chain).stdout)
+    data = json.loads(cli.invoke("validate", str(stack), "--json", *chain).stdout)
     assert data["sources"] == {"in-a": a.as_uri(), "in-b": b.as_uri()}
-    got = cli("secret", "get", "in-b", *chain)
+    got = cli.invoke("secret", "get", "in-b", *chain)
     assert got.stdout.splitlines()[0] == f"Secret 'in-b' (from {b.as_uri()}):"
-    got = cli("secret", "get", "in-b", "--json", *chain)
+    got = cli.invoke("secret", "get", "in-b", "--json", *chain)
     assert json.loads(got.stdout)["store"] == b.as_uri()
 
 

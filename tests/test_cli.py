@@ -26,7 +26,7 @@ def example_store(tmp_path: Path) -> Path:
 
 def test_validate_ok_exits_zero(cli: Cli, example_store: Path):
     """The example stacks validate cleanly: exit 0 and an OK line naming both stacks."""
-    result = cli("validate", str(EXAMPLES / "stacks"), store=example_store)
+    result = cli.invoke("validate", str(EXAMPLES / "stacks"), store=example_store)
     assert result.returncode == 0, result.stderr
     assert "OK" in result.stdout
     assert "'prod'" in result.stdout
@@ -35,7 +35,7 @@ def test_validate_ok_exits_zero(cli: Cli, example_store: Path):
 
 def test_validate_problems_exit_one_and_name_every_usage(cli: Cli, example_store: Path):
     """A stack with problems exits 1 and the report names each problem and where it is used."""
-    result = cli("validate", str(EXAMPLES / "broken-stack.yaml"), store=example_store)
+    result = cli.invoke("validate", str(EXAMPLES / "broken-stack.yaml"), store=example_store)
     assert result.returncode == 1, result.stderr
     out = result.stdout
     assert "missing key: 'mlflow_secret' key 'pasword'" in out
@@ -47,7 +47,9 @@ def test_validate_problems_exit_one_and_name_every_usage(cli: Cli, example_store
 
 def test_validate_json_output(cli: Cli, example_store: Path):
     """--json prints the report as JSON, with problems, usages and stats."""
-    result = cli("validate", str(EXAMPLES / "broken-stack.yaml"), "--json", store=example_store)
+    result = cli.invoke(
+        "validate", str(EXAMPLES / "broken-stack.yaml"), "--json", store=example_store
+    )
     report = json.loads(result.stdout)
     assert report["ok"] is False
     assert report["level"] == "SECRET_AND_KEY_EXISTS"
@@ -61,7 +63,7 @@ def test_validate_json_output(cli: Cli, example_store: Path):
 
 def test_validate_level_secret_exists_ignores_keys(cli: Cli, example_store: Path):
     """At SECRET_EXISTS a wrong key is not a problem; a missing secret still is."""
-    result = cli(
+    result = cli.invoke(
         "validate",
         str(EXAMPLES / "broken-stack.yaml"),
         "--level",
@@ -84,7 +86,7 @@ def test_validate_level_secret_exists_ignores_keys(cli: Cli, example_store: Path
 )
 def test_bad_configuration_exits_two(cli: Cli, args, env, message, example_store: Path):
     """A bad level, variable or store URL exits 2 with an error that says what to fix."""
-    result = cli("validate", str(EXAMPLES / "stacks"), *args, store=example_store, env=env)
+    result = cli.invoke("validate", str(EXAMPLES / "stacks"), *args, store=example_store, env=env)
     assert result.returncode == 2
     assert message in result.stderr
     assert "Traceback" not in result.stderr
@@ -94,7 +96,7 @@ def test_bad_stack_file_exits_two_naming_the_file(cli: Cli, tmp_path: Path, exam
     """A malformed stack file exits 2 and the error names the file and line."""
     bad = tmp_path / "bad.yaml"
     bad.write_text("stacks:\n  - name: x\n    components: [\n")
-    result = cli("validate", str(bad), store=example_store)
+    result = cli.invoke("validate", str(bad), store=example_store)
     assert result.returncode == 2
     assert "bad.yaml" in result.stderr
     assert "Traceback" not in result.stderr
@@ -107,7 +109,7 @@ def test_corrupt_store_file_exits_two_and_is_left_alone(cli: Cli, tmp_path: Path
     store.chmod(0o600)
     before = store.read_bytes()
     for args in (["validate", str(EXAMPLES / "stacks")], ["secret", "create", "n", "--k=v"]):
-        result = cli(*args, store=store)
+        result = cli.invoke(*args, store=store)
         assert result.returncode == 2
         assert "v-hidden-1" not in result.stderr
     assert store.read_bytes() == before
@@ -116,7 +118,7 @@ def test_corrupt_store_file_exits_two_and_is_left_alone(cli: Cli, tmp_path: Path
 def test_unreachable_store_exits_three(cli: Cli):
     """A store that cannot be reached exits 3 and says which one."""
     url = "zenml+http://127.0.0.1:9?username=u&password=pw-not-shown"
-    result = cli("validate", str(EXAMPLES / "stacks"), "--deadline", "20", store=url)
+    result = cli.invoke("validate", str(EXAMPLES / "stacks"), "--deadline", "20", store=url)
     assert result.returncode == 3, result.stdout + result.stderr
     assert "127.0.0.1:9" in result.stdout + result.stderr
     assert "pw-not-shown" not in result.stdout + result.stderr
@@ -125,7 +127,7 @@ def test_unreachable_store_exits_three(cli: Cli):
 def test_secret_commands_round_trip(cli: Cli, tmp_path: Path):
     """create (as in the seed), get (values hidden), list, update, delete, on a real file."""
     store = tmp_path / "new" / "secrets.json"
-    created = cli(
+    created = cli.invoke(
         "secret",
         "create",
         "mlflow_secret",
@@ -138,17 +140,17 @@ def test_secret_commands_round_trip(cli: Cli, tmp_path: Path):
     assert "s3cret-value-1" not in created.stdout
     assert (store.stat().st_mode & 0o777) == 0o600
 
-    shown = cli("secret", "get", "mlflow_secret", store=store)
+    shown = cli.invoke("secret", "get", "mlflow_secret", store=store)
     assert shown.returncode == 0
     assert "username: **********" in shown.stdout
     assert "s3cret-value-1" not in shown.stdout
-    revealed = cli("secret", "get", "mlflow_secret", "--show-values", "--json", store=store)
+    revealed = cli.invoke("secret", "get", "mlflow_secret", "--show-values", "--json", store=store)
     assert json.loads(revealed.stdout)["values"] == {
         "password": "s3cret-value-1",
         "username": "admin",
     }
 
-    updated = cli(
+    updated = cli.invoke(
         "secret",
         "update",
         "mlflow_secret",
@@ -158,14 +160,14 @@ def test_secret_commands_round_trip(cli: Cli, tmp_path: Path):
         store=store,
     )
     assert updated.returncode == 0, updated.stderr
-    listed = cli("secret", "list", "--json", store=store)
+    listed = cli.invoke("secret", "list", "--json", store=store)
     assert json.loads(listed.stdout) == ["mlflow_secret"]
-    after = cli("secret", "get", "mlflow_secret", "--show-values", "--json", store=store)
+    after = cli.invoke("secret", "get", "mlflow_secret", "--show-values", "--json", store=store)
     assert json.loads(after.stdout)["values"] == {"password": "new-value-2"}
 
-    deleted = cli("secret", "delete", "mlflow_secret", "--yes", store=store)
+    deleted = cli.invoke("secret", "delete", "mlflow_secret", "--yes", store=store)
     assert deleted.returncode == 0
-    missing = cli("secret", "get", "mlflow_secret", store=store)
+    missing = cli.invoke("secret", "get", "mlflow_secret", store=store)
     assert missing.returncode == 1
     assert "does not exist" in missing.stderr
 
@@ -173,7 +175,7 @@ def test_secret_commands_round_trip(cli: Cli, tmp_path: Path):
 def test_secret_values_from_stdin_stay_out_of_argv(cli: Cli, tmp_path: Path):
     """--values-file - reads a JSON/YAML mapping from stdin, so values stay out of history."""
     store = tmp_path / "s.json"
-    result = cli(
+    result = cli.invoke(
         "secret",
         "create",
         "db",
@@ -183,7 +185,7 @@ def test_secret_values_from_stdin_stay_out_of_argv(cli: Cli, tmp_path: Path):
         stdin='{"user": "app", "password": "from-stdin-3"}',
     )
     assert result.returncode == 0, result.stderr
-    got = cli("secret", "get", "db", "--show-values", "--json", store=store)
+    got = cli.invoke("secret", "get", "db", "--show-values", "--json", store=store)
     assert json.loads(got.stdout)["values"]["password"] == "from-stdin-3"
 
 
@@ -198,17 +200,17 @@ def test_secret_values_from_stdin_stay_out_of_argv(cli: Cli, tmp_path: Path):
 )
 def test_bad_secret_input_exits_two(cli: Cli, args, message, tmp_path: Path):
     """Malformed secret input exits 2 with a message saying what was wrong."""
-    result = cli(*args, store=tmp_path / "s.json")
+    result = cli.invoke(*args, store=tmp_path / "s.json")
     assert result.returncode == 2
     assert message in result.stderr
 
 
 def test_create_existing_secret_exits_one(cli: Cli, example_store: Path):
     """Creating a name that exists fails (exit 1) and leaves the stored secret as it was."""
-    result = cli("secret", "create", "aws", "--x=y", store=example_store)
+    result = cli.invoke("secret", "create", "aws", "--x=y", store=example_store)
     assert result.returncode == 1
     assert "already exists" in result.stderr
-    kept = cli("secret", "get", "aws", "--json", store=example_store)
+    kept = cli.invoke("secret", "get", "aws", "--json", store=example_store)
     assert set(json.loads(kept.stdout)["values"]) == {"access_key_id", "secret_access_key"}
 
 
@@ -217,8 +219,10 @@ def test_create_existing_secret_exits_one(cli: Cli, example_store: Path):
 )
 def test_secret_commands_ignore_a_bad_level_variable(cli: Cli, variable: str, example_store: Path):
     """The level matters only to validation: listing and reading secrets work whatever it is."""
-    listed = cli("secret", "list", store=example_store, env={variable: "bogus"})
+    listed = cli.invoke("secret", "list", store=example_store, env={variable: "bogus"})
     assert listed.returncode == 0, listed.stderr
     assert "mlflow_secret" in listed.stdout
-    shown = cli("secret", "get", "mlflow_secret", store=example_store, env={variable: "bogus"})
+    shown = cli.invoke(
+        "secret", "get", "mlflow_secret", store=example_store, env={variable: "bogus"}
+    )
     assert shown.returncode == 0, shown.stderr

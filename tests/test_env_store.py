@@ -134,18 +134,20 @@ def test_cli_validates_against_a_real_process_environment(cli: Cli, tmp_path: Pa
     stack = tmp_path / "stack.yaml"
     stack.write_text(STACK)
     env = {k: v for k, v in ENV.items() if k != "PATH"}
-    missing = cli("validate", "--store", "env://", str(stack), env=env)
+    missing = cli.invoke("validate", "--store", "env://", str(stack), env=env)
     assert missing.returncode == 1, missing.stderr
     assert "missing key: 'db-prod' key 'token'" in missing.stdout
     shown = missing.stdout + missing.stderr
     assert not [value for value in ENV.values() if value.startswith("pw-") and value in shown]
 
     env["STACKSECRETS_SECRET_db-prod__token"] = "tk-env-5"
-    passed = cli("validate", str(stack), "--json", env={**env, "STACKSECRETS_STORE": "env://"})
+    passed = cli.invoke(
+        "validate", str(stack), "--json", env={**env, "STACKSECRETS_STORE": "env://"}
+    )
     assert passed.returncode == 0, passed.stdout + passed.stderr
     assert json.loads(passed.stdout)["ok"] is True
 
-    refused = cli("secret", "create", "x", "--k=v", "--store", "env://", env=env)
+    refused = cli.invoke("secret", "create", "x", "--k=v", "--store", "env://", env=env)
     assert refused.returncode == 2
     assert "the store env:// is read-only" in refused.stderr
 

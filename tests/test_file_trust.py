@@ -22,6 +22,7 @@ import anyio
 import pytest
 from cryptography.fernet import Fernet
 
+from cli_runner import Cli, Ran
 from stacksecrets import ConfigurationError, ForbiddenError, StoreCorruptError, StoreError
 from stacksecrets.cli._secret import check_update
 from stacksecrets.stores import FileStore, MemoryStore, ZenMLStore, _file, open_store
@@ -31,7 +32,13 @@ ROOT = Path(__file__).resolve().parent.parent
 EXAMPLES = ROOT / "examples"
 
 
-def run_cli(*args: str, env: dict[str, str] | None = None, timeout: float = 60):
+def run_cli(*args: str, env: dict[str, str] | None = None) -> Ran:
+    """The command in this process (tests/cli_runner.py)."""
+    return Cli().invoke(*args, env=env)
+
+
+def run_process(*args: str, env: dict[str, str] | None = None, timeout: float = 60):
+    """The command in a real process (where opening a file could block the test)."""
     environ = {k: v for k, v in os.environ.items() if not k.startswith(("STACKSECRETS_", "ZENML_"))}
     environ.update(env or {})
     return subprocess.run(
@@ -77,7 +84,7 @@ def test_a_fifo_store_path_is_refused_at_once_in_a_real_process(tmp_path: Path):
         ["validate", str(EXAMPLES / "stacks")],
     ):
         started = time.monotonic()
-        result = run_cli(*args, env=env, timeout=30)
+        result = run_process(*args, env=env, timeout=30)
         assert time.monotonic() - started < 20
         assert result.returncode == 2, (args, result.stderr)
         assert "is a FIFO (named pipe), not a regular file" in result.stderr

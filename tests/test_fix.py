@@ -83,8 +83,9 @@ def target(request: pytest.FixtureRequest, tmp_path: Path, cli: Cli) -> Target:
         server: ZenMLServer = request.getfixturevalue("zenml_server")
         env = {"ZENML_STORE_USERNAME": server.username, "ZENML_STORE_PASSWORD": server.password}
         found = Target(server.store_url, env, prefix)
-    made = cli("secret", "create", f"{prefix}-k8s", "--context=ctx-1", store=found.store,
-               env=found.env)  # fmt: skip
+    made = cli.invoke(
+        "secret", "create", f"{prefix}-k8s", "--context=ctx-1", store=found.store, env=found.env
+    )
     assert made.returncode == 0, made.stderr
     return found
 
@@ -97,9 +98,10 @@ def stack_file(tmp_path: Path, target: Target) -> Path:
 
 
 def _stored(cli: Cli, target: Target, name: str) -> dict[str, str] | None:
-    """The values of secret ``name`` as another process reads them; ``None`` if absent."""
-    found = cli("secret", "get", name, "--show-values", "--json", store=target.store,
-                env=target.env)  # fmt: skip
+    """The values of secret ``name`` as ``secret get`` reads them; ``None`` if absent."""
+    found = cli.invoke(
+        "secret", "get", name, "--show-values", "--json", store=target.store, env=target.env
+    )
     if found.returncode == 1:
         return None
     assert found.returncode == 0, found.stderr
@@ -131,7 +133,7 @@ def test_fix_answers_the_prompts_and_the_stack_validates(
     leaked = [key for keys in values.values() for key, v in keys.items() if v in run.output]
     assert leaked == [], "a value showed on the terminal"
 
-    again = cli("validate", str(stack_file), store=target.store, env=target.env)
+    again = cli.invoke("validate", str(stack_file), store=target.store, env=target.env)
     assert again.returncode == 0, again.stdout
     assert _stored(cli, target, f"{p}-aws") == values[f"{p}-aws"]
     assert _stored(cli, target, f"{p}-mlflow") == values[f"{p}-mlflow"]
@@ -144,11 +146,20 @@ def test_register_secrets_is_the_same_fix_under_zenmls_name(
     """``stacksecrets register-secrets PATHS`` (the name of ``zenml stack register-secrets``),
     scripted with a values file on stdin: the stack validates afterwards."""
     values = target.values()
-    done = cli("register-secrets", str(stack_file), "--values-file", "-", store=target.store,
-               env=target.env, stdin=json.dumps(values))  # fmt: skip
+    done = cli.invoke(
+        "register-secrets",
+        str(stack_file),
+        "--values-file",
+        "-",
+        store=target.store,
+        env=target.env,
+        stdin=json.dumps(values),
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "Secret references OK" in done.stdout
-    assert cli("validate", str(stack_file), store=target.store, env=target.env).returncode == 0
+    assert (
+        cli.invoke("validate", str(stack_file), store=target.store, env=target.env).returncode == 0
+    )
 
 
 def test_a_values_file_never_overwrites_an_existing_key(
@@ -162,8 +173,15 @@ def test_a_values_file_never_overwrites_an_existing_key(
     values[f"{p}-unused"] = {"k": "v"}
     file = tmp_path / "values.yaml"
     file.write_text(json.dumps(values), encoding="utf-8")
-    done = cli("validate", str(stack_file), "--fix", "--values-file", str(file),
-               store=target.store, env=target.env)  # fmt: skip
+    done = cli.invoke(
+        "validate",
+        str(stack_file),
+        "--fix",
+        "--values-file",
+        str(file),
+        store=target.store,
+        env=target.env,
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     assert f"not used from {file}" in done.stderr
     assert f"'{p}-k8s' key 'context'" in done.stderr
@@ -180,8 +198,15 @@ def test_dry_run_lists_the_writes_and_writes_nothing(
     """--dry-run needs no terminal, lists each write with where its keys are used, and
     leaves the store as it was (the validation still fails: exit 1)."""
     p = target.prefix
-    dry = cli("validate", str(stack_file), "--fix", "--dry-run", store=target.store,
-              env=target.env, stdin="")  # fmt: skip
+    dry = cli.invoke(
+        "validate",
+        str(stack_file),
+        "--fix",
+        "--dry-run",
+        store=target.store,
+        env=target.env,
+        stdin="",
+    )
     assert dry.returncode == 1, dry.stderr
     assert "--fix would make 3 write(s):" in dry.stdout
     assert f"create secret '{p}-aws' with key(s) 'key_id', 'secret_key'" in dry.stdout
@@ -196,8 +221,9 @@ def test_without_a_terminal_or_values_it_refuses(
     cli: Cli, target: Target, stack_file: Path
 ) -> None:
     """No terminal and no values file: exit 2 with what to do instead, before any store call."""
-    refused = cli("validate", str(stack_file), "--fix", store=target.store, env=target.env,
-                  stdin="")  # fmt: skip
+    refused = cli.invoke(
+        "validate", str(stack_file), "--fix", store=target.store, env=target.env, stdin=""
+    )
     assert refused.returncode == 2
     assert "standard input is not one" in refused.stderr
     assert "--values-file" in refused.stderr
@@ -212,8 +238,16 @@ def test_a_values_file_missing_a_value_writes_nothing(
     error (exit 2) naming the secret and key, and nothing is written."""
     values = target.values()
     del values[f"{target.prefix}-mlflow"]["user"]
-    done = cli("validate", str(stack_file), "--fix", "--values-file", "-", store=target.store,
-               env=target.env, stdin=json.dumps(values))  # fmt: skip
+    done = cli.invoke(
+        "validate",
+        str(stack_file),
+        "--fix",
+        "--values-file",
+        "-",
+        store=target.store,
+        env=target.env,
+        stdin=json.dumps(values),
+    )
     assert done.returncode == 2
     assert f"no value for '{target.prefix}-mlflow' key 'user'; nothing was written" in done.stderr
     assert _stored(cli, target, f"{target.prefix}-aws") is None
@@ -329,12 +363,12 @@ def test_level_none_is_refused_with_fix(cli: Cli, tmp_path: Path) -> None:
     stack.write_text(STACK_YAML.replace("P-", "x-"), encoding="utf-8")
     store = tmp_path / "secrets.json"
     # A store named on the command line must exist for reads (a typo is not an empty store).
-    assert cli("secret", "create", "unrelated", "--k=v", store=store).returncode == 0
-    none = cli("validate", str(stack), "--fix", "--level", "NONE", "--dry-run", store=store)
+    assert cli.invoke("secret", "create", "unrelated", "--k=v", store=store).returncode == 0
+    none = cli.invoke("validate", str(stack), "--fix", "--level", "NONE", "--dry-run", store=store)
     assert none.returncode == 2
     assert "--fix needs a level that looks secrets up" in none.stderr
     env = {"ZENML_SECRET_VALIDATION_LEVEL": "NONE"}
-    dry = cli("validate", str(stack), "--fix", "--dry-run", store=store, env=env)
+    dry = cli.invoke("validate", str(stack), "--fix", "--dry-run", store=store, env=env)
     assert "--fix would make 3 write(s)" in dry.stdout
 
 
@@ -342,6 +376,6 @@ def test_dry_run_and_values_file_go_with_fix(cli: Cli, tmp_path: Path) -> None:
     """--dry-run or --values-file without --fix is a usage mistake: exit 2, saying so."""
     stack = tmp_path / "stack.yaml"
     stack.write_text(STACK_YAML.replace("P-", "x-"), encoding="utf-8")
-    alone = cli("validate", str(stack), "--dry-run", store=tmp_path / "s.json")
+    alone = cli.invoke("validate", str(stack), "--dry-run", store=tmp_path / "s.json")
     assert alone.returncode == 2
     assert "--dry-run goes with --fix" in alone.stderr

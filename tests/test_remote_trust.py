@@ -6,9 +6,12 @@ Servers here are real loopback servers (``tests/hostile_server.py``, the session
 
 from __future__ import annotations
 
+import contextlib
 import json
+import socket
 import subprocess
 import sys
+import threading
 import time
 import traceback
 from collections.abc import Iterator
@@ -98,7 +101,6 @@ def test_an_endless_body_costs_bounded_memory_in_a_real_process():
             [sys.executable, "-c", code, server.url],
             capture_output=True,
             text=True,
-            timeout=120,
             check=False,
         )
     assert done.returncode == 0, done.stderr
@@ -110,7 +112,7 @@ def test_an_endless_body_costs_bounded_memory_in_a_real_process():
 def test_the_cli_has_a_default_deadline_that_the_user_can_change(cli: Cli):
     """A server dripping one byte at a time never trips a read timeout; the CLI's deadline
     (default 120 s, shown in --help; --deadline or STACKSECRETS_DEADLINE) ends it, exit 3."""
-    assert "[default: 120.0" in cli("--help").stdout
+    assert "[default: 120.0" in cli.invoke("--help").stdout
     with HostileServer("drip") as server:
         store = f"zenml+http://u:p@127.0.0.1:{server.port}"
         for args, env in (
@@ -119,13 +121,13 @@ def test_the_cli_has_a_default_deadline_that_the_user_can_change(cli: Cli):
             (["validate", "--zenml-stack", "x", "--json"], {"STACKSECRETS_DEADLINE": "1.5"}),
         ):
             started = time.monotonic()
-            result = cli(*args, store=store, env=env, timeout=60)
+            result = cli.invoke(*args, store=store, env=env)
             took = time.monotonic() - started
             assert result.returncode == 3, result.stderr
             assert "did not finish within 1.5 s" in result.stderr
             assert "Traceback" not in result.stderr
             assert took < 30, took
-        assert cli("--deadline", "soon", "secret", "list", store=store).returncode == 2
+        assert cli.invoke("--deadline", "soon", "secret", "list", store=store).returncode == 2
 
 
 # ---------------------------------------------------------------------- truncated JSON (item 14)
@@ -177,10 +179,9 @@ async def test_a_422_from_the_real_server_is_bad_input_with_the_reason_and_no_in
 
 def test_a_long_name_exits_two_in_the_cli(cli: Cli, zenml_server):
     """The command line says what is wrong (exit 2), not "unreachable" (exit 3)."""
-    result = cli(
+    result = cli.invoke(
         "secret", "create", "n" * 300, "--k=v", "--store", zenml_server.store_url,
         env={"ZENML_STORE_USERNAME": "admin", "ZENML_STORE_PASSWORD": zenml_server.password},
-        timeout=120,
     )  # fmt: skip
     assert result.returncode == 2, result.stderr
     assert "at most 255" in result.stderr
@@ -229,13 +230,38 @@ def test_vault_over_plain_http_to_another_host_warns():
     assert _warnings(events) == ["stacksecrets.vault.plain_http"]
 
 
+@contextlib.contextmanager
+def _answers_in_plain_http() -> Iterator[int]:
+    """A loopback port that answers every connection at once in plain HTTP, without reading:
+    a TLS client's handshake fails there at once (no wait for a timeout); its port."""
+    server = socket.create_server(("127.0.0.1", 0))
+
+    def serve() -> None:
+        while True:
+            try:
+                conn, _ = server.accept()
+            except OSError:  # closed: the test is over
+                return
+            with conn, contextlib.suppress(OSError):
+                conn.sendall(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield int(server.getsockname()[1])
+    finally:
+        server.shutdown(socket.SHUT_RDWR)
+        server.close()
+        thread.join(5)
+
+
 def test_the_cli_prints_one_warning_line_for_an_inherited_verify_ssl_false(cli: Cli):
     """ZENML_STORE_VERIFY_SSL=false inherited from the environment: one stderr line saying TLS
     verification is off, however many calls the command makes."""
-    with HostileServer("truncated", body="{}") as server:
-        result = cli(
-            "secret", "list", "--store", f"zenml+https://u:p@127.0.0.1:{server.port}",
-            env={"ZENML_STORE_VERIFY_SSL": "false"}, timeout=60,
+    with _answers_in_plain_http() as port:
+        result = cli.invoke(
+            "secret", "list", "--store", f"zenml+https://u:p@127.0.0.1:{port}",
+            env={"ZENML_STORE_VERIFY_SSL": "false"},
         )  # fmt: skip
     lines = [line for line in result.stderr.splitlines() if "tls_verification_off" in line]
     assert len(lines) == 1, result.stderr
@@ -246,7 +272,7 @@ def test_the_cli_prints_one_warning_line_for_an_inherited_verify_ssl_false(cli: 
 def test_a_bad_verify_ssl_variable_exits_two_naming_it(cli: Cli, value):
     """Neither a boolean word nor a CA file: exit 2, the variable named, no traceback, and
     the value itself not shown."""
-    result = cli(
+    result = cli.invoke(
         "secret", "list", "--store", "zenml+https://u:p@127.0.0.1:9",
         env={"ZENML_STORE_VERIFY_SSL": value},
     )  # fmt: skip
@@ -289,14 +315,16 @@ def test_a_verify_ssl_ca_file_and_pem_text_are_accepted(tmp_path: Path):
 )
 def test_a_value_typed_in_the_wrong_place_is_never_echoed(cli: Cli, tmp_path: Path, args):
     """A word that may be a value given in the wrong place is shown by position, not text."""
-    result = cli(*args, store=tmp_path / "s.json")
+    result = cli.invoke(*args, store=tmp_path / "s.json")
     assert result.returncode == 2, result.stderr
     assert "hunter2" not in result.stderr + result.stdout
     assert "Traceback" not in result.stderr
 
 
 def test_the_space_after_equals_typo_says_where(cli: Cli, tmp_path: Path):
-    result = cli("secret", "create", "db", "--password=", "hunter2-typo", store=tmp_path / "s")
+    result = cli.invoke(
+        "secret", "create", "db", "--password=", "hunter2-typo", store=tmp_path / "s"
+    )
     assert "argument 2 (after --password=, a space after '='?)" in result.stderr
 
 
@@ -314,8 +342,8 @@ def test_the_space_after_equals_typo_says_where(cli: Cli, tmp_path: Path):
 def test_json_errors_are_a_json_object_on_stdout(cli: Cli, tmp_path: Path, args, code, kind):
     """With --json, every exit-2/3 error prints {"error": {...}} on stdout (and its line on
     stderr), so a program reading stdout always gets JSON."""
-    result = cli(*args, store=tmp_path / "no-such-store.json", env={
-        "STACKSECRETS_DEADLINE": "20"}, timeout=60)  # fmt: skip
+    result = cli.invoke(*args, store=tmp_path / "no-such-store.json", env={
+        "STACKSECRETS_DEADLINE": "20"})  # fmt: skip
     assert result.returncode == code, result.stderr
     error = json.loads(result.stdout)["error"]
     assert error["kind"] == kind

@@ -201,6 +201,23 @@ FACTORIES: list[object] = [
 ]
 
 
+#: Stores behind a real server: their answers do not depend on the test's event loop, so the
+#: contract runs on asyncio only, except where the store's own concurrency is tested.
+SERVER_STORES = frozenset({"zenml", "vault", "aws"})
+ON_BOTH_BACKENDS = frozenset({"test_many_calls_at_once"})
+
+
+def trio_not_needed(item: pytest.Function) -> bool:
+    """Whether the trio run of ``item`` adds nothing (tests/conftest.py leaves it out)."""
+    params = item.callspec.params
+    factory = params.get("store_target")
+    return (
+        params.get("anyio_backend") == "trio"
+        and getattr(factory, "__name__", "") in SERVER_STORES
+        and item.originalname not in ON_BOTH_BACKENDS
+    )
+
+
 @pytest.fixture(params=FACTORIES)
 def store_target(request: pytest.FixtureRequest) -> StoreTarget:
     factory: StoreFactory = request.param

@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import socket
 import ssl
-import subprocess
-import sys
 import uuid
 import weakref
 from collections.abc import Iterator
@@ -18,6 +15,8 @@ import attrs
 import httpx
 import pytest
 
+from backends import asyncio_only_against_servers
+from cli_runner import HIDDEN_PREFIXES, Cli, Ran
 from fault_proxy import Fault, ProxyThread
 from openbao_fixtures import OpenBao
 from recording_transport import RecordingTransport
@@ -37,6 +36,18 @@ from stacksecrets import (
 )
 from stacksecrets.stores import open_store
 from stacksecrets.stores._vault import VaultStore, VaultTLSWarning
+
+#: The trio runs kept (the backend matters: concurrency, cancellation, timeouts, retries); the
+#: other tests against the real server run on asyncio only (tests/backends.py).
+trio_not_needed = asyncio_only_against_servers(
+    keep={
+        "test_sealed_server_is_transient_then_unavailable",
+        "test_standby_429_through_the_fault_proxy_is_retried",
+        "test_unreachable_server_is_transient",
+        "test_update_retries_when_another_writer_came_first",
+    }
+)
+
 
 # ---------------------------------------------------------------------- shared server data
 
@@ -318,22 +329,9 @@ def test_sync_client_gets_secret_values(openbao: OpenBao, seeded: Seeded, monkey
 # ---------------------------------------------------------------------- the CLI
 
 
-def _cli(*args: str, env: dict[str, str], stdin: str | None = None):
-    environ = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("STACKSECRETS_", "ZENML_", "VAULT_"))
-    }
-    environ.update(env)
-    return subprocess.run(
-        [sys.executable, "-m", "stacksecrets", *args],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=environ,
-        check=False,
-    )
+def _cli(*args: str, env: dict[str, str], stdin: str | None = None) -> Ran:
+    """The command in this process, with no VAULT_* variable of the test process either."""
+    return Cli(hidden=(*HIDDEN_PREFIXES, "VAULT_")).invoke(*args, env=env, stdin=stdin)
 
 
 @pytest.fixture

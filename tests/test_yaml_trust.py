@@ -9,15 +9,14 @@ scans every rendering of the error for it.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 import traceback
 from pathlib import Path
 
 import pytest
 import yaml
 
+from cli_runner import Cli
 from stacksecrets import ConfigurationError, StackLoadError, _yaml
 from stacksecrets._loaders import MAX_VALUES_FILE_BYTES, load_stack_file, load_values_file
 
@@ -39,16 +38,13 @@ def yaml_loader(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch)
     return request.param  # type: ignore[no-any-return]
 
 
-def run_cli(*args: str, stdin: str | bytes | None = None, env: dict[str, str] | None = None):
-    environ = {k: v for k, v in os.environ.items() if not k.startswith(("STACKSECRETS_", "ZENML_"))}
-    environ.update(env or {})
-    return subprocess.run(
-        [sys.executable, "-m", "stacksecrets", *args],
-        input=stdin.encode() if isinstance(stdin, str) else stdin,
-        capture_output=True,
-        timeout=120,
-        env=environ,
-        check=False,
+def run_cli(
+    *args: str, stdin: str | bytes | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[bytes]:
+    """The command in this process (tests/cli_runner.py), its output as bytes."""
+    ran = Cli().invoke(*args, env=env, stdin=stdin)
+    return subprocess.CompletedProcess(
+        list(args), ran.returncode, ran.stdout.encode(), ran.stderr.encode()
     )
 
 

@@ -110,7 +110,9 @@ def problems(result: subprocess.CompletedProcess[str]) -> set[tuple[str, str | N
 def test_cli_validates_a_server_stack(cli: Cli, platform: Platform, zenml_server: ZenMLServer):
     """`stacksecrets validate --store zenml+http://... --zenml-stack NAME` reads the stack from
     the server and reports its missing key, exit 1, without showing the password."""
-    result = cli("validate", "--store", platform.url, "--zenml-stack", platform.prod, "--json")
+    result = cli.invoke(
+        "validate", "--store", platform.url, "--zenml-stack", platform.prod, "--json"
+    )
     assert result.returncode == 1, result.stderr
     p = platform.prefix
     assert problems(result) == {("missing_key", f"{p}aws-prod", "session_token")}
@@ -120,7 +122,7 @@ def test_cli_validates_a_server_stack(cli: Cli, platform: Platform, zenml_server
 def test_cli_validates_several_server_stacks_in_one_pass(cli: Cli, platform: Platform):
     """Several --zenml-stack options are validated in one pass; a secret they share is
     looked up once, and every usage of each problem is listed."""
-    result = cli(
+    result = cli.invoke(
         "validate",
         "--store",
         platform.url,
@@ -143,7 +145,7 @@ def test_cli_validates_several_server_stacks_in_one_pass(cli: Cli, platform: Pla
 
 def test_cli_unknown_server_stack_exits_two(cli: Cli, platform: Platform):
     """An unknown --zenml-stack name exits 2 and names the stack."""
-    result = cli("validate", "--store", platform.url, "--zenml-stack", "no-such-stack-x")
+    result = cli.invoke("validate", "--store", platform.url, "--zenml-stack", "no-such-stack-x")
     assert result.returncode == 2
     assert "no-such-stack-x" in result.stderr
 
@@ -176,7 +178,7 @@ def test_same_missing_references_as_zenml_and_right_where_zenml_is_wrong(
         f"{p}prefix": [],  # ZenML's defect: "aws-pr" matched "aws-prod" by prefix
     }
     for name in names:
-        result = cli("validate", "--store", platform.url, "--zenml-stack", name, "--json")
+        result = cli.invoke("validate", "--store", platform.url, "--zenml-stack", name, "--json")
         ours = sorted(
             f"{secret}.{key}" if key else secret
             for kind, secret, key in problems(result)

@@ -288,7 +288,9 @@ def test_compat_problems_on_a_stack_registered_through_zenml(
 ):
     """ZenML's CLI accepts an embedded reference and two references in one value; the
     secrets exist, so only the compatibility problems are reported, each with its place."""
-    result = cli("validate", "--store", server_url(zenml_server), "--zenml-stack", registered)
+    result = cli.invoke(
+        "validate", "--store", server_url(zenml_server), "--zenml-stack", registered
+    )
     assert result.returncode == 1, result.stderr
     out = result.stdout
     p = probe.prefix
@@ -299,7 +301,7 @@ def test_compat_problems_on_a_stack_registered_through_zenml(
     assert place + "authentication_secret" in out
     assert "default_repository" not in out  # a whole reference to an existing key: fine
     assert probe.secret_value not in out + result.stderr
-    off = cli(
+    off = cli.invoke(
         "validate",
         "--store",
         server_url(zenml_server),
@@ -315,7 +317,7 @@ def test_cli_run_config_with_zenml_stack_reports_missing_step_setting(
 ):
     """`stacksecrets validate run.yaml --zenml-stack NAME`: a missing secret in a step's
     settings is named with the step and the settings key; exit 1."""
-    result = cli(
+    result = cli.invoke(
         "validate",
         str(probe.run_yaml),
         "--store",

@@ -22,6 +22,7 @@ import httpx
 import pytest
 import structlog
 
+from backends import asyncio_only_against_servers
 from recording_transport import RecordingTransport
 from stacksecrets import (
     AsyncClient,
@@ -39,6 +40,19 @@ from stacksecrets.stores._zenml import ZenMLStore
 from zenml_fixtures import ZenMLServer
 
 pytestmark = pytest.mark.zenml
+
+#: The trio runs kept (the backend matters: concurrency, cancellation, timeouts, retries); the
+#: other tests against the real server run on asyncio only (tests/backends.py).
+trio_not_needed = asyncio_only_against_servers(
+    keep={
+        "test_concurrent_first_calls_log_in_once",
+        "test_a_server_that_never_answers_times_out_as_unavailable",
+        "test_unreachable_server_is_unavailable",
+        "test_refused_token_is_replaced_once",
+        "test_a_second_401_is_forbidden_after_one_new_login",
+    }
+)
+
 
 SECRET_PATH = "/api/v1/secrets/"
 
