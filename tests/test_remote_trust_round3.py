@@ -26,7 +26,7 @@ from stacksecrets import (
     Stack,
     ValidationLevel,
 )
-from stacksecrets.stores import VaultStore, ZenMLStore, open_store
+from stacksecrets.stores import ChainStore, FileStore, VaultStore, ZenMLStore, open_store
 
 KEY_FOR_A = "ZENKEY_belongs-to-server-a-5f1"
 PASSWORD_FOR_A = "pw-belongs-to-a-c3d"
@@ -193,3 +193,35 @@ def test_an_aws_store_honours_the_deadline_and_the_process_exits(tmp_path: Path,
         assert "larger than 16 MiB" in result.stdout + result.stderr
     else:
         assert "5" in result.stderr  # the deadline it did not finish within
+
+
+# ---------------------------------------------------------------------- item 10
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    "level", [ValidationLevel.SECRET_EXISTS, ValidationLevel.SECRET_AND_KEY_EXISTS]
+)
+async def test_a_chain_looks_past_a_soft_deleted_vault_version_at_both_levels(
+    openbao: OpenBao, tmp_path: Path, level: ValidationLevel
+) -> None:
+    """Vault before a file store; Vault's latest version of the name is soft-deleted (LIST
+    still shows it), the file store holds it: both levels answer from the file store, the
+    report says so and that Vault holds the name only as deleted, and a read gives the file
+    store's value."""
+    name = f"d{uuid.uuid4().hex[:8]}/db"
+    openbao.write(name, {"password": "pw-vault-old"})
+    openbao.soft_delete(name)
+    files = FileStore(tmp_path / "s.json")
+    await files.create_secret(name, {"password": "pw-file"})
+    vault = VaultStore(openbao.address, token=openbao.root_token)
+    async with ChainStore([vault, files]) as chain, AsyncClient(chain) as client:
+        report = await client.validate_stack(_stack(f"{name}.password"), level=level)
+        secret = await client.get_secret(name)
+    assert report.problems == ()
+    source = report.sources[name]
+    assert source.startswith(files.description)
+    assert vault.description in source
+    assert "only as deleted" in source
+    assert secret.secret_values == {"password": "pw-file"}
+    assert "pw-" not in source

@@ -1,4 +1,9 @@
-"""Secret stores: the protocol, and the stores stacksecrets ships.
+"""Secret stores, for those who use them: ``open_store``, the stores stacksecrets ships, and
+their URLs (``StoreURL``, ``parse_store_url``).
+
+Writing a store? ``stacksecrets.stores.contract`` holds what an author needs in one import:
+the ``SecretStore`` protocol, ``StoreBase``, the capabilities, the write rules, the opener shape
+and the errors to raise (``docs/stores.md``). The protocol names are importable from here too.
 
 A store is chosen by URL:
 
@@ -22,7 +27,8 @@ With no URL, the store is found as ZenML finds its server (``stores._discovery``
 ``STACKSECRETS_STORE``, else ``ZENML_STORE_URL`` (a step's environment), else ZenML's
 configuration when it is logged in to a server (``zenml login``), else the default local file
 under the user's data directory. ``parse_store_url`` reads a URL as every store does
-(``StoreURL`` never shows its credentials); the scheme table is ``stores._urls.SCHEMES``.
+(``StoreURL`` never shows its credentials); the scheme table is ``stores._urls.SCHEMES``, each
+scheme pointing at its store's ``from_url(url, /, *, environ)``, the one opener shape.
 """
 
 from __future__ import annotations

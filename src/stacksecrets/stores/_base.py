@@ -9,6 +9,7 @@ Capabilities, all declared here:
 - ``SupportsSecretsMetadata``: ids and change stamps from the list answers
   (``SecretStamp``), which the metadata cache uses to read only what changed.
 - ``SupportsSources``: a store made of stores (``ChainStore``) says which one answered.
+- ``SupportsDeletedState``: a store that can say which names it holds only as deleted.
 
 Each optional one is a ``runtime_checkable`` protocol: the engine asks ``isinstance``.
 ``docs/stores.md`` is the contract in prose; the conformance suite
@@ -187,6 +188,17 @@ class SupportsSecretsMetadata(Protocol):
 
     async def secrets_metadata(self, names: Sequence[str]) -> dict[str, SecretStamp]:
         """Id and stamp of each of ``names`` that exists (absent: missing), read no value."""
+        ...
+
+
+@runtime_checkable
+class SupportsDeletedState(Protocol):
+    """A store whose existence call counts names it holds only in a deleted state (Vault's
+    soft-deleted latest version: the metadata stays, so ``LIST`` shows the name, while a read
+    finds nothing). A chain asks it, so both levels answer from the same store."""
+
+    async def deleted_secrets(self, names: Sequence[str]) -> frozenset[str]:
+        """Which of ``names`` the store holds only in a deleted state (one call per name)."""
         ...
 
 

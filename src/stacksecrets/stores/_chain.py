@@ -15,6 +15,11 @@
 - **Writes** go to the first store only (``writable`` is the first store's); an update or
   delete of a name that only a later store holds is not found in the first.
 - ``list_secrets`` is the union of every store's names.
+- **Deleted is absent at both levels.** A store that holds a name only in a deleted state
+  (Vault's soft-deleted latest version, which its existence call still counts:
+  ``SupportsDeletedState``) is looked past at the existence level as at a read, so both levels
+  answer from the same store; ``source_of`` then says that the earlier store holds the name
+  as deleted, and the report shows it.
 
 The chain owns its stores: closing it closes every one. ``source_of(name)`` says which store
 answered for a name last (its description, without credentials), for the report.
@@ -32,9 +37,15 @@ from .._errors import (
     StoreError,
 )
 from .._secret import Secret
-from ._base import SecretStore, StoreBase, StoreCapabilities, SupportsSources
+from ._base import (
+    SecretStore,
+    StoreBase,
+    StoreCapabilities,
+    SupportsDeletedState,
+    SupportsSources,
+)
 
-__all__ = ["ChainStore", "SupportsSources"]
+__all__ = ["ChainStore", "SupportsDeletedState", "SupportsSources"]
 
 
 class ChainStore(StoreBase):
@@ -51,6 +62,8 @@ class ChainStore(StoreBase):
                 )
         self.stores: tuple[SecretStore, ...] = tuple(stores)
         self._sources: dict[str, str] = {}
+        #: name -> the descriptions of earlier stores that hold it only as deleted.
+        self._deleted_in: dict[str, list[str]] = {}
 
     @property
     def capabilities(self) -> StoreCapabilities:
@@ -67,40 +80,62 @@ class ChainStore(StoreBase):
         return "chain(" + ", ".join(store.description for store in self.stores) + ")"
 
     def source_of(self, name: str) -> str | None:
-        """The description of the store that last answered that ``name`` exists (or ``None``)."""
-        return self._sources.get(name)
+        """The description of the store that last answered that ``name`` exists (or ``None``),
+        and the earlier stores that hold it only as deleted, if any."""
+        source = self._sources.get(name)
+        deleted = self._deleted_in.get(name)
+        if source is None or not deleted:
+            return source
+        return f"{source} ({', '.join(deleted)} holds it only as deleted)"
 
     async def get_secret(self, name: str) -> Secret:
         self._check_open()
-        for store in self.stores:
+        deleted: list[str] = []
+        for index, store in enumerate(self.stores):
             try:
                 secret = await store.get_secret(name)
             except SecretNotFoundError:
+                if index + 1 < len(self.stores) and name in await _deleted(store, [name]):
+                    deleted.append(store.description)
                 continue
             except ForbiddenError as refused:
                 if isinstance(refused, AuthenticationError) or not await _says_absent(store, name):
                     raise
                 continue
             self._sources[name] = store.description
+            self._note_deleted(name, deleted)
             return secret
         self._sources.pop(name, None)
         raise SecretNotFoundError(name, store=self.description)
+
+    def _note_deleted(self, name: str, deleted: list[str]) -> None:
+        if deleted:
+            self._deleted_in[name] = deleted
+        else:
+            self._deleted_in.pop(name, None)
 
     async def secrets_exist(self, names: Sequence[str]) -> frozenset[str]:
         self._check_open()
         wanted = list(dict.fromkeys(names))
         found: set[str] = set()
-        for store in self.stores:
+        deleted: dict[str, list[str]] = {}
+        for index, store in enumerate(self.stores):
             if not wanted:
                 break
-            here = await store.secrets_exist(wanted)
-            for name in wanted:
-                if name in here:
-                    self._sources[name] = store.description
-            found.update(here.intersection(wanted))
+            here = set(await store.secrets_exist(wanted)).intersection(wanted)
+            if here and index + 1 < len(self.stores):
+                # Held only as deleted here: absent, as a read would find it.
+                for name in await _deleted(store, sorted(here)):
+                    here.discard(name)
+                    deleted.setdefault(name, []).append(store.description)
+            for name in here:
+                self._sources[name] = store.description
+                self._note_deleted(name, deleted.get(name, []))
+            found.update(here)
             wanted = [name for name in wanted if name not in here]
         for name in wanted:
             self._sources.pop(name, None)
+            self._deleted_in.pop(name, None)
         return frozenset(found)
 
     async def list_secrets(self) -> list[str]:
@@ -124,6 +159,7 @@ class ChainStore(StoreBase):
         self._check_open()
         await self.stores[0].delete_secret(name)
         self._sources.pop(name, None)
+        self._deleted_in.pop(name, None)
 
     async def aclose(self) -> None:
         """Close every store of the chain (each even if another fails); idempotent."""
@@ -147,3 +183,17 @@ async def _says_absent(store: SecretStore, name: str) -> bool:
         return name not in await store.secrets_exist([name])
     except StoreError:
         return False
+
+
+async def _deleted(store: SecretStore, names: list[str]) -> frozenset[str]:
+    """Which of ``names`` ``store`` holds only in a deleted state (none for a store that
+    cannot say)."""
+    if not isinstance(store, SupportsDeletedState):
+        return frozenset()
+    try:
+        return await store.deleted_secrets(names)
+    except ForbiddenError as refused:
+        if isinstance(refused, AuthenticationError):
+            raise
+        # A caller who may list but not read metadata: it cannot tell, as before.
+        return frozenset()

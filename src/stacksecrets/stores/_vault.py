@@ -247,6 +247,20 @@ class VaultStore(StoreBase):
             raise SecretNotFoundError(name, store=self.description)
         return Secret(name, data)
 
+    async def deleted_secrets(self, names: Sequence[str]) -> frozenset[str]:
+        """Which of ``names`` exist only as a deleted or destroyed latest version (``LIST``
+        counts them, a read finds nothing): one metadata read per name, all at once."""
+        self._check_open()
+        deleted: set[str] = set()
+
+        async def one(name: str) -> None:
+            current = await self._current_version(name)
+            if current is not None and current[1]:
+                deleted.add(name)
+
+        await _all(one(name) for name in dict.fromkeys(names) if _valid_name(name))
+        return frozenset(deleted)
+
     async def list_secrets(self) -> list[str]:
         self._check_open()
         names: list[str] = []

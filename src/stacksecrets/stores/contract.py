@@ -7,7 +7,8 @@ store"):
 - the protocol and its plumbing: ``SecretStore``, ``StoreBase``, ``StoreCapabilities``;
 - the optional capabilities, each detected with ``isinstance``: ``BatchReader`` (many reads
   per call), ``SupportsSecretsMetadata`` with ``SecretStamp`` (ids and change stamps for the
-  metadata cache), ``SupportsSources`` (a store of stores says which answered);
+  metadata cache), ``SupportsSources`` (a store of stores says which answered),
+  ``SupportsDeletedState`` (names held only as deleted, which a chain looks past);
 - the shared write rules: ``check_write`` (and ``check_name``, ``merge_update``);
 - the opener every scheme has, ``StoreOpener``: ``(url: StoreURL, /, *, environ) ->
   SecretStore``, registered under the ``stacksecrets.stores`` entry points;
@@ -38,6 +39,7 @@ from ._base import (
     SecretStore,
     StoreBase,
     StoreCapabilities,
+    SupportsDeletedState,
     SupportsSecretsMetadata,
     SupportsSources,
     check_name,
@@ -65,6 +67,7 @@ __all__ = [
     "StoreOpener",
     "StoreURL",
     "StoreUnavailableError",
+    "SupportsDeletedState",
     "SupportsSecretsMetadata",
     "SupportsSources",
     "at_once",
