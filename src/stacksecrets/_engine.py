@@ -29,7 +29,6 @@ a deadline or a cancel scope ends them promptly.
 
 from __future__ import annotations
 
-import math
 import random
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
@@ -237,7 +236,6 @@ class Engine:
         failures: a throttled answer until the operation's deadline (else ``retry_timeout``),
         any other transient one up to ``retry_attempts``; never a lasting failure."""
         opts = self.options
-        deadline = anyio.current_effective_deadline()
         first = anyio.current_time()
         failures = 0
         ticket = 0
@@ -267,8 +265,8 @@ class Engine:
             seconds = 0.0 if isinstance(wait, bool) else wait
             now = anyio.current_time()
             # No deadline: the retry budget bounds every retry, and a wait beyond it cannot
-            # end in an answer. A deadline bounds throttled retries itself.
-            if (math.isinf(deadline) or not exc.throttled) and (
+            # end in an answer. The operation's deadline bounds throttled retries itself.
+            if (opts.deadline is None or not exc.throttled) and (
                 now - first + seconds > opts.retry_timeout
             ):
                 return False

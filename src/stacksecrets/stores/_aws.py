@@ -126,6 +126,9 @@ _TRANSIENT_CODES = frozenset(
         "PriorRequestNotComplete",
     }
 )
+_THROTTLING_CODES = frozenset(
+    {"ThrottlingException", "Throttling", "TooManyRequestsException", "RequestLimitExceeded"}
+)
 _NOT_FOUND_CODES = frozenset({"ResourceNotFoundException"})
 # Asked of a secret scheduled for deletion; that secret is as good as gone.
 _DELETED_CODES = frozenset({"InvalidRequestException"})
@@ -563,7 +566,11 @@ class AwsSecretsManagerStore(StoreBase):
         if code in _FORBIDDEN_CODES or status == 403:  # noqa: PLR2004
             return ForbiddenError(text)
         if code in _TRANSIENT_CODES or status == 429 or (status >= 500 and status != 501):  # noqa: PLR2004
-            return StoreUnavailableError(text, retry_after=_retry_after(exc.response))
+            # throttled: stand-in for the stores branch (issue 24)
+            throttled = status == 429 or (code in _THROTTLING_CODES)  # noqa: PLR2004
+            return StoreUnavailableError(
+                text, retry_after=_retry_after(exc.response), throttled=throttled
+            )
         if secret is not None and code in _DELETED_CODES:
             return StoreError(f"{text}: is secret {secret!r} scheduled for deletion?")
         return StoreError(text)

@@ -485,9 +485,11 @@ class VaultStore(StoreBase):
             return AuthenticationError(f"{text}: the server wants a valid token (VAULT_TOKEN)")
         if status in _TRANSIENT_STATUSES:
             hint = {429: " (a standby node or a rate limit)", 503: " (sealed or starting)"}
+            after = _retry_after(response.headers.get("Retry-After"))
+            # throttled: stand-in for the stores branch's _http.py (issue 24)
+            throttled = status == 429 or (status == 503 and after is not None)  # noqa: PLR2004
             return StoreUnavailableError(
-                text + hint.get(status, ""),
-                retry_after=_retry_after(response.headers.get("Retry-After")),
+                text + hint.get(status, ""), retry_after=after, throttled=throttled
             )
         if response.is_redirect:
             return StoreError(

@@ -415,9 +415,10 @@ class ZenMLSession:
         if status in {httpx.codes.UNAUTHORIZED, httpx.codes.FORBIDDEN}:
             return ForbiddenError(text)
         if status in _TRANSIENT_STATUSES:
-            return StoreUnavailableError(
-                text, retry_after=_retry_after(response.headers.get("Retry-After"))
-            )
+            hint = _retry_after(response.headers.get("Retry-After"))
+            # throttled: stand-in for the stores branch's _http.py (issue 24)
+            throttled = status == 429 or (status == 503 and hint is not None)  # noqa: PLR2004
+            return StoreUnavailableError(text, retry_after=hint, throttled=throttled)
         return StoreError(text)
 
 
