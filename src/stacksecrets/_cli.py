@@ -241,6 +241,13 @@ def cli(ctx: click.Context, verbose: int, cli_deadline: float) -> None:
     help=f"Most store calls in flight at once [default: {ClientOptions().max_concurrency}].",
 )
 @click.option(
+    "--rate-limit",
+    type=click.FloatRange(min=0, min_open=True),
+    envvar="STACKSECRETS_RATE_LIMIT",
+    help="Most store calls per second, for a store whose quota is known "
+    "[env STACKSECRETS_RATE_LIMIT; default: no limit].",
+)
+@click.option(
     "--deadline",
     type=click.FloatRange(min=0, min_open=True),
     help="Seconds the validation may take in all (default: the command's deadline, "
@@ -267,6 +274,7 @@ def validate(
     store: tuple[str, ...],
     level: str | None,
     concurrency: int | None,
+    rate_limit: float | None,
     deadline: float | None,
     zenml_stacks: tuple[str, ...],
     as_json: bool,
@@ -302,6 +310,8 @@ def validate(
     overrides: OptionOverrides = {}
     if concurrency is not None:
         overrides["max_concurrency"] = concurrency
+    if rate_limit is not None:
+        overrides["rate_limit"] = rate_limit
     if deadline is not None:
         overrides["deadline"] = deadline
         click.get_current_context().meta[_DEADLINE_KEY] = deadline  # it, not the default
