@@ -29,6 +29,7 @@ before this change; results go to benchmarks/results/fleet-LABEL.json.
 from __future__ import annotations
 
 import argparse
+import collections
 import contextlib
 import json
 import os
@@ -143,12 +144,17 @@ def _failed(report: Any) -> bool:
     return any(p.kind in {ProblemKind.STORE_ERROR, ProblemKind.FORBIDDEN} for p in report.problems)
 
 
+#: ``--share``: each client's ``rate_limit`` is its share of the quota (a known quota).
+SHARE: list[float | None] = [None]
+
+
 async def fleet(
     clients: int, open_store: Callable[[], Any], stack: Stack
 ) -> tuple[list[float], int, int, int]:
     """Finish times, failed clients, and the throttled answers and retries clients counted."""
     finishes: list[float] = []
     failed = throttled = retries = 0
+    reasons: collections.Counter[str] = collections.Counter()
     started = anyio.current_time()
     go = anyio.Event()
 
@@ -157,9 +163,16 @@ async def fleet(
         try:
             await go.wait()
             store = open_store()
-            async with store, AsyncClient(store, metadata_cache=False, deadline=DEADLINE) as c:
+            paced = {} if SHARE[0] is None else {"rate_limit": SHARE[0] / clients}
+            async with (
+                store,
+                AsyncClient(store, metadata_cache=False, deadline=DEADLINE, **paced) as c,
+            ):
                 report = await c.validate_stack(stack, level=KEY)
-            failed += _failed(report)
+            if _failed(report):
+                failed += 1
+                problem = next(p for p in report.problems if p.kind is not ProblemKind.MISSING_KEY)
+                reasons[problem.detail.split(": ", 1)[-1][:120]] += 1
             throttled += getattr(report.stats, "throttled", 0)
             retries += getattr(report.stats, "retries", 0)
         except Exception as exc:  # noqa: BLE001 - a failed client is a result here
@@ -171,6 +184,8 @@ async def fleet(
         for _ in range(clients):
             group.start_soon(one)
         go.set()
+    for reason, count in reasons.most_common(5):
+        log(f"{count} clients failed with: {reason}")
     return finishes, failed, throttled, retries
 
 
@@ -376,11 +391,16 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=0, help="also N step-pod processes")
     parser.add_argument("--label", default="after")
     parser.add_argument("--plot", action="store_true", help="only plot saved results")
+    parser.add_argument(
+        "--share", action="store_true", help="each client's rate_limit: quota / clients"
+    )
     args = parser.parse_args()
     if args.plot:
         plot()
         return
     os.environ["STACKSECRETS_METADATA_CACHE"] = "0"
+    if args.share:
+        SHARE[0] = ZENML_QUOTA if args.store == "zenml" else AWS_QUOTAS["BatchGetSecretValue"]
     rows: list[dict[str, Any]] = []
     runs: list[Callable[[], Awaitable[Any]] | Any] = []
     if args.store in {"zenml", "all"}:

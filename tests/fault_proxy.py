@@ -383,6 +383,8 @@ async def _send(sink: anyio.abc.SocketStream, chunk: bytes) -> bool:
         await sink.send(chunk)
     except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError):
         return False
+    except RuntimeError:  # asyncio: a write after the peer's end of input; the connection is over
+        return False
     return True
 
 

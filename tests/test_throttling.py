@@ -223,3 +223,15 @@ def test_cli_rate_limit_flag_and_variable(cli: Cli, tmp_path: Path):
     refused = cli.invoke("validate", str(stack), "--rate-limit", "0", store=store)
     assert refused.exit_code == 2
     assert "--rate-limit" in refused.stderr
+
+
+def test_progress_line_shows_throttled_answers_only_when_there_were_some():
+    """The progress line counts throttled answers once the store said slow down."""
+    from stacksecrets._observe import Progress
+    from stacksecrets._terminal import ValidationProgress
+
+    shown = ValidationProgress("Validating", clock=lambda: 0.0)
+    shown.progress(Progress(2, 5, 3, 0))
+    assert "throttled" not in shown.line()
+    shown.progress(Progress(2, 5, 9, 0, throttled=6, retries=6))
+    assert "6 throttled answers" in shown.line()
