@@ -162,11 +162,16 @@ def slow(session: nox.Session) -> None:
 def bench(session: nox.Session) -> None:
     """Benchmarks against ZenML's own validation on the same real server, then against
     OpenBao and AWS Secrets Manager on moto (``-- --vault [--reps N]`` or ``-- --aws [...]``:
-    only that one)."""
+    only that one; ``-- --fleet [...]``: many fresh clients behind a quota, run on its own)."""
     install(session, "tests")
     session.install("matplotlib", "hvac")
     env = {**server_env(), "PYTHONHASHSEED": "0"}
-    for flag, script in (("--vault", "vault_bench.py"), ("--aws", "aws_bench.py")):
+    scripts = (
+        ("--vault", "vault_bench.py"),
+        ("--aws", "aws_bench.py"),
+        ("--fleet", "fleet_bench.py"),
+    )
+    for flag, script in scripts:
         if flag in session.posargs:
             args = [arg for arg in session.posargs if arg != flag]
             session.run("python", f"benchmarks/{script}", *args, env=env)

@@ -21,6 +21,11 @@ queue of ``Fault`` values (``proxy.inject(Fault.RESET, count=2)``), else ``defau
   JSON body, ``Connection: close`` and, for 429 and 503, ``Retry-After: <retry_after>`` when
   ``retry_after`` is set; then close the connection once the client has read the answer.
 
+A quota (``proxy.limit(rate, burst)``, or per AWS operation ``proxy.limit(rate, operation=
+"ListSecrets")``, read from the ``X-Amz-Target`` header) is a token bucket: a request beyond it
+is answered ``HTTP_429`` (with ``retry_after``, as a rate-limited server would), counted in
+``faults_applied`` like an injected one.
+
 Counters (``connections``, ``requests``, ``bytes_up``, ``bytes_down``) tell how much went
 through; ``faults_applied`` counts each fault applied; ``open_connections`` is how many client
 connections are open now and ``max_open_connections`` the most open at once (a connection
@@ -68,6 +73,7 @@ class Fault(enum.Enum):
     DROP = "drop"
     RESET = "reset"
     STALL = "stall"
+    HTTP_403 = "403"
     HTTP_408 = "408"
     HTTP_429 = "429"
     HTTP_500 = "500"
@@ -82,6 +88,7 @@ class Fault(enum.Enum):
 
 
 _REASONS = {
+    403: "Forbidden",
     408: "Request Timeout",
     429: "Too Many Requests",
     500: "Internal Server Error",
@@ -89,6 +96,34 @@ _REASONS = {
     503: "Service Unavailable",
     504: "Gateway Timeout",
 }
+
+
+class _Bucket:
+    """A token bucket: ``rate`` tokens a second, at most ``burst`` saved up."""
+
+    def __init__(self, rate: float, burst: float) -> None:
+        self.rate = rate
+        self.burst = burst
+        self.tokens = burst
+        self.stamp = time.monotonic()
+
+    def take(self) -> bool:
+        now = time.monotonic()
+        self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
+        self.stamp = now
+        if self.tokens >= 1:
+            self.tokens -= 1
+            return True
+        return False
+
+
+def _operation(chunk: bytes) -> str:
+    """The AWS operation of a request (``X-Amz-Target: secretsmanager.ListSecrets``), or ""."""
+    for line in chunk.split(b"\r\n\r\n", 1)[0].split(b"\r\n"):
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"x-amz-target":
+            return value.strip().decode("ascii", "replace").rsplit(".", 1)[-1]
+    return ""
 
 
 def _check_loopback(host: str) -> None:
@@ -157,12 +192,18 @@ class FaultProxy:
         self.requests = 0
         self.bytes_up = 0
         self.bytes_down = 0
+        self._buckets: dict[str, _Bucket] = {}
 
     # -- control -------------------------------------------------------------------------
 
     def inject(self, fault: Fault, count: int = 1) -> None:
         """Apply ``fault`` to the next ``count`` requests (after any already queued)."""
         self._faults.extend([fault] * count)
+
+    def limit(self, rate: float, burst: float | None = None, *, operation: str = "") -> None:
+        """At most ``rate`` requests per second (bursts of ``burst``, default ``rate``), for
+        every request or only one AWS ``operation``; beyond it, 429."""
+        self._buckets[operation] = _Bucket(rate, burst if burst is not None else rate)
 
     def reset_counters(self) -> None:
         self.connections = self.requests = self.bytes_up = self.bytes_down = 0
@@ -171,14 +212,19 @@ class FaultProxy:
 
     def stats(self) -> dict[str, int]:
         return {
+            "throttled": self.faults_applied[Fault.HTTP_429],
             "connections": self.connections,
             "requests": self.requests,
             "bytes_up": self.bytes_up,
             "bytes_down": self.bytes_down,
         }
 
-    def _next_fault(self) -> Fault:
+    def _next_fault(self, chunk: bytes = b"") -> Fault:
         fault = self._faults.popleft() if self._faults else self.default_fault
+        if fault is Fault.NONE and self._buckets:
+            bucket = self._buckets.get(_operation(chunk)) or self._buckets.get("")
+            if bucket is not None and not bucket.take():
+                fault = Fault.HTTP_429
         if fault is not Fault.NONE:
             self.faults_applied[fault] += 1
         return fault
@@ -258,7 +304,7 @@ class FaultProxy:
                         if conn.first_request and self.handshake:
                             delay += 2 * self._one_way
                         conn.first_request = False
-                        fault = self._next_fault()
+                        fault = self._next_fault(chunk)
                         if fault is Fault.DROP:
                             conn.closed()
                             scope.cancel()
@@ -337,6 +383,8 @@ async def _send(sink: anyio.abc.SocketStream, chunk: bytes) -> bool:
         await sink.send(chunk)
     except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError):
         return False
+    except RuntimeError:  # asyncio: a write after the peer's end of input; the connection is over
+        return False
     return True
 
 
@@ -374,11 +422,23 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--latency-ms", type=float, default=0.0, help="round-trip delay")
     parser.add_argument("--port", type=int, default=0, help="0: a free port")
     parser.add_argument("--no-handshake", action="store_true", help="new connections are free")
+    parser.add_argument(
+        "--quota",
+        action="append",
+        default=[],
+        metavar="[OPERATION=]RATE",
+        help="requests per second (of one AWS operation), beyond: 429",
+    )
+    parser.add_argument("--retry-after", default=None, help="Retry-After of 429/503 answers")
     args = parser.parse_args(argv)
     host, _, port = args.target.rpartition(":")
     proxy = FaultProxy(
         host, int(port), latency_ms=args.latency_ms, port=args.port, handshake=not args.no_handshake
     )
+    proxy.retry_after = args.retry_after
+    for quota in args.quota:
+        operation, _, rate = quota.rpartition("=")
+        proxy.limit(float(rate), operation=operation)
 
     async def run() -> None:
         async with anyio.create_task_group() as tg:

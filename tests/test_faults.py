@@ -360,3 +360,65 @@ def test_status_faults_answer_in_place_of_the_server(zenml_server: ZenMLServer) 
             time.sleep(0.01)
         assert proxy.open_connections == 0
         assert proxy.max_open_connections == 1
+
+
+@pytest.mark.anyio
+async def test_throttling_is_retried_until_the_deadline_not_a_count(
+    zenml_server: ZenMLServer, proxy: FaultProxy, seeded: Fixture
+) -> None:
+    """Twelve 429 answers in a row, with only three attempts allowed for other failures: the
+    client keeps trying within its deadline and ends with the fault-free report; its stats
+    count every throttled answer."""
+    proxy.retry_after = "0"
+    proxy.inject(Fault.HTTP_429, count=12)
+    with anyio.fail_after(GUARD_SECONDS):
+        async with validating_client(
+            zenml_server, proxy.port, retry_attempts=3, deadline=GUARD_SECONDS
+        ) as client:
+            report = await client.validate_stack(seeded.stack)
+    assert report.problems == seeded.expected.problems
+    assert proxy.faults_applied[Fault.HTTP_429] == 12
+    assert report.stats.throttled == 12
+    assert proxy.requests == seeded.requests + 12
+
+
+@pytest.mark.anyio
+async def test_clients_behind_a_quota_all_finish(
+    zenml_server: ZenMLServer, proxy: FaultProxy, seeded: Fixture
+) -> None:
+    """Three fresh clients at once behind a 20 requests/s quota answering 429 with
+    Retry-After: 1: every one ends with the fault-free report, and their stats count exactly
+    the 429 answers the proxy gave."""
+    proxy.retry_after = "1"
+    proxy.limit(20, burst=5)
+    reports: list[ValidationReport] = []
+
+    async def one() -> None:
+        async with validating_client(
+            zenml_server, proxy.port, max_concurrency=16, deadline=GUARD_SECONDS
+        ) as client:
+            reports.append(await client.validate_stack(seeded.stack))
+
+    with anyio.fail_after(GUARD_SECONDS):
+        async with anyio.create_task_group() as group:
+            for _ in range(3):
+                group.start_soon(one)
+    print(f"\nquota: {proxy.requests} requests, {proxy.faults_applied[Fault.HTTP_429]} 429s")
+    assert [r.problems for r in reports] == [seeded.expected.problems] * 3
+    assert proxy.faults_applied[Fault.HTTP_429] > 0
+    assert sum(r.stats.throttled for r in reports) == proxy.faults_applied[Fault.HTTP_429]
+
+
+@pytest.mark.anyio
+async def test_a_403_is_never_retried(
+    zenml_server: ZenMLServer, proxy: FaultProxy, seeded: Fixture
+) -> None:
+    """A refusal is lasting: one request, and every secret of that call is forbidden."""
+    proxy.inject(Fault.HTTP_403)
+    with anyio.fail_after(GUARD_SECONDS):
+        async with validating_client(zenml_server, proxy.port, deadline=GUARD_SECONDS) as client:
+            report = await client.validate_stack(seeded.stack)
+    assert {p.kind for p in report.problems} == {ProblemKind.FORBIDDEN}
+    assert {p.secret for p in report.problems} == {*seeded.names, *seeded.missing}
+    assert proxy.requests == 1
+    assert report.stats.retries == 0

@@ -7,9 +7,13 @@ tested against real servers in test_faults.py and test_aws_store.py."""
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import anyio
 import pytest
 
+from cli_runner import Cli
 from counting_store import CountingStore
 from stacksecrets import (
     AsyncClient,
@@ -24,8 +28,6 @@ from stacksecrets import (
 )
 from stacksecrets._engine import Engine
 from stacksecrets._flow import Pace, Window
-
-pytestmark = pytest.mark.anyio
 
 FAST = {"retry_wait_initial": 0.001, "retry_wait_max": 0.01}
 
@@ -52,6 +54,7 @@ def throttle_times(count: int, *, retry_after: float | None = 0.0):
     return fault
 
 
+@pytest.mark.anyio
 async def test_throttled_answers_are_retried_beyond_the_attempt_count():
     """30 throttled answers on one secret with retry_attempts=2: the client keeps trying
     within its deadline and the validation ends correct; the stats count them."""
@@ -67,6 +70,7 @@ async def test_throttled_answers_are_retried_beyond_the_attempt_count():
     assert "30 throttled answers, 30 retries" in report.summary()
 
 
+@pytest.mark.anyio
 async def test_throttled_without_a_hint_backs_off_and_succeeds():
     """A throttled answer with no retry-after hint is retried with back-off, past the count."""
     store = store_of(2, batched_exists=False)
@@ -77,6 +81,7 @@ async def test_throttled_without_a_hint_backs_off_and_succeeds():
     assert report.stats.throttled == 8
 
 
+@pytest.mark.anyio
 async def test_other_transient_failures_still_stop_at_the_attempt_count():
     """Not throttled (a reset, a 502): retry_attempts calls, then a store error."""
     store = store_of(1, batched_exists=False)
@@ -92,6 +97,7 @@ async def test_other_transient_failures_still_stop_at_the_attempt_count():
     assert (report.stats.throttled, report.stats.retries) == (0, 2)
 
 
+@pytest.mark.anyio
 async def test_lasting_failures_are_never_retried():
     """A refusal (403) is asked once."""
     store = store_of(1, batched_exists=False)
@@ -107,6 +113,7 @@ async def test_lasting_failures_are_never_retried():
     assert report.stats.retries == 0
 
 
+@pytest.mark.anyio
 async def test_without_a_deadline_throttling_is_bounded_by_the_retry_budget():
     """No deadline: a hint longer than retry_timeout ends the retries at once."""
     store = store_of(1, batched_exists=False)
@@ -118,6 +125,7 @@ async def test_without_a_deadline_throttling_is_bounded_by_the_retry_budget():
     assert report.stats.throttled == 1
 
 
+@pytest.mark.anyio
 async def test_the_window_shrinks_under_a_quota_of_calls_in_flight():
     """A store that throttles whenever more than 3 calls are in flight: the engine cuts its
     window, every secret is still read, and the window ends below the ceiling."""
@@ -142,6 +150,7 @@ def _key_level() -> ValidationLevel:
     return ValidationLevel.SECRET_AND_KEY_EXISTS
 
 
+@pytest.mark.anyio
 async def test_window_cuts_once_per_round_and_grows_back():
     """AIMD: a throttled answer halves the window; answers to calls sent before that cut do
     not cut again; a whole window of answers grows it by one, up to the ceiling."""
@@ -164,6 +173,7 @@ async def test_window_cuts_once_per_round_and_grows_back():
     assert window.limiter.total_tokens == 1
 
 
+@pytest.mark.anyio
 async def test_pace_spaces_calls_by_the_rate():
     """A rate limit of 200 calls per second gives 20 calls slots 5 ms apart."""
     pace = Pace(200.0)
@@ -173,6 +183,7 @@ async def test_pace_spaces_calls_by_the_rate():
     assert pace.next_slot - first >= 20 / 200 - 1e-9
 
 
+@pytest.mark.anyio
 async def test_rate_limit_option_reads_every_secret():
     """With rate_limit set, the answers are the same and every call went through the pace."""
     store = store_of(12, batched_exists=False)
@@ -185,7 +196,42 @@ async def test_rate_limit_option_reads_every_secret():
     assert engine._pace.next_slot - started >= 12 / 500 - 1e-9
 
 
+@pytest.mark.anyio
 @pytest.mark.parametrize("value", [0, -1, True, float("inf"), "fast"])
 async def test_rate_limit_must_be_a_positive_number(value: object):
     with pytest.raises(ConfigurationError, match="rate_limit"):
         ClientOptions(rate_limit=value)  # type: ignore[arg-type]
+
+
+def test_cli_rate_limit_flag_and_variable(cli: Cli, tmp_path: Path):
+    """``validate --rate-limit N`` (or STACKSECRETS_RATE_LIMIT) runs the same validation; a
+    rate that is not positive is refused before any store call, naming the flag."""
+    store = f"file://{tmp_path}/s.json"
+    assert cli.invoke("secret", "create", "db", "--password=pw-value", store=store).exit_code == 0
+    stack = tmp_path / "stack.yaml"
+    stack.write_text(
+        "stacks:\n  - name: s\n    components:\n      - type: t\n        flavor: f\n"
+        "        name: n\n        configuration:\n          p: '{{db.password}}'\n"
+    )
+    flagged = cli.invoke("validate", str(stack), "--rate-limit", "50", "--json", store=store)
+    assert flagged.exit_code == 0, flagged.stderr
+    assert json.loads(flagged.stdout)["ok"] is True
+    from_env = cli.invoke(
+        "validate", str(stack), store=store, env={"STACKSECRETS_RATE_LIMIT": "50"}
+    )
+    assert from_env.exit_code == 0, from_env.stderr
+    refused = cli.invoke("validate", str(stack), "--rate-limit", "0", store=store)
+    assert refused.exit_code == 2
+    assert "--rate-limit" in refused.stderr
+
+
+def test_progress_line_shows_throttled_answers_only_when_there_were_some():
+    """The progress line counts throttled answers once the store said slow down."""
+    from stacksecrets._observe import Progress
+    from stacksecrets._terminal import ValidationProgress
+
+    shown = ValidationProgress("Validating", clock=lambda: 0.0)
+    shown.progress(Progress(2, 5, 3, 0))
+    assert "throttled" not in shown.line()
+    shown.progress(Progress(2, 5, 9, 0, throttled=6, retries=6))
+    assert "6 throttled answers" in shown.line()

@@ -4,10 +4,11 @@ A fleet of clients shares one store and its quota. Each client cannot see the ot
 store's answers, so each one adapts like a TCP sender:
 
 - ``Window``: the number of calls in flight, between 1 and ``max_concurrency``. A throttled
-  answer halves it (once per round of calls: answers to calls sent before the last cut do not
-  cut again); each answered call grows it by ``1 / window``, so one whole window of answers
-  grows it by one. The limit is an anyio ``CapacityLimiter`` whose ``total_tokens`` follows
-  the window (calls in flight beyond a cut window finish; no new one starts until below).
+  answer (or another transient failure: a timeout, a reset) halves it, once per round of
+  calls: answers to calls sent before the last cut do not cut again. Each answered call grows
+  it by ``1 / window``, so one whole window of answers grows it by one. The limit is an anyio
+  ``CapacityLimiter`` whose ``total_tokens`` follows the window (calls in flight beyond a cut
+  window finish; no new one starts until below).
 - ``Pause``: a throttled answer's retry-after hint holds every new call of this engine until it
   has passed, not just the call that was told.
 - ``Pace``: an optional client-side rate limit (``ClientOptions.rate_limit`` calls per second)
