@@ -150,7 +150,10 @@ class AsyncClient:
         stacks = list(stacks)
 
         async def validate() -> ValidationReport:
-            typed = await _with_flavor_schemas(self.store, stacks)
+            # At NONE nothing is asked of the store, flavor schemas included.
+            typed = stacks
+            if chosen is not ValidationLevel.NONE:
+                typed = await _with_flavor_schemas(self.store, stacks)
             return await self._engine.validate(typed, chosen)
 
         report = await self._run("validation", validate)
