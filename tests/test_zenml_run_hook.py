@@ -283,3 +283,31 @@ def test_typed_check_agrees_with_zenml_on_every_shipped_flavor(zenml_server: Zen
             false_passes.append((case["flavor"], case["attr"], case["zenml"]))
     assert false_alarms == []
     assert {kind for _, _, kind in false_passes} <= {"validator"}, false_passes
+
+
+FIELD_TYPES = """
+import sys
+from stacksecrets import StackLoadError, load_stack_file
+try:
+    load_stack_file(sys.argv[1])
+except StackLoadError as exc:
+    print("REFUSED", exc)
+else:
+    print("READ")
+"""
+
+
+def test_run_configuration_field_types_through_zenml(zenml_server: ZenMLServer, tmp_path: Path):
+    """Where ZenML is importable, a run configuration's field types are checked through
+    ZenML's own PipelineRunConfiguration: `enable_cache: maybe` is refused, naming the field
+    and never the value; a well-typed file is read."""
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("run_name: r\nenable_cache: maybe-s3cr3t\n")
+    good = tmp_path / "good.yaml"
+    good.write_text("run_name: r\nenable_cache: false\non_init: a.b\n")
+    code = f"import sys; sys.path.insert(0, {str(ROOT / 'src')!r})\n" + FIELD_TYPES
+    refused = zenml_server.run_python(code, str(bad))
+    assert refused.startswith("REFUSED"), refused
+    assert "enable_cache" in refused
+    assert "s3cr3t" not in refused
+    assert zenml_server.run_python(code, str(good)).startswith("READ")
