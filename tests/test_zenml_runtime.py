@@ -24,7 +24,13 @@ from cli_runner import Cli
 from stacksecrets import load_stack_file
 from stacksecrets._references import scan
 from stacksecrets._zenml.rules import GENERAL_SETTINGS, value_reason
-from stacksecrets._zenml.runconfig import COMPONENT_TYPES, RUN_CONFIG_KEYS, STEP_KEYS
+from stacksecrets._zenml.runconfig import (
+    COMPONENT_TYPES,
+    CONFIGURE_ARGS,
+    RUN_CONFIG_FIELDS,
+    RUN_CONFIG_KEYS,
+    STEP_KEYS,
+)
 from zenml_fixtures import ZenMLServer
 
 pytestmark = pytest.mark.zenml
@@ -105,6 +111,9 @@ for key, cls in (("docker", DockerSettings), ("resources", ResourceSettings),
     out["general"][key] = [cls.__name__, sorted(strings), sorted(others)]
 
 out["run_config_keys"] = sorted(PipelineRunConfiguration.model_fields)
+import inspect
+from zenml.pipelines.pipeline_definition import Pipeline
+out["configure_args"] = sorted(set(inspect.getfullargspec(Pipeline.configure)[0]) - {"self"})
 out["step_keys"] = sorted(StepConfigurationUpdate.model_fields)
 out["component_types"] = sorted(StackComponentType.values())
 
@@ -216,8 +225,11 @@ def test_general_settings_table_equals_zenml(probe: Probe):
 
 
 def test_run_configuration_schema_equals_zenml(probe: Probe):
-    """The run configuration and step keys and component types are ZenML's own."""
-    assert sorted(RUN_CONFIG_KEYS) == probe.out["run_config_keys"]
+    """The run configuration and step keys and component types are ZenML's own: the keys ZenML
+    applies from a file are PipelineRunConfiguration's fields and configure()'s arguments."""
+    assert sorted(RUN_CONFIG_FIELDS) == probe.out["run_config_keys"]
+    assert set(probe.out["configure_args"]) - RUN_CONFIG_FIELDS == CONFIGURE_ARGS
+    assert RUN_CONFIG_FIELDS | set(probe.out["configure_args"]) == RUN_CONFIG_KEYS
     assert sorted(STEP_KEYS) == probe.out["step_keys"]
     assert sorted(COMPONENT_TYPES) == probe.out["component_types"]
 

@@ -528,16 +528,21 @@ async def test_get_stacks_reads_components_with_references(zenml_server, seeded)
             "default_repository": "{{ " + seeded.cli_secret + ".user }}",
         },
     )
-    assert [r.url.path for r in sent] == ["/api/v1/stacks", "/api/v1/components"]
+    # The flavors' config schemas come along (one call per 50 flavors): the attributes' types.
+    assert [r.url.path for r in sent] == ["/api/v1/stacks", "/api/v1/components", "/api/v1/flavors"]
+    assert registry.config_schema is not None
+    assert registry.config_schema["properties"]["uri"]["type"] == "string"
 
 
 @pytest.mark.anyio
 @pytest.mark.parametrize(
-    ("level", "calls"), [("NONE", 0), ("SECRET_EXISTS", 1), ("SECRET_AND_KEY_EXISTS", 2)]
+    ("level", "calls"), [("NONE", 0), ("SECRET_EXISTS", 2), ("SECRET_AND_KEY_EXISTS", 3)]
 )
 async def test_validating_a_server_stack_costs_few_calls(zenml_server, seeded, level, calls):
     """A ZenML stack validated with the engine: the prefix `{{...cl.k}}` ZenML would accept is
-    missing, a missing key is found at key level, and each level costs 0, 1 or 2 requests."""
+    missing, a missing key is found at key level, and each level costs 0, 1 or 2 requests,
+    plus one for the config schemas of the two flavors added here (none at NONE); slack's
+    schema has no attribute 'a'."""
     async with _store(zenml_server) as store:
         (stack,) = await store.stacks.get_stacks([seeded.stack])
         bad = Component(
@@ -553,10 +558,14 @@ async def test_validating_a_server_stack_costs_few_calls(zenml_server, seeded, l
     problems = {(p.kind.value, p.secret, p.key) for p in report.problems}
     expected = {
         "NONE": set(),
-        "SECRET_EXISTS": {("missing_secret", seeded.cli_secret[:-1], None)},
+        "SECRET_EXISTS": {
+            ("missing_secret", seeded.cli_secret[:-1], None),
+            ("zenml_unresolvable", None, None),
+        },
         "SECRET_AND_KEY_EXISTS": {
             ("missing_secret", seeded.cli_secret[:-1], None),
             ("missing_key", seeded.cli_secret, "nope"),
+            ("zenml_unresolvable", None, None),
         },
     }[level]
     assert problems == expected

@@ -29,7 +29,7 @@ import attrs
 from typing_extensions import Self, Unpack
 
 from ._engine import Engine
-from ._errors import ClosedError, StoreUnavailableError
+from ._errors import ClosedError, StoreError, StoreUnavailableError
 from ._levels import ValidationLevel
 from ._logging import logger
 from ._options import ClientOptions, OptionOverrides
@@ -148,7 +148,15 @@ class AsyncClient:
         """Check many stacks in one planned pass: a secret shared by stacks is read once."""
         chosen = _level(self._level if level is None else level)
         stacks = list(stacks)
-        report = await self._run("validation", lambda: self._engine.validate(stacks, chosen))
+
+        async def validate() -> ValidationReport:
+            # At NONE nothing is asked of the store, flavor schemas included.
+            typed = stacks
+            if chosen is not ValidationLevel.NONE:
+                typed = await _with_flavor_schemas(self.store, stacks)
+            return await self._engine.validate(typed, chosen)
+
+        report = await self._run("validation", validate)
         return attrs.evolve(report, store=self.store.description)
 
     async def resolve_stack(self, stack: Stack) -> Stack:
@@ -498,3 +506,39 @@ async def _build_client(
 async def _on_loop(func: Callable[..., None], *args: object) -> None:
     # The engine's caches are touched from its event loop only.
     func(*args)
+
+
+async def _with_flavor_schemas(store: SecretStore, stacks: list[Stack]) -> list[Stack]:
+    """zenml-run (issue 22): stacks that ZenML runs, with each component's flavor config
+    schema from the ZenML server the store is (the attributes' types for the run-time check);
+    unchanged when the store is not a ZenML server or every schema is known already."""
+    source = getattr(store, "stacks", None)
+    fetch = getattr(source, "flavor_schemas", None)
+    wanted = {
+        (c.type, c.flavor)
+        for s in stacks
+        if s.runtime == "zenml" and s.kind == "stack"
+        for c in s.components
+        if c.config_schema is None and c.flavor
+    }
+    if fetch is None or not wanted:
+        return stacks
+    try:
+        schemas = await fetch(wanted)
+    except StoreError as error:  # the types are a bonus: the validation goes on without them
+        logger.info("stacksecrets.zenml.flavor_schemas_unavailable", error=type(error).__name__)
+        return stacks
+    return [
+        attrs.evolve(
+            s,
+            components=[
+                attrs.evolve(c, config_schema=schemas.get((c.type, c.flavor)))
+                if c.config_schema is None
+                else c
+                for c in s.components
+            ],
+        )
+        if s.runtime == "zenml"
+        else s
+        for s in stacks
+    ]

@@ -44,6 +44,9 @@ class Component:
     #: Other fields ZenML hands over as written (a run configuration's ``parameters`` and
     #: ``extra``), by field name.
     fields: Mapping[str, Any] = attrs.field(factory=dict, converter=_frozen_mapping)
+    #: The flavor's configuration schema (JSON schema) as a ZenML server stores it, when the
+    #: stack was read from one: the attributes' types for the ZenML run-time check.
+    config_schema: Mapping[str, Any] | None = attrs.field(default=None, eq=False, repr=False)
 
     def string_leaves(self) -> Iterator[tuple[str, str]]:
         """Every string value in configuration, settings, environment and other fields,

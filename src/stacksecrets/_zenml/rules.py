@@ -34,6 +34,7 @@ from collections.abc import Iterator, Mapping
 
 from .._references import is_secret_reference, scan
 from .._stack import Component, Stack, Usage, _child_path, _walk
+from .types import schema_refusal
 
 #: The attributes of ZenML 0.98's general settings, by settings key: those that accept a
 #: string (so a whole-value reference resolves), and all of them. Generated from the
@@ -153,6 +154,10 @@ GENERAL_SETTINGS: Mapping[str, tuple[str, frozenset[str], frozenset[str]]] = {
     ),
 }
 
+#: Attributes of the general settings typed ``Optional[str]`` with a pattern the reference's
+#: text does not match (``ResourceSettings.memory``: a number and a unit).
+_PATTERNED = {"memory": "a number and a unit such as '4GB'"}
+
 _NESTED = (
     "{refs} is nested inside {attr!r} ({shape}): ZenML resolves only a reference that is the "
     "whole value of a top-level attribute, and leaves this one as literal text"
@@ -235,7 +240,19 @@ def _component_places(component: Component) -> Iterator[tuple[str, str]]:
     yield from _keys(component.configuration, "configuration")
     yield from _keys(component.settings, "settings")
     for attr, value in component.configuration.items():
-        yield from _attribute(_child_path("configuration", attr), attr, value, None)
+        here = _child_path("configuration", attr)
+        schema = component.config_schema
+        if (
+            schema is not None
+            and isinstance(value, str)
+            and is_secret_reference(value)
+            and value_reason(value) is None
+        ):
+            refused = schema_refusal(schema, str(attr), value)
+            if refused is not None:
+                yield here, refused
+            continue
+        yield from _attribute(here, attr, value, None)
     for key, settings in component.settings.items():
         here = _child_path("settings", key)
         if isinstance(settings, str):
@@ -326,6 +343,12 @@ def _refused(
     class_name, strings, others = known
     if attr in strings:
         return None
+    if attr in _PATTERNED:
+        return (
+            f"{_shown(value)} is in {class_name}.{attr}, a string with a pattern "
+            f"({_PATTERNED[attr]}): ZenML checks the reference's text against it and "
+            "refuses it, so the pipeline does not compile"
+        )
     if attr in others:
         return (
             f"{_shown(value)} is in {class_name}.{attr}, which does not accept a string: "

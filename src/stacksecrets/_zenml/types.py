@@ -20,7 +20,7 @@ import importlib.util
 from collections.abc import Callable, Mapping
 from typing import Any, NoReturn
 
-__all__ = ["check_types", "zenml_importable"]
+__all__ = ["check_types", "schema_refusal", "zenml_importable"]
 
 Fail = Callable[[str, object, object], NoReturn]
 
@@ -63,3 +63,93 @@ def check_types(data: Mapping[str, Any], fail: Fail) -> None:
             data,
             loc[0] if loc else None,
         )
+
+
+#: JSON schema ``format`` values of string types that take any text (a secret's value).
+_FREE_FORMATS = frozenset({"password", "path"})
+_TYPE_WORDS = {
+    "integer": "an integer",
+    "number": "a number",
+    "boolean": "a boolean",
+    "array": "a list",
+    "object": "a mapping",
+    "null": "null",
+}
+
+
+def schema_refusal(schema: Mapping[str, Any], attr: str, reference: str) -> str | None:
+    """Why a whole-value ``reference`` in attribute ``attr`` of a flavor's configuration would
+    not work, read from the flavor's config schema (JSON schema, as a ZenML server stores
+    it); ``None`` when the attribute's type takes a string. The reason names the attribute
+    and its type, never a value other than the reference."""
+    title = str(schema.get("title") or "the flavor's configuration")
+    properties = schema.get("properties")
+    if not isinstance(properties, Mapping):
+        return None
+    if attr not in properties:
+        return (
+            f"{reference!r} is in {attr!r}, which {title} does not have: ZenML drops the "
+            "attribute, so the reference is never read"
+        )
+    refused = _refused_by(_resolve(schema, properties[attr]), schema, reference)
+    if refused is None:
+        return None
+    return (
+        f"{reference!r} is in {title}.{attr}, which takes {refused}, not a secret's text: "
+        "ZenML refuses the reference when it builds the component's configuration"
+    )
+
+
+def _resolve(root: Mapping[str, Any], node: Any) -> Any:
+    seen = 0
+    while isinstance(node, Mapping) and "$ref" in node and seen < 20:  # noqa: PLR2004
+        seen += 1
+        ref = str(node["$ref"])
+        target: Any = root
+        for part in ref.removeprefix("#/").split("/"):
+            target = target.get(part) if isinstance(target, Mapping) else None
+        node = target
+    return node
+
+
+def _refused_by(node: Any, root: Mapping[str, Any], text: str) -> str | None:
+    """What the type takes when it does not take ``text``; ``None`` when it does."""
+    if not isinstance(node, Mapping):
+        return None  # unknown: not guessed
+    branches = node.get("anyOf") or node.get("oneOf")
+    if isinstance(branches, list):
+        takes = [_refused_by(_resolve(root, b), root, text) for b in branches]
+        if any(t is None for t in takes):
+            return None
+        return " or ".join(dict.fromkeys(t for t in takes if t))
+    if "const" in node:
+        return f"only {node['const']!r}"
+    if isinstance(node.get("enum"), list):
+        values = node["enum"]
+        if text in values:
+            return None
+        shown = ", ".join(repr(v) for v in values[:6]) + (", ..." if len(values) > 6 else "")  # noqa: PLR2004
+        return f"one of {shown}"
+    kind = node.get("type")
+    if isinstance(kind, list):
+        if "string" in kind:
+            kind = "string"
+        else:
+            return " or ".join(_TYPE_WORDS.get(str(k), str(k)) for k in kind)
+    if kind is None:
+        return None  # Any
+    if kind != "string":
+        return _TYPE_WORDS.get(str(kind), str(kind))
+    pattern = node.get("pattern")
+    if isinstance(pattern, str):
+        import re
+
+        try:
+            if re.search(pattern, text) is None:
+                return f"a string matching {pattern!r}"
+        except re.error:
+            return None
+    fmt = node.get("format")
+    if isinstance(fmt, str) and fmt not in _FREE_FORMATS:
+        return f"a string of format {fmt!r}"
+    return None

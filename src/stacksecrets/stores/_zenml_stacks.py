@@ -6,6 +6,8 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
+import attrs
+
 from .._errors import ConfigurationError, StoreError
 from .._stack import Component, Stack
 from ._zenml_http import ZenMLSession, chunks, json_object, name_of, oneof, uuid_of
@@ -113,10 +115,55 @@ class ZenMLStackSource:
             raise StoreError(
                 f"the ZenML server {host} did not return components {', '.join(map(str, missing))}"
             )
+        # zenml-run (issue 22): attached secrets by name, flavors' config schemas.
+        stack_fields = {name: _run_fields(by_name[name].get("metadata")) for name in wanted}
+        ids = [*(i for c in components.values() for i in c.secrets)]
+        ids += [i for _, secrets in stack_fields.values() for i in secrets]
+        names = await self._secret_names(ids)
+        schemas = await self.flavor_schemas({(c.type, c.flavor) for c in components.values()})
+        for cid, component in components.items():
+            components[cid] = attrs.evolve(
+                component,
+                secrets=[names.get(i, i) for i in component.secrets],
+                config_schema=schemas.get((component.type, component.flavor)),
+            )
         return [
-            Stack(name, [components[cid] for _, cid in layout[name]], runtime="zenml")
+            Stack(
+                name,
+                [components[cid] for _, cid in layout[name]],
+                runtime="zenml",
+                environment=stack_fields[name][0],
+                secrets=[names.get(i, i) for i in stack_fields[name][1]],
+            )
             for name in wanted
         ]
+
+    async def _secret_names(self, ids: list[str]) -> dict[str, str]:
+        """Secret id -> name, for the ids the server still knows (ZenML attaches by id)."""
+        found: dict[str, str] = {}
+        for chunk in chunks(list(dict.fromkeys(ids))):
+            for item in await self._session.list_all("/secrets", {"id": oneof(chunk)}):
+                found[str(item.get("id"))] = name_of(item)
+        return found
+
+    async def flavor_schemas(
+        self, flavors: set[tuple[str, str]]
+    ) -> dict[tuple[str, str], dict[str, Any]]:
+        """(type, flavor) -> the flavor's config schema, as the server stores it."""
+        found: dict[tuple[str, str], dict[str, Any]] = {}
+        names = sorted({flavor for _, flavor in flavors})
+        for chunk in chunks(names):
+            for item in await self._session.list_all(
+                "/flavors", {"name": oneof(chunk), "hydrate": "true"}
+            ):
+                body, metadata = item.get("body"), item.get("metadata")
+                if not isinstance(body, dict) or not isinstance(metadata, dict):
+                    continue
+                schema = metadata.get("config_schema")
+                key = (str(body.get("type", "")), name_of(item))
+                if key in flavors and isinstance(schema, dict):
+                    found[key] = schema
+        return found
 
     def _component(self, item: dict[str, Any]) -> Component:
         body = item.get("body")
@@ -133,4 +180,18 @@ class ZenMLStackSource:
             name=name_of(item),
             configuration=configuration if isinstance(configuration, dict) else {},
             settings=settings if isinstance(settings, dict) else {},
+            environment=_run_fields(metadata)[0],
+            secrets=_run_fields(metadata)[1],
         )
+
+
+def _run_fields(metadata: object) -> tuple[dict[str, Any], list[str]]:
+    """A component's or stack's ``environment`` and attached secrets' ids (ZenML 0.90+)."""
+    if not isinstance(metadata, dict):
+        return {}, []
+    environment = metadata.get("environment")
+    secrets = metadata.get("secrets")
+    return (
+        environment if isinstance(environment, dict) else {},
+        [str(item) for item in secrets] if isinstance(secrets, list) else [],
+    )
