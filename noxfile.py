@@ -228,7 +228,13 @@ def zenml_matrix(session: nox.Session) -> None:
     failed = []
     for version in versions:
         session.log(f"ZenML {version}")
-        env = {"STACKSECRETS_ZENML_PYTHON": str(zenml_venv(version))}
+        env = {
+            "STACKSECRETS_ZENML_PYTHON": str(zenml_venv(version)),
+            # A new venv's first start compiles ZenML and migrates a new database: be patient.
+            "STACKSECRETS_ZENML_START_TIMEOUT": os.environ.get(
+                "STACKSECRETS_ZENML_START_TIMEOUT", "180"
+            ),
+        }
         try:
             session.run(
                 "pytest", "-m", "zenml and not slow", "-k", "zenml", "-p", "no:cacheprovider",

@@ -15,6 +15,8 @@ import attrs
 import pytest
 
 from cli_runner import Cli
+from stacksecrets import ConfigurationError
+from stacksecrets.stores import open_store
 from zenml_fixtures import ROOT, _zenml_python
 
 VALUES = {"user": "u-local", "pw": "pw-local-s3cret"}
@@ -169,3 +171,11 @@ def test_without_zenml_importable_the_command_says_why_and_what_to_do(cli: Cli, 
     assert "local database" in result.stderr
     assert "zenml login --local" in result.stderr
     assert result.stdout.strip() in {"", "[]"}
+
+
+@pytest.mark.parametrize("url", ["zenml+local:///tmp/zenml.db", "zenml+local://host"])
+def test_the_local_store_url_names_no_database(url: str):
+    """The database is the one ZenML's configuration names; a path in the URL is refused
+    rather than ignored."""
+    with pytest.raises(ConfigurationError, match=r"just zenml\+local://"):
+        open_store(url, environ={})

@@ -23,6 +23,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import json
+import os
 import sys
 import uuid
 from collections.abc import Callable, Collection, Mapping, Sequence
@@ -84,7 +85,7 @@ class ZenMLLocalStore(StoreBase):
 
     def __init__(self) -> None:
         if not zenml_importable():
-            raise ConfigurationError(not_importable_message({}))
+            raise ConfigurationError(not_importable_message(os.environ))
         self._limiter = anyio.CapacityLimiter(1)
         self._zen_store: Any = None
 
