@@ -228,7 +228,7 @@ def test_cli_rate_limit_flag_and_variable(cli: Cli, tmp_path: Path):
 def test_progress_line_shows_throttled_answers_only_when_there_were_some():
     """The progress line counts throttled answers once the store said slow down."""
     from stacksecrets._observe import Progress
-    from stacksecrets._terminal import ValidationProgress
+    from stacksecrets.cli._terminal import ValidationProgress
 
     shown = ValidationProgress("Validating", clock=lambda: 0.0)
     shown.progress(Progress(2, 5, 3, 0))

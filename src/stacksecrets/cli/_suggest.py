@@ -27,9 +27,9 @@ async def with_store_suggestions(client: AsyncClient, report: ValidationReport) 
     import anyio
     import attrs
 
-    from .._problems import close_match as _close
     from .._errors import StackSecretsError
     from .._logging import logger
+    from .._problems import close_match as _close
     from .._report import ProblemKind
 
     wanting = {
