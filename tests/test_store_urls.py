@@ -282,3 +282,22 @@ def test_path_urls_keep_everything_after_the_scheme() -> None:
     url = parse_store_url("file:///home/me@corp/a#b.json")
     assert (url.host, url.path) == ("", "/home/me@corp/a#b.json")
     assert isinstance(url, StoreURL)
+
+
+def test_the_aws_opener_honours_the_environ_it_is_given(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``open_store("aws-sm://...", environ=...)`` reads the region, the endpoint and the
+    access keys from that mapping, not from the process environment (the opener shape every
+    scheme shares: ``(url, /, *, environ)``)."""
+    monkeypatch.setenv("AWS_REGION", "us-west-1")
+    monkeypatch.setenv("AWS_ENDPOINT_URL_SECRETS_MANAGER", "http://127.0.0.1:2")
+    environ = {
+        "AWS_REGION": "eu-central-1",
+        "AWS_ENDPOINT_URL_SECRETS_MANAGER": "http://127.0.0.1:1",
+        "AWS_ACCESS_KEY_ID": "AKIATESTSTACKSECRETS",
+        "AWS_SECRET_ACCESS_KEY": "not-a-real-secret-key",
+    }
+    store = open_store("aws-sm://?prefix=app/", environ=environ)
+    assert isinstance(store, AwsSecretsManagerStore)
+    assert store.description == "aws-sm://?region=eu-central-1&prefix=app/ (http://127.0.0.1:1)"
+    assert "not-a-real-secret-key" not in repr(store)
+    anyio.run(store.aclose)
