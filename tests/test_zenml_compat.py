@@ -455,3 +455,26 @@ def test_settings_sources_carry_listed_secrets_and_environment():
     assert places[ProblemKind.ZENML_UNRESOLVABLE, None] == [
         "pipeline 'training', environment.TOKEN"
     ]
+
+
+def test_unknown_types_are_said_once_not_guessed():
+    """Without a ZenML server's flavor schemas, a zenml stack's references are not checked by
+    type: one log event says so (naming the flavors), and no problem is guessed."""
+    from structlog.testing import capture_logs
+
+    stack = Stack(
+        "prod",
+        [
+            Component("feature_store", "feast", "f", {"online_port": "{{s.port}}"}),
+            Component("orchestrator", "local", "o", {"x": "{{s.port}}"}),
+        ],
+        runtime="zenml",
+    )
+    client = Client("memory://")
+    client.create_secret("s", {"port": "1"})
+    with capture_logs() as events:
+        report = client.validate_stack(stack)
+    assert report.ok
+    unknown = [e for e in events if e["event"] == "stacksecrets.zenml.types_unknown"]
+    assert len(unknown) == 1
+    assert unknown[0]["flavors"] == ["feature_store/feast", "orchestrator/local"]
