@@ -431,3 +431,50 @@ def test_run_configuration_aliases_are_bounded(tmp_path: Path):
     assert path.stat().st_size < 5000
     with pytest.raises(StackLoadError, match="aliases"):
         load_stack_file(path)
+
+
+def test_settings_sources_carry_listed_secrets_and_environment():
+    """A pipeline's and a step's `secrets` and `environment` come with their settings (the
+    objects are read as given: here plain mappings, as ZenML's configurations dump)."""
+    from types import SimpleNamespace
+
+    from stacksecrets.zenml import settings_sources
+
+    step = SimpleNamespace(name="trainer", configuration={"secrets": ["train-creds"]})
+    pipeline = SimpleNamespace(
+        name="training",
+        configuration={"secrets": ["db"], "environment": {"TOKEN": "{{api.token}}"}},
+    )
+    (stack,) = settings_sources(pipeline, steps=[step])
+    report = Client("memory://", level="SECRET_EXISTS").validate_stacks([stack])
+    places = {(p.kind, p.secret): [str(u) for u in p.usages] for p in report.problems}
+    assert places[ProblemKind.MISSING_SECRET, "db"] == ["pipeline 'training', secrets[0]"]
+    assert places[ProblemKind.MISSING_SECRET, "train-creds"] == [
+        "pipeline 'training', step 'trainer', secrets[0]"
+    ]
+    assert places[ProblemKind.ZENML_UNRESOLVABLE, None] == [
+        "pipeline 'training', environment.TOKEN"
+    ]
+
+
+def test_unknown_types_are_said_once_not_guessed():
+    """Without a ZenML server's flavor schemas, a zenml stack's references are not checked by
+    type: one log event says so (naming the flavors), and no problem is guessed."""
+    from structlog.testing import capture_logs
+
+    stack = Stack(
+        "prod",
+        [
+            Component("feature_store", "feast", "f", {"online_port": "{{s.port}}"}),
+            Component("orchestrator", "local", "o", {"x": "{{s.port}}"}),
+        ],
+        runtime="zenml",
+    )
+    client = Client("memory://")
+    client.create_secret("s", {"port": "1"})
+    with capture_logs() as events:
+        report = client.validate_stack(stack)
+    assert report.ok
+    unknown = [e for e in events if e["event"] == "stacksecrets.zenml.types_unknown"]
+    assert len(unknown) == 1
+    assert unknown[0]["flavors"] == ["feature_store/feast", "orchestrator/local"]

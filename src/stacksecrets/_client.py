@@ -522,13 +522,15 @@ async def _with_flavor_schemas(store: SecretStore, stacks: list[Stack]) -> list[
         if c.config_schema is None and c.flavor
     }
     if fetch is None or not wanted:
+        _types_unknown(stacks)
         return stacks
     try:
         schemas = await fetch(wanted)
     except StoreError as error:  # the types are a bonus: the validation goes on without them
         logger.info("stacksecrets.zenml.flavor_schemas_unavailable", error=type(error).__name__)
+        _types_unknown(stacks)
         return stacks
-    return [
+    typed = [
         attrs.evolve(
             s,
             components=[
@@ -542,3 +544,27 @@ async def _with_flavor_schemas(store: SecretStore, stacks: list[Stack]) -> list[
         else s
         for s in stacks
     ]
+    _types_unknown(typed)
+    return typed
+
+
+def _types_unknown(stacks: list[Stack]) -> None:
+    """Say once, not per attribute, that the types of some components are not known (no
+    ZenML server at hand, or a flavor it does not know): their references are not guessed."""
+    unknown = sorted(
+        {
+            f"{c.type}/{c.flavor}"
+            for s in stacks
+            if s.runtime == "zenml" and s.kind == "stack"
+            for c in s.components
+            if c.config_schema is None and c.configuration
+        }
+    )
+    if unknown:
+        logger.info(
+            "stacksecrets.zenml.types_unknown",
+            flavors=unknown[:20],
+            count=len(unknown),
+            hint="attribute types come from a ZenML server's flavor schemas "
+            "(--store zenml+...); without them references are not checked by type",
+        )

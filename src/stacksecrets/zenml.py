@@ -50,14 +50,25 @@ def settings_sources(pipeline: Any, *, steps: Iterable[Any] = ()) -> list[Stack]
     - ``with_options(steps={...})`` step settings, and the run configuration file of
       ``with_options(config_path=...)`` (read as ``stacksecrets validate run.yaml`` reads it).
 
-    Every stack has runtime ``"zenml"``: validating them also reports each reference ZenML's
-    run time would leave unresolved (nested in ``docker.environment``, embedded in text, ...).
+    With the settings come the pipeline's and each step's ``environment`` and listed
+    ``secrets`` (checked like the secrets a run configuration lists). Every stack has runtime
+    ``"zenml"``: validating them also reports each reference ZenML's run time would leave
+    unresolved (nested in ``docker.environment``, in ``environment``, embedded in text, ...).
     The first stack is named ``pipeline '<name>'`` and reads in reports as
     ``pipeline 'training', step 'trainer', settings.docker.parent_image``.
     """
     name = str(getattr(pipeline, "name", "pipeline"))
     configuration = getattr(pipeline, "configuration", None)
-    components = [Component("pipeline", "", "", settings=_settings(configuration))]
+    components = [
+        Component(
+            "pipeline",
+            "",
+            "",
+            settings=_settings(configuration),
+            environment=_field(configuration, "environment") or {},
+            secrets=[str(item) for item in _field(configuration, "secrets") or ()],
+        )
+    ]
     seen: set[str] = set()
     invocations: Mapping[str, Any] = getattr(pipeline, "invocations", None) or {}
     for invocation_id, invocation in invocations.items():
@@ -81,7 +92,30 @@ def settings_sources(pipeline: Any, *, steps: Iterable[Any] = ()) -> list[Stack]
 
 
 def _step(name: str, step: Any) -> Component:
-    return Component("step", "", name, settings=_settings(getattr(step, "configuration", None)))
+    configuration = getattr(step, "configuration", None)
+    return Component(
+        "step",
+        "",
+        name,
+        settings=_settings(configuration),
+        environment=_field(configuration, "environment") or {},
+        secrets=[str(item) for item in _field(configuration, "secrets") or ()],
+    )
+
+
+def _field(configuration: Any, name: str) -> Any:
+    """A field of a ZenML configuration object or of a plain mapping; only a mapping for
+    ``environment`` and only a list for ``secrets`` are taken."""
+    if configuration is None:
+        return None
+    if isinstance(configuration, Mapping):
+        value = configuration.get(name)
+    else:
+        value = getattr(configuration, name, None)
+    wanted = Mapping if name == "environment" else (list, tuple)
+    if not isinstance(value, wanted):
+        return None
+    return dict(value) if isinstance(value, Mapping) else list(value)
 
 
 def _settings(configuration: Any) -> dict[str, Any]:
