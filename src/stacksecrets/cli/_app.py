@@ -104,3 +104,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         )
     except click.exceptions.Exit as exc:
         sys.exit(exc.exit_code)
+    finally:
+        # A logging set-up this command deferred and never needed is forgotten, so that code
+        # running main() in its own process (tests, embedding) keeps its own structlog set-up.
+        from .. import _logging
+
+        _logging.configure_on_first_event(0, None)
