@@ -93,8 +93,8 @@ def test_hostile_names_and_keys_through_the_cli_touch_only_the_store_file(
         assert _printable_lines(masked.output)
         assert masked.output.count("\n") == 1 + len(keys)
     listed = cli.invoke("secret", "list", "--json", env=env)
-    assert sorted(json.loads(listed.output)) == sorted(HOSTILE)
-    text = cli.invoke("secret", "list", env=env).output
+    assert sorted(json.loads(listed.stdout)) == sorted(HOSTILE)
+    text = cli.invoke("secret", "list", env=env).stdout
     assert _printable_lines(text)
     assert text.count("\n") == len(HOSTILE)
     assert _files(tmp_path) == {

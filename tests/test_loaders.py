@@ -726,9 +726,9 @@ def test_billion_laughs_is_refused_quickly(tmp_path, yaml_loader):
     error = load_error(path)
     assert time.perf_counter() - started < 2
     assert str(error).endswith(
-        "more than 1000000 keys and values (an alias counts as all it repeats)"
+        f"more than {_loaders.MAX_VALUES} keys and values (an alias counts as all it repeats)"
     )
-    assert error.line == 9  # x-g: the first level past a million
+    assert error.line == 8  # x-f: the first level past MAX_VALUES (100,000)
 
 
 def test_aliases_within_the_cap_share_their_anchor(tmp_path, yaml_loader):

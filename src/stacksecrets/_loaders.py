@@ -62,7 +62,9 @@ MAX_FILE_BYTES = 16 * 1024 * 1024
 MAX_DEPTH = 100
 #: At most this many keys and values (mappings, lists and scalars) in one file or object; a
 #: YAML alias counts as everything it repeats, so a "billion laughs" file stops here too.
-MAX_VALUES = 1_000_000
+#: Real stacks hold hundreds; each value may be a reference that is then planned and reported,
+#: so the bound is the run configurations' (a few KiB of aliases must not cost a minute).
+MAX_VALUES = 100_000
 #: Files a folder source contributes (case-insensitive).
 STACK_FILE_SUFFIXES = (".json", ".yaml", ".yml")
 
