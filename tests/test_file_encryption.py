@@ -176,7 +176,7 @@ def test_the_cli_uses_the_key_from_the_environment(cli: Cli, path: Path) -> None
     env = {"STACKSECRETS_STORE": path.as_uri(), KEY_VARIABLE: new_key()}
     assert cli.invoke("secret", "create", NAME, f"--password={VALUE}", env=env).exit_code == 0
     shown = cli.invoke("secret", "get", NAME, "--show-values", "--json", env=env)
-    assert json.loads(shown.output)["values"] == {"password": VALUE}
+    assert json.loads(shown.stdout)["values"] == {"password": VALUE}
     assert (VALUE.encode() in contents(path)) is False
     refused = cli.invoke("secret", "list", env={**env, KEY_VARIABLE: ""})
     assert refused.exit_code == 2

@@ -88,7 +88,7 @@ def test_hostile_names_and_keys_through_the_cli_touch_only_the_store_file(
             continue
         assert created.exit_code == 0, created.output
         shown = cli.invoke("secret", "get", name, "--show-values", "--json", env=env)
-        assert json.loads(shown.output) == {"name": name, "values": keys}
+        assert json.loads(shown.stdout) == {"name": name, "values": keys}
         masked = cli.invoke("secret", "get", name, env=env)
         assert _printable_lines(masked.output)
         assert masked.output.count("\n") == 1 + len(keys)
@@ -106,7 +106,7 @@ def test_hostile_names_and_keys_through_the_cli_touch_only_the_store_file(
     }
     for name in HOSTILE:
         assert cli.invoke("secret", "delete", name, "--yes", env=env).exit_code == 0
-    assert json.loads(cli.invoke("secret", "list", "--json", env=env).output) == []
+    assert json.loads(cli.invoke("secret", "list", "--json", env=env).stdout) == []
 
 
 def _referenceable(name: str) -> bool:
