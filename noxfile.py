@@ -189,7 +189,7 @@ if os.environ.get("CI"):
 # ---------------------------------------------------------------------- ZenML version matrix
 
 #: ZenML server versions the matrix runs against (`nox -s zenml_matrix -- 0.85.0 ...`: some).
-ZENML_MATRIX = ["0.85.0", "0.90.0", "0.94.0", "0.98.0"]
+ZENML_MATRIX = ["0.80.0", "0.85.0", "0.90.0", "0.94.0", "0.98.0"]
 #: The ZenML store's tests: its own, the store contract, and the live login and pipeline runs.
 ZENML_MATRIX_TESTS = [
     "tests/test_zenml_store.py",
@@ -206,6 +206,8 @@ def zenml_venv(version: str) -> Path:
     venv = Path.home() / ".cache" / "stacksecrets" / f"zenml-{version}"
     python = venv / "bin" / "python"
     deps = sorted([*PYPROJECT["project"]["dependencies"], *ZENML_VENV_TEST_TOOLS])
+    if tuple(int(part) for part in version.split(".")[:2]) < (0, 85):
+        deps.append("setuptools<81")  # ZenML 0.80 imports pkg_resources; a uv venv has none
     marker = venv / ".complete"
     if not marker.exists() or marker.read_text() != "\n".join(deps):
         subprocess.run(
