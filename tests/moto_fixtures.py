@@ -41,7 +41,7 @@ from server_process import (
 )
 
 REGION = "eu-west-1"
-START_TIMEOUT = 60.0
+START_TIMEOUT = 120.0  # generous for a loaded machine; an exit is reported at once
 #: Variables of the AWS configuration chain a developer's shell could leak into a test.
 _AWS_VARIABLES = (
     "AWS_PROFILE",

@@ -35,7 +35,7 @@ from server_process import (
 )
 
 DEFAULT_VENV = server_venv("openbao-2.7.2")
-START_TIMEOUT = 30.0
+START_TIMEOUT = 120.0  # generous for a loaded machine; an exit is reported at once
 
 #: A token with this policy may list names, and read nothing.
 LIST_ONLY_POLICY = """

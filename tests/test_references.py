@@ -4,6 +4,7 @@ spans, malformed references with their reasons, and the ``\\{{`` escape."""
 from __future__ import annotations
 
 import json
+import os
 import random
 import re
 import subprocess
@@ -24,11 +25,13 @@ from stacksecrets.references import (
     parse_reference,
     scan,
 )
+from zenml_fixtures import DEFAULT_PYTHON
 
 #: ZenML 0.98.0, ``zenml/utils/secret_utils.py``, applied with ``fullmatch``.
 ZENML_PATTERN = r"\{\{\s*\S+?\.\S+\s*\}\}"
 
-ZENML_PYTHON = Path(__file__).resolve().parents[1] / ".cache" / "zenml-0.98.0" / "bin" / "python"
+#: The ZenML venv of the server fixture (``$STACKSECRETS_ZENML_PYTHON``, else the per-user one).
+ZENML_PYTHON = Path(os.environ.get("STACKSECRETS_ZENML_PYTHON") or DEFAULT_PYTHON)
 
 
 def zenml_reading(value: str) -> tuple[str, str]:

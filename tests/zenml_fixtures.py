@@ -36,7 +36,9 @@ from server_process import (
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_VENV = server_venv("zenml-0.98.0")
 DEFAULT_PYTHON = DEFAULT_VENV / "bin" / "python"
-START_TIMEOUT = float(os.environ.get("STACKSECRETS_ZENML_START_TIMEOUT", "60"))
+# Generous: on two cores shared with other test runs, ZenML took over 60 s to start. A server
+# that exits is reported at once, so only a hung start waits this long.
+START_TIMEOUT = float(os.environ.get("STACKSECRETS_ZENML_START_TIMEOUT", "240"))
 API = "/api/v1"
 
 
