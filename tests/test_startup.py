@@ -90,3 +90,6 @@ def test_validating_with_a_file_store_loads_no_http_or_terminal_library(tmp_path
         """
     )
     assert not loaded & set(HEAVY) - {"click"}
+    # No retry was needed: stamina (and tenacity) are imported at the first failed store call;
+    # reading the store file takes no lock (filelock is for writes).
+    assert not loaded & {"stamina", "tenacity", "filelock"}

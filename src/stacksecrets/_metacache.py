@@ -27,10 +27,8 @@ cache failing never fails a validation. ``STACKSECRETS_METADATA_CACHE=0`` or the
 from __future__ import annotations
 
 import contextlib
-import email.utils
 import json
 import os
-import tempfile
 import time
 from collections.abc import Callable, Collection, Mapping, Sequence
 from datetime import datetime, timezone
@@ -98,6 +96,8 @@ def http_date(value: str | None) -> datetime | None:
     """An HTTP ``Date`` header (whole seconds, a lower bound of the server's time), or ``None``."""
     if value is None:
         return None
+    import email.utils  # start-up: only with a Date header
+
     try:
         parsed = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError):
@@ -295,6 +295,8 @@ def _scope_of(document: Mapping[str, Any], scope: str) -> dict[str, Any]:
 
 
 def _write_atomically(path: Path, document: dict[str, Any]) -> None:
+    import tempfile  # start-up: writes only
+
     data = json.dumps(document, separators=(",", ":"), sort_keys=True).encode()
     fd, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:

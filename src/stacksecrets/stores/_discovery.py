@@ -26,7 +26,6 @@ from pathlib import Path
 from typing import Any
 
 import attrs
-import yaml
 
 from .._errors import ConfigurationError
 
@@ -78,6 +77,8 @@ def _read_yaml(path: Path) -> dict[str, Any] | None:
         return None
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigurationError(f"cannot read ZenML's configuration {path}: {exc}") from None
+    import yaml  # start-up: only when ZenML's configuration is read
+
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError:

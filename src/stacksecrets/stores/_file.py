@@ -14,20 +14,17 @@ import errno
 import json
 import os
 import re
-import secrets
 import stat
 import time
 from collections.abc import AsyncIterator, Callable, Collection, Mapping, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 from urllib.parse import unquote
 
-import aiofiles
 import anyio
 import anyio.to_thread
 import attrs
-import filelock
 
 from .._describe import kind_of
 from .._errors import (
@@ -45,6 +42,9 @@ from .._secret import Secret
 from ._base import StoreBase, StoreCapabilities, check_write, merge_update
 from ._crypto import KEY_VARIABLE, SCHEME, FileCrypto, keys_from_env
 from ._urls import StoreURL, parse_store_url
+
+if TYPE_CHECKING:
+    import filelock
 
 FORMAT_VERSION = 1
 _FILE_MODE = 0o600
@@ -94,6 +94,8 @@ async def _open_fd(fd: int, mode: Literal["rb", "wb"]) -> AsyncIterator[_AsyncBi
     The file takes ownership of ``fd`` and closes it.
     """
     if _on_asyncio():
+        import aiofiles  # start-up: only when a file is read or written
+
         async with aiofiles.open(fd, mode) as file:
             yield file
     else:
@@ -369,6 +371,8 @@ def _folder_problem(folder: Path) -> str | None:
 
 
 def _temp_path(target: Path) -> Path:
+    import secrets  # start-up: writes only
+
     return target.with_name(f".{target.name}.{secrets.token_hex(8)}{_TEMP_SUFFIX}")
 
 
@@ -471,6 +475,8 @@ async def _acquire(lock: filelock.BaseFileLock, *, patience: float, path: Path) 
 
     (A blocking ``acquire`` in a worker thread could not be cancelled.)
     """
+    import filelock  # start-up: writes only
+
     delay = 0.001
     told = False  # the observer, that the lock is held by another process
     with anyio.move_on_after(patience), contextlib.ExitStack() as wait:
@@ -734,6 +740,8 @@ class FileStore(StoreBase):
         problem = await anyio.to_thread.run_sync(_folder_problem, target.parent)
         if problem is not None:
             raise ForbiddenError(f"stacksecrets will not write the store file {target}: {problem}")
+        import filelock  # start-up: writes only
+
         lock = filelock.FileLock(f"{target}.lock", mode=_FILE_MODE, thread_local=False)
         await _acquire(lock, patience=self.lock_timeout, path=self._path)
         try:
