@@ -88,13 +88,13 @@ def test_hostile_names_and_keys_through_the_cli_touch_only_the_store_file(
             continue
         assert created.exit_code == 0, created.output
         shown = cli.invoke("secret", "get", name, "--show-values", "--json", env=env)
-        assert json.loads(shown.output) == {"name": name, "values": keys}
+        assert json.loads(shown.stdout) == {"name": name, "values": keys}
         masked = cli.invoke("secret", "get", name, env=env)
         assert _printable_lines(masked.output)
-        assert masked.output.count("\n") == 1 + len(keys)
+        assert masked.stdout.count("\n") == 1 + len(keys)
     listed = cli.invoke("secret", "list", "--json", env=env)
-    assert sorted(json.loads(listed.output)) == sorted(HOSTILE)
-    text = cli.invoke("secret", "list", env=env).output
+    assert sorted(json.loads(listed.stdout)) == sorted(HOSTILE)
+    text = cli.invoke("secret", "list", env=env).stdout
     assert _printable_lines(text)
     assert text.count("\n") == len(HOSTILE)
     assert _files(tmp_path) == {
@@ -106,7 +106,7 @@ def test_hostile_names_and_keys_through_the_cli_touch_only_the_store_file(
     }
     for name in HOSTILE:
         assert cli.invoke("secret", "delete", name, "--yes", env=env).exit_code == 0
-    assert json.loads(cli.invoke("secret", "list", "--json", env=env).output) == []
+    assert json.loads(cli.invoke("secret", "list", "--json", env=env).stdout) == []
 
 
 def _referenceable(name: str) -> bool:
