@@ -117,6 +117,37 @@ def test_the_store_is_named_on_stderr_when_piped(cli: Cli, store: Path):
     assert f"Store: {store.absolute().as_uri()}" in result.stderr
 
 
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("secret", "create", "other", "--k=v"),
+        ("secret", "update", "registry", "--repo=r2"),
+        ("secret", "get", "registry"),
+        ("secret", "get", "registry", "--json"),
+        ("secret", "delete", "registry", "--yes"),
+        ("validate", "STACK"),
+        ("validate", "STACK", "--json"),
+    ],
+    ids=" ".join,
+)
+def test_every_command_names_its_store_on_stderr(
+    cli: Cli, tmp_path: Path, store: Path, args: tuple[str, ...]
+):
+    """Piped, each command names the store it used on stderr, once; stdout keeps only the
+    command's output (``--json``: JSON alone)."""
+    args = tuple(str(stack(tmp_path)) if arg == "STACK" else arg for arg in args)
+    result = cli.invoke(*args, store=store)
+    assert result.exit_code == 0, result.stderr
+    named = f"Store: {store.absolute().as_uri()}"
+    assert result.stderr.splitlines().count(named) == 1, result.stderr
+    if "--json" in args:
+        json.loads(result.stdout)
+    elif args[0] == "validate":
+        assert result.stdout.splitlines()[-1] == named  # the report names it as before
+    else:
+        assert "Store:" not in result.stdout
+
+
 def test_end_of_input_at_the_delete_confirmation_is_no_input(cli: Cli, store: Path):
     """Standard input ends at "Delete secret?": exit 2 "no input", not 130 "interrupted";
     the secret is kept."""

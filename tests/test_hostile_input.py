@@ -91,7 +91,7 @@ def test_hostile_names_and_keys_through_the_cli_touch_only_the_store_file(
         assert json.loads(shown.stdout) == {"name": name, "values": keys}
         masked = cli.invoke("secret", "get", name, env=env)
         assert _printable_lines(masked.output)
-        assert masked.output.count("\n") == 1 + len(keys)
+        assert masked.stdout.count("\n") == 1 + len(keys)
     listed = cli.invoke("secret", "list", "--json", env=env)
     assert sorted(json.loads(listed.stdout)) == sorted(HOSTILE)
     text = cli.invoke("secret", "list", env=env).stdout

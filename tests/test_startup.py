@@ -90,3 +90,16 @@ def test_validating_with_a_file_store_loads_no_http_or_terminal_library(tmp_path
         """
     )
     assert not loaded & set(HEAVY) - {"click"}
+    # No retry was needed: stamina (and tenacity) are imported at the first failed store call;
+    # reading the store file takes no lock (filelock is for writes).
+    assert not loaded & {"stamina", "tenacity", "filelock"}
+
+
+def test_the_old_entry_point_is_an_alias_of_the_new():
+    """Console scripts installed before the CLI package point at ``stacksecrets._cli:main``
+    (the dev venv's editable install does): it is the same ``main``."""
+    import stacksecrets._cli
+
+    import stacksecrets.cli
+
+    assert stacksecrets._cli.main is stacksecrets.cli.main

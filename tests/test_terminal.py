@@ -100,7 +100,8 @@ def test_piped_and_json_output_is_unchanged_with_stderr_on_a_terminal(
     assert masked(on_terminal, example_store) == expected
     assert masked(piped.stdout, example_store).replace(str(tmp_path) + "/", "") == expected
     if "--json" in args:
-        assert terminal.strip() == ""  # no progress with --json, even on a terminal
+        # No progress with --json, even on a terminal: only the store's name (issue 23).
+        assert no_escapes(terminal).strip() == f"Store: {example_store.as_uri()}"
         json.loads(on_terminal)
 
 
@@ -141,7 +142,8 @@ def test_a_long_validation_shows_progress_and_retry_waits_on_a_terminal(
         proxy.inject(Fault.HTTP_503, count=1)
         piped = cli(*args, env=env)
     assert piped.returncode == 0, piped.stderr
-    assert piped.stderr == ""
+    # Piped, stderr has no progress or waits: only the store's name (issue 23).
+    assert re.fullmatch(r"Store: vault\+http://127\.0\.0\.1:\d+/secret\n", piped.stderr)
     assert piped.stdout.startswith("Secret references OK at level SECRET_AND_KEY_EXISTS")
     assert VALUE not in screen + piped.stdout
 

@@ -41,9 +41,11 @@ class Login:
         return self.prefix + "sec"
 
     def env(self, **extra: str) -> dict[str, str]:
-        """Nothing but a PATH, a HOME and ZenML's config folder (no ZENML_STORE_*)."""
+        """Nothing but a PATH, a HOME and ZenML's config folder (no ZENML_STORE_*); and the
+        PYTHONPATH this run was given, so that the code under test is the one that runs."""
         return {
             "PATH": os.environ["PATH"],
+            **{k: v for k, v in os.environ.items() if k == "PYTHONPATH"},
             "HOME": str(self.home),
             "ZENML_CONFIG_PATH": str(self.config),
             "ZENML_ANALYTICS_OPT_IN": "false",
@@ -156,6 +158,41 @@ def test_active_stack_from_the_variable_combines_with_other_stacks(login: Login)
         ("missing_secret", login.prefix + "gone", None),
         ("missing_key", login.secret, "nokey"),
     }
+
+
+def test_validate_with_no_argument_validates_the_active_stack(login: Login):
+    """After `zenml login` and `zenml stack set`, bare `stacksecrets validate` validates the
+    stack ZenML would run now: the healthy one passes (exit 0), naming its store on stderr;
+    with the broken stack active it fails on that stack's problems."""
+    result = stacksecrets(login.env(), "validate", "--json")
+    assert result.returncode == 0, result.stdout + result.stderr
+    report = json.loads(result.stdout)
+    assert report["ok"] is True
+    assert report["stacks"] == [login.prefix + "good"]
+    assert f"Store: {login.server.store_url}" in result.stderr.splitlines()
+
+    bad = login.env(ZENML_ACTIVE_STACK_ID=stack_id(login.server, login.prefix + "bad"))
+    broken = stacksecrets(bad, "validate", "--json")
+    assert broken.returncode == 1, broken.stdout + broken.stderr
+    assert json.loads(broken.stdout)["stacks"] == [login.prefix + "bad"]
+
+
+def test_register_secrets_on_a_healthy_stack_in_ci_exits_0(login: Login):
+    """`register-secrets < /dev/null` (no terminal, nothing to fix) on the healthy active
+    stack: exit 0, nothing asked, nothing written."""
+    result = subprocess.run(
+        [sys.executable, "-m", "stacksecrets", "register-secrets"],
+        env=login.env(),
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        cwd=ROOT,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert result.stdout.startswith("Secret references OK"), result.stdout
+    assert "Writing to" not in result.stdout + result.stderr
 
 
 def test_active_stack_needs_a_zenml_store(login: Login, tmp_path: Path):

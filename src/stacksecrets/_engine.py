@@ -36,8 +36,8 @@ from typing import TypeVar
 
 import anyio
 import attrs
-import stamina
 
+from . import _retry as stamina  # stamina itself is imported at the first failed call
 from ._errors import (
     AuthenticationError,
     ForbiddenError,

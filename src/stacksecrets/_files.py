@@ -38,7 +38,6 @@ from typing import Literal, Protocol
 
 import anyio
 import anyio.to_thread
-import filelock
 
 from ._observe import waiting
 
@@ -347,6 +346,8 @@ async def locked(lock_path: str, *, patience: float, what: str) -> AsyncIterator
     be taken (``ELOOP``: filelock refuses a lock file that is a symlink). While another process
     holds it, the observer is told (``what`` names it).
     """
+    import filelock  # start-up: only commands that write take a lock
+
     lock = filelock.FileLock(lock_path, mode=FILE_MODE, thread_local=False)
     delay = 0.001
     told = False

@@ -38,13 +38,15 @@ def run(
     action: Action[T],
     *,
     level: ValidationLevel | None = None,
-    name_store: bool = False,
+    name_store: bool = True,
 ) -> T:
     """``action`` on a client of the command's store (``--store``: none, the store found; one,
     that store; more, a chain), within the command's deadline; errors become exit codes.
 
-    ``name_store``: the store in use is named on stderr, piped or not, for commands whose
-    output does not name it (a script's log then shows which store it listed or changed)."""
+    ``name_store``: the store in use is named on stderr (``Store: URL``, its password
+    hidden), piped or not, so that a script's log shows which store a command read or changed;
+    off only where the output names it already (``secret list`` on a terminal) or the same
+    command named it before (the fix's later runs)."""
     import anyio
 
     from .._client import AsyncClient

@@ -294,5 +294,5 @@ def secret_delete(name: str, yes: bool, store: tuple[str, ...]) -> None:
     if not confirmed:
         fail("not deleted", EXIT_PROBLEMS)
     deleting = waits_shown(f"Deleting {name!r}", lambda c: c.delete_secret(name))
-    run(store, None, deleting, name_store=True)
+    run(store, None, deleting)
     click.echo(f"Deleted secret {name!r}")

@@ -8,6 +8,7 @@ byte for byte. rich honours ``NO_COLOR`` (no colour; layout unchanged) and ``TER
 from __future__ import annotations
 
 import os
+import re
 import sys
 import threading
 import time
@@ -22,7 +23,9 @@ from .._references import format_reference, scan
 from ._text import shown
 
 if TYPE_CHECKING:
-    from rich.console import Console, RenderableType
+    from rich.console import Console, ConsoleOptions, RenderableType
+    from rich.measure import Measurement
+    from rich.text import Text
 
     from .._report import ValidationReport
 
@@ -168,6 +171,51 @@ def progress(description: str, *, enabled: bool) -> Iterator[ValidationProgress 
 
 # -- tables ------------------------------------------------------------------------------------
 
+#: Where a place (``stack 'prod', orchestrator 'k8s', config.settings[0].image``) may break:
+#: after a blank, before an attribute's ``.`` or an index's ``[``.
+_BREAKS = re.compile(r"(?<=\s)|(?=[.\[])")
+
+
+def wrap_place(place: str, width: int) -> list[str]:
+    """``place`` in lines of at most ``width`` characters, broken only between its parts
+    (``_BREAKS``); a part longer than a whole line is cut, the last resort."""
+    width = max(width, 1)
+    lines: list[str] = []
+    line = ""
+    for part in (part for part in _BREAKS.split(place) if part):
+        if line and len((line + part).rstrip()) > width:
+            lines.append(line.rstrip())
+            line = ""
+        line += part
+        while len(line.rstrip()) > width:
+            lines.append(line[:width])
+            line = line[width:]
+    if line or not lines:
+        lines.append(line.rstrip())
+    return lines
+
+
+class Places:
+    """The "Used in" cell: one place a line, each wrapped at its path's separators to the
+    column's width (rich itself would fold an attribute path in the middle of a word)."""
+
+    def __init__(self, places: Sequence[str]) -> None:
+        self.places = list(places)
+
+    def __rich_measure__(self, console: Console, options: ConsoleOptions) -> Measurement:
+        from rich.measure import Measurement
+
+        parts = [part.strip() for place in self.places for part in _BREAKS.split(place)]
+        longest_part = max((len(part) for part in parts), default=0)
+        longest_line = max((len(place) for place in self.places), default=0)
+        return Measurement(longest_part, longest_line).clamp(max_width=options.max_width)
+
+    def __rich_console__(self, console: Console, options: ConsoleOptions) -> Iterator[Text]:
+        from rich.text import Text
+
+        lines = [line for place in self.places for line in wrap_place(place, options.max_width)]
+        yield Text("\n".join(lines), no_wrap=True, overflow="crop")
+
 
 def print_report(report: ValidationReport) -> None:
     """The report as a title, a table of problems and the summary, for a person."""
@@ -194,7 +242,7 @@ def print_report(report: ValidationReport) -> None:
             Text(shown(problem.secret or "")),
             Text(shown(problem.key or "")),
             detail,
-            Text("\n".join(str(usage) for usage in problem.usages)),
+            Places([str(usage) for usage in problem.usages]),
         )
     out.print(table)
     out.print(Text(report.summary(), style="dim"))

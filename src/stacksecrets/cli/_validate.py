@@ -179,7 +179,9 @@ def validate(
     report = run(store, options, action)
     if fixer is not None:
         with errors_to_exit_codes():
-            report = fixer.run(report, stacks, lambda act: run(store, options, act))
+            report = fixer.run(
+                report, stacks, lambda act: run(store, options, act, name_store=False)
+            )
     report_and_exit(report, as_json=as_json)
 
 
