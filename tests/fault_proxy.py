@@ -18,8 +18,10 @@ queue of ``Fault`` values (``proxy.inject(Fault.RESET, count=2)``), else ``defau
   closes it.
 - ``HTTP_408``, ``HTTP_429``, ``HTTP_500``, ``HTTP_502``, ``HTTP_503``, ``HTTP_504``: answer
   the request with that status (one round trip later) instead of forwarding it, with a small
-  JSON body, ``Connection: close`` and, for 429 and 503, ``Retry-After: <retry_after>`` when
-  ``retry_after`` is set; then close the connection once the client has read the answer.
+  JSON body and, for 429 and 503, ``Retry-After: <retry_after>`` when ``retry_after`` is set.
+  A 429 keeps the connection open, as a real server or front end does (the request's body is
+  skipped, the next request is forwarded as usual); the others say ``Connection: close`` and
+  close the connection once the client has read the answer.
 
 A quota (``proxy.limit(rate, burst)``, or per AWS operation ``proxy.limit(rate, operation=
 "ListSecrets")``, read from the ``X-Amz-Target`` header) is a token bucket: a request beyond it
@@ -147,6 +149,8 @@ class _Connection:
         self.reset_budget: int | None = None
         self.first_request = True
         self.answered = False
+        #: Body bytes still to skip of a request the proxy answered itself on a kept connection.
+        self.skip = 0
         self.open = True
         proxy.open_connections += 1
         proxy.max_open_connections = max(proxy.max_open_connections, proxy.open_connections)
@@ -229,14 +233,15 @@ class FaultProxy:
             self.faults_applied[fault] += 1
         return fault
 
-    def _answer(self, status: int) -> bytes:
+    def _answer(self, status: int, *, close: bool = True) -> bytes:
         body = json.dumps({"detail": [_REASONS[status].replace(" ", ""), "fault proxy"]}).encode()
         headers = [
             f"HTTP/1.1 {status} {_REASONS[status]}",
             "Content-Type: application/json",
             f"Content-Length: {len(body)}",
-            "Connection: close",
         ]
+        if close:
+            headers.append("Connection: close")
         if status in {429, 503} and self.retry_after is not None:
             headers.append(f"Retry-After: {self.retry_after}")
         return ("\r\n".join(headers) + "\r\n\r\n").encode() + body
@@ -298,6 +303,13 @@ class FaultProxy:
                         break
                     if upward and conn.answered:
                         continue  # the rest of a request answered by the proxy itself
+                    if upward and conn.skip:
+                        # The body of a request answered in place on a kept connection.
+                        skipped = min(conn.skip, len(chunk))
+                        conn.skip -= skipped
+                        chunk = chunk[skipped:]
+                        if not chunk:
+                            continue
                     delay = self._one_way
                     if upward and chunk.startswith(_METHODS):
                         self.requests += 1
@@ -310,11 +322,17 @@ class FaultProxy:
                             scope.cancel()
                             return
                         if fault.status is not None:
-                            # Answer in place of the server, then wait for the client to
-                            # close (closing first could reset the answer away).
-                            conn.answered = True
+                            # Answer in place of the server. A 429 keeps the connection (the
+                            # rest of this request's body is skipped); any other answer then
+                            # waits for the client to close (closing first could reset the
+                            # answer away).
+                            keep = fault is Fault.HTTP_429
+                            if keep:
+                                conn.skip = max(0, _body_length(chunk) - len(_body(chunk)))
+                            else:
+                                conn.answered = True
                             await anyio.sleep(delay + self._one_way)
-                            if not await _send(source, self._answer(fault.status)):
+                            if not await _send(source, self._answer(fault.status, close=not keep)):
                                 conn.closed()
                                 scope.cancel()
                                 return
@@ -364,6 +382,25 @@ class FaultProxy:
                 if not await _send(sink, chunk):
                     scope.cancel()
                     return
+
+
+def _body(chunk: bytes) -> bytes:
+    """The part of a request chunk after its header block (empty when not in this chunk)."""
+    _, found, body = chunk.partition(b"\r\n\r\n")
+    return body if found else b""
+
+
+def _body_length(chunk: bytes) -> int:
+    """A request's ``Content-Length`` (0 when absent), from its first chunk."""
+    head = chunk.partition(b"\r\n\r\n")[0]
+    for line in head.split(b"\r\n")[1:]:
+        name, _, value = line.partition(b":")
+        if name.strip().lower() == b"content-length":
+            try:
+                return int(value.strip())
+            except ValueError:
+                return 0
+    return 0
 
 
 def _queue(

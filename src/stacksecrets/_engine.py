@@ -30,6 +30,7 @@ a deadline or a cancel scope ends them promptly.
 from __future__ import annotations
 
 import random
+import sys
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from typing import TypeVar
@@ -237,14 +238,24 @@ class Engine:
         opts = self.options
         first = anyio.current_time()
         failures = 0
+        stale = 0
         ticket = 0
 
         def retry_on(exc: Exception) -> bool | float:
-            nonlocal failures
+            nonlocal failures, stale
             install_retry_hook()  # before stamina calls its hooks for this retry
             if not isinstance(exc, StoreUnavailableError):
                 return False
             wait: bool | float
+            if stale < _STALE_RETRIES and _stale_connection(exc):
+                # A pooled keep-alive connection the peer had closed (the request never
+                # reached a server that could answer it): no congestion and no attempt, retried
+                # at once on another connection. Bounded: beyond _STALE_RETRIES in one call it
+                # counts as any transient failure.
+                stale += 1
+                counters.retries += 1
+                counters.changed()
+                return 0.0
             if exc.throttled:
                 counters.throttled += 1
                 self.window.throttled(ticket)
@@ -795,6 +806,25 @@ def _raise_if_unusable(answers: Iterable[object]) -> None:
 def _refused_in_part(exc: StoreError) -> bool:
     """A refusal that may concern only some names of a call (not refused credentials)."""
     return isinstance(exc, ForbiddenError) and not isinstance(exc, AuthenticationError)
+
+
+#: Stale-connection retries of one call before they count as transient failures: httpx keeps
+#: at most 20 idle connections per pool, each of which can have been closed by the peer.
+_STALE_RETRIES = 20
+
+
+def _stale_connection(exc: BaseException) -> bool:
+    """``exc`` is a request that failed because a pooled connection was closed by the peer
+    before any byte of an answer (httpx: "Server disconnected without sending a response"), as
+    when a server's keep-alive time-out ends an idle connection while a request is on its way.
+    httpx is looked up, not imported: when it is not loaded, no error can come from it."""
+    httpx = sys.modules.get("httpx")
+    if httpx is None:
+        return False
+    cause = exc.__cause__
+    return isinstance(cause, httpx.RemoteProtocolError) and "without sending a response" in str(
+        cause
+    )
 
 
 def _retry_hook(exc: Exception) -> bool | float:
