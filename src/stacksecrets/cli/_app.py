@@ -107,6 +107,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     finally:
         # A logging set-up this command deferred and never needed is forgotten, so that code
         # running main() in its own process (tests, embedding) keeps its own structlog set-up.
-        from .. import _logging
-
-        _logging.configure_on_first_event(0, None)
+        # Looked up, not imported: --help never loads the library's logging.
+        logging_module = sys.modules.get("stacksecrets._logging")
+        if logging_module is not None:
+            logging_module.configure_on_first_event(0, None)
