@@ -184,5 +184,7 @@ def test_ctrl_c_in_the_cli_exits_130_with_one_line(
     assert "Traceback" not in stderr
     lines = stderr.strip().splitlines()
     assert lines[-1] == "stacksecrets: error: interrupted"
-    assert all("stamina.retry_scheduled" in line for line in lines[:-1])  # retry notices only
+    # The store named (every command does, on stderr), then retry notices only.
+    assert lines[0].startswith("Store: "), stderr
+    assert all("stamina.retry_scheduled" in line for line in lines[1:-1]), stderr
     assert stdout == ""
