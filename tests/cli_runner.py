@@ -83,6 +83,12 @@ class Cli:
         environ: dict[str, str | None] = {**hidden, **self.environ(env, store=store)}
         root = logging.getLogger()
         handlers, level = root.handlers[:], root.level
+        # The command sets the levels of libraries' loggers too (httpx's): put them back.
+        levels = {
+            name: logger.level
+            for name, logger in logging.Logger.manager.loggerDict.items()
+            if isinstance(logger, logging.Logger)
+        }
         root.handlers.clear()
         code: int = 0
         try:
@@ -106,6 +112,9 @@ class Cli:
                     handler.close()
             root.handlers[:] = handlers
             root.setLevel(level)
+            for name, logger in logging.Logger.manager.loggerDict.items():
+                if isinstance(logger, logging.Logger):
+                    logger.setLevel(levels.get(name, logging.NOTSET))
 
 
 def _exit_code(code: object) -> int:
