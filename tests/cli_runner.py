@@ -18,6 +18,9 @@ from click.testing import CliRunner
 
 from stacksecrets.cli import main  # the command's entry point
 
+#: The test process's terminal size (not the command's).
+TERMINAL_SIZE = ("COLUMNS", "LINES")
+
 #: Variables of the test process the command never sees.
 HIDDEN_PREFIXES = ("STACKSECRETS_", "ZENML_")
 
@@ -33,8 +36,14 @@ class Cli:
     def environ(
         self, env: Mapping[str, str] | None = None, *, store: Path | str | None = None
     ) -> dict[str, str]:
-        """The environment the command runs with."""
-        environ = {k: v for k, v in os.environ.items() if not k.startswith(self.hidden)}
+        """The environment the command runs with. ``COLUMNS``/``LINES`` are left out: they
+        describe the test process's terminal (pytest-xdist's workers set 80x24), and a command
+        on its own pseudo-terminal must take that terminal's size."""
+        environ = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(self.hidden) and k not in TERMINAL_SIZE
+        }
         if store is not None:
             environ["STACKSECRETS_STORE"] = (
                 store if isinstance(store, str) else store.absolute().as_uri()

@@ -7,6 +7,7 @@ Each check runs in a fresh interpreter (this one has loaded everything already) 
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import shutil
@@ -98,8 +99,6 @@ def test_validating_with_a_file_store_loads_no_http_or_terminal_library(tmp_path
 def test_the_old_entry_point_is_an_alias_of_the_new():
     """Console scripts installed before the CLI package point at ``stacksecrets._cli:main``
     (the dev venv's editable install does): it is the same ``main``."""
-    import stacksecrets._cli
-
-    import stacksecrets.cli
-
-    assert stacksecrets._cli.main is stacksecrets.cli.main
+    old = importlib.import_module("stacksecrets._cli")
+    new = importlib.import_module("stacksecrets.cli")
+    assert old.main is new.main

@@ -40,7 +40,6 @@ def check_types(data: Mapping[str, Any], fail: Fail) -> None:
     if not zenml_importable():
         return
     try:
-        from pydantic import ValidationError
         from zenml.config.pipeline_run_configuration import (  # type: ignore[import-not-found]
             PipelineRunConfiguration,
         )
@@ -53,8 +52,11 @@ def check_types(data: Mapping[str, Any], fail: Fail) -> None:
     }
     try:
         PipelineRunConfiguration.model_validate(fields)
-    except ValidationError as error:
-        first = error.errors(include_input=False, include_url=False)[0]
+    except ValueError as error:  # pydantic's ValidationError (pydantic comes with ZenML)
+        errors = getattr(error, "errors", None)
+        if not callable(errors):
+            raise
+        first = errors(include_input=False, include_url=False)[0]
         loc = [str(part) for part in first.get("loc", ())]
         where = ".".join(loc) or "top level"
         message = str(first.get("msg", "invalid"))
