@@ -92,7 +92,7 @@ def test_json_round_trips_with_the_expected_keys():
     report = report_of(PROBLEMS)
     data = json.loads(report.to_json())
     assert data == report.to_dict()
-    assert set(data) == {"ok", "level", "stacks", "store", "problems", "sources", "stats"}
+    assert set(data) == {"ok", "level", "stacks", "store", "problems", "sources", "stats", "notes"}
     assert data["ok"] is False
     assert data["level"] == "SECRET_AND_KEY_EXISTS"
     assert data["stacks"] == ["prod", "dev"]

@@ -478,3 +478,12 @@ def test_unknown_types_are_said_once_not_guessed():
     unknown = [e for e in events if e["event"] == "stacksecrets.zenml.types_unknown"]
     assert len(unknown) == 1
     assert unknown[0]["flavors"] == ["feature_store/feast", "orchestrator/local"]
+    # The report says it once too: text (and the terminal's summary), and JSON.
+    (note,) = report.notes
+    assert "2 components (feature_store/feast, orchestrator/local)" in note
+    assert report.to_text().count("Note: attribute types unknown") == 1
+    assert report.to_dict()["notes"] == [note]
+    assert "{{" not in note
+    # A stack whose components hold no reference has nothing to say.
+    plain = Stack("dev", [Component("orchestrator", "local", "o", {"x": "1"})], runtime="zenml")
+    assert client.validate_stack(plain).notes == ()

@@ -33,6 +33,7 @@ from ._errors import ClosedError, StoreError, StoreUnavailableError
 from ._levels import ValidationLevel
 from ._logging import logger
 from ._options import ClientOptions, OptionOverrides
+from ._references import is_secret_reference
 from ._report import ValidationReport
 from ._secret import Secret
 from ._stack import Stack
@@ -154,7 +155,9 @@ class AsyncClient:
             typed = stacks
             if chosen is not ValidationLevel.NONE:
                 typed = await _with_flavor_schemas(self.store, stacks)
-            return await self._engine.validate(typed, chosen)
+            report = await self._engine.validate(typed, chosen)
+            note = _types_unknown_note(typed)
+            return attrs.evolve(report, notes=(*report.notes, note)) if note else report
 
         report = await self._run("validation", validate)
         return attrs.evolve(report, store=self.store.description)
@@ -546,6 +549,34 @@ async def _with_flavor_schemas(store: SecretStore, stacks: list[Stack]) -> list[
     ]
     _types_unknown(typed)
     return typed
+
+
+def _types_unknown_note(stacks: list[Stack]) -> str:
+    """The report's note, once: components of stacks that ZenML runs with a whole-value
+    reference in an attribute whose type is not known (no flavor config class importable,
+    no server schema): those references were not checked by type. Empty when there is none."""
+    untyped = sorted(
+        {
+            f"{c.type}/{c.flavor}"
+            for s in stacks
+            if s.runtime == "zenml" and s.kind == "stack"
+            for c in s.components
+            if c.config_schema is None
+            and any(isinstance(v, str) and is_secret_reference(v) for v in c.configuration.values())
+        }
+    )
+    if not untyped:
+        return ""
+    shown = ", ".join(untyped[:10]) + (", ..." if len(untyped) > 10 else "")  # noqa: PLR2004
+    return (
+        f"attribute types unknown for {_plural(len(untyped), 'component')} ({shown}): their "
+        "references were not checked against the type ZenML gives the attribute (no flavor "
+        "config class importable here and no ZenML server's flavor schema)"
+    )
+
+
+def _plural(number: int, noun: str) -> str:
+    return f"{number} {noun if number == 1 else noun + 's'}"
 
 
 def _types_unknown(stacks: list[Stack]) -> None:

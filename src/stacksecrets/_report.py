@@ -145,6 +145,10 @@ class ValidationReport:
     #: The store the validation asked (its description: no credentials), when known.
     store: str = ""
     sources: Mapping[str, str] = attrs.field(factory=dict, converter=_sorted_sources)
+    #: What the validation could not check, said once each (never a secret value): e.g. the
+    #: components whose attribute types were not known, so their references were not
+    #: checked against the type ZenML gives the attribute.
+    notes: tuple[str, ...] = attrs.field(default=(), converter=tuple)
 
     def __reduce__(self) -> tuple[Any, ...]:
         # Picklable (SecretValidationError carries it between processes): the read-only
@@ -198,6 +202,7 @@ class ValidationReport:
         if self.store:
             shown = self.store if self.store.isprintable() else repr(self.store)
             summary += f"\nStore: {shown}"
+        summary += "".join(f"\nNote: {note}" for note in self.notes)
         return "\n".join([*self._sources_text(), summary])
 
     def to_text(self) -> str:
@@ -222,6 +227,7 @@ class ValidationReport:
             "problems": [problem.to_dict() for problem in self.problems],
             "sources": dict(self.sources),
             "stats": self.stats.to_dict(),
+            "notes": list(self.notes),
         }
 
     def to_json(self, *, indent: int | None = 2) -> str:
