@@ -123,6 +123,10 @@ def _sorted_sources(sources: Mapping[str, str]) -> Mapping[str, str]:
     return MappingProxyType(dict(sorted(sources.items())))
 
 
+def _tuple_of_str(items: Sequence[str]) -> tuple[str, ...]:
+    return tuple(items)
+
+
 def _report_from_fields(fields: dict[str, Any]) -> ValidationReport:
     return ValidationReport(**fields)
 
@@ -148,7 +152,7 @@ class ValidationReport:
     #: What the validation could not check, said once each (never a secret value): e.g. the
     #: components whose attribute types were not known, so their references were not
     #: checked against the type ZenML gives the attribute.
-    notes: tuple[str, ...] = attrs.field(default=(), converter=tuple)
+    notes: tuple[str, ...] = attrs.field(default=(), converter=_tuple_of_str)
 
     def __reduce__(self) -> tuple[Any, ...]:
         # Picklable (SecretValidationError carries it between processes): the read-only
