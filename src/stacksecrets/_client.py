@@ -25,6 +25,7 @@ from typing import Any, TypeAlias, TypeVar
 
 import anyio
 import anyio.from_thread
+import anyio.to_thread
 import attrs
 from typing_extensions import Self, Unpack
 
@@ -37,6 +38,7 @@ from ._references import is_secret_reference
 from ._report import ValidationReport
 from ._secret import Secret
 from ._stack import Stack
+from ._zenml.types import class_schemas, zenml_importable
 from .stores import SecretStore, open_store, store_url
 
 T = TypeVar("T")
@@ -513,10 +515,9 @@ async def _on_loop(func: Callable[..., None], *args: object) -> None:
 
 async def _with_flavor_schemas(store: SecretStore, stacks: list[Stack]) -> list[Stack]:
     """zenml-run (issue 22): stacks that ZenML runs, with each component's flavor config
-    schema from the ZenML server the store is (the attributes' types for the run-time check);
-    unchanged when the store is not a ZenML server or every schema is known already."""
-    source = getattr(store, "stacks", None)
-    fetch = getattr(source, "flavor_schemas", None)
+    schema: from ZenML's own config class when ZenML is importable here (the pipeline hook,
+    ``stacksecrets validate`` in ZenML's environment), else from the ZenML server the store is
+    (the attributes' types for the run-time check); unchanged when neither knows them."""
     wanted = {
         (c.type, c.flavor)
         for s in stacks
@@ -524,13 +525,18 @@ async def _with_flavor_schemas(store: SecretStore, stacks: list[Stack]) -> list[
         for c in s.components
         if c.config_schema is None and c.flavor
     }
-    if fetch is None or not wanted:
-        _types_unknown(stacks)
-        return stacks
-    try:
-        schemas = await fetch(wanted)
-    except StoreError as error:  # the types are a bonus: the validation goes on without them
-        logger.info("stacksecrets.zenml.flavor_schemas_unavailable", error=type(error).__name__)
+    schemas: dict[tuple[str, str], Any] = {}
+    if wanted and zenml_importable():
+        schemas.update(await anyio.to_thread.run_sync(class_schemas, wanted))
+    source = getattr(store, "stacks", None)
+    fetch = getattr(source, "flavor_schemas", None)
+    rest = wanted - set(schemas)
+    if fetch is not None and rest:
+        try:
+            schemas.update({k: v for k, v in (await fetch(rest)).items() if v is not None})
+        except StoreError as error:  # the types are a bonus: the validation goes on without
+            logger.info("stacksecrets.zenml.flavor_schemas_unavailable", error=type(error).__name__)
+    if not schemas:
         _types_unknown(stacks)
         return stacks
     typed = [

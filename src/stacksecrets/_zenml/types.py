@@ -20,7 +20,7 @@ import importlib.util
 from collections.abc import Callable, Mapping
 from typing import Any, NoReturn
 
-__all__ = ["check_types", "schema_refusal", "zenml_importable"]
+__all__ = ["check_types", "class_schemas", "schema_refusal", "zenml_importable"]
 
 Fail = Callable[[str, object, object], NoReturn]
 
@@ -67,6 +67,71 @@ def check_types(data: Mapping[str, Any], fail: Fail) -> None:
         )
 
 
+#: Marks a property of a schema built from a config class whose field has a pydantic
+#: validator (a schema from the server cannot show one).
+VALIDATED = "x-stacksecrets-validated"
+
+#: (component type, flavor) -> the schema built from ZenML's config class, or None when the
+#: class could not be had; filled once per process (ZenML's flavor registry imports every
+#: flavor module, a few seconds).
+_CLASS_SCHEMAS: dict[tuple[str, str], Mapping[str, Any] | None] | None = None
+
+
+def class_schemas(
+    wanted: set[tuple[str, str]],
+) -> dict[tuple[str, str], Mapping[str, Any]]:
+    """JSON schemas of the config classes of the ``(component type, flavor)`` pairs wanted,
+    from ZenML's flavor registry when ZenML is importable here (built-in and integration
+    flavors; the integrations' packages need not be installed), each field with a validator
+    marked. Pairs not found are left out; nothing ever raises (a broken ZenML, a flavor that
+    does not import: no schema, the caller falls back to the server's)."""
+    global _CLASS_SCHEMAS  # noqa: PLW0603 - a per-process cache
+    if not wanted or not zenml_importable():
+        return {}
+    if _CLASS_SCHEMAS is None:
+        _CLASS_SCHEMAS = _registry_schemas()
+    return {key: schema for key in wanted if (schema := _CLASS_SCHEMAS.get(key)) is not None}
+
+
+def _registry_schemas() -> dict[tuple[str, str], Mapping[str, Any] | None]:
+    found: dict[tuple[str, str], Mapping[str, Any] | None] = {}
+    try:
+        from zenml.stack.flavor_registry import (  # type: ignore[import-not-found]
+            FlavorRegistry,
+        )
+
+        registry = FlavorRegistry()
+        flavors = [*registry.builtin_flavors, *registry.integration_flavors]
+    except Exception:  # noqa: BLE001 - a broken ZenML install: no class types
+        return found
+    for flavor_class in flavors:
+        try:
+            flavor = flavor_class()
+            kind = getattr(flavor.type, "value", flavor.type)
+            found[(str(kind), str(flavor.name))] = _class_schema(flavor.config_class)
+        except Exception:  # noqa: BLE001, S112 - one flavor that does not import is skipped
+            continue
+    return found
+
+
+def _class_schema(config_class: Any) -> Mapping[str, Any] | None:
+    try:
+        schema: dict[str, Any] = dict(config_class.model_json_schema())
+    except Exception:  # noqa: BLE001 - a type pydantic cannot show: the server's schema, else unknown
+        return None
+    properties = dict(schema.get("properties") or {})
+    decorators = getattr(config_class, "__pydantic_decorators__", None)
+    validators = getattr(decorators, "field_validators", {}) or {}
+    validated: set[str] = set()
+    for decorator in validators.values():
+        fields = getattr(getattr(decorator, "info", None), "fields", ()) or ()
+        validated.update(properties if "*" in fields else fields)
+    for name in validated & set(properties):
+        properties[name] = {**properties[name], VALIDATED: True}
+    schema["properties"] = properties
+    return schema
+
+
 #: JSON schema ``format`` values of string types that take any text (a secret's value).
 _FREE_FORMATS = frozenset({"password", "path"})
 _TYPE_WORDS = {
@@ -95,6 +160,13 @@ def schema_refusal(schema: Mapping[str, Any], attr: str, reference: str) -> str 
         )
     refused = _refused_by(_resolve(schema, properties[attr]), schema, reference)
     if refused is None:
+        node = properties[attr]
+        if isinstance(node, Mapping) and node.get(VALIDATED):
+            return (
+                f"{reference!r} is in {title}.{attr}, which a validator of {title} checks "
+                "before ZenML resolves the reference: it may refuse or change the "
+                "reference's text"
+            )
         return None
     return (
         f"{reference!r} is in {title}.{attr}, which takes {refused}, not a secret's text: "
