@@ -29,7 +29,18 @@ stack = Stack(
         Component("deployer", "local", "d", {"lcm_timeout": "{{s.k}}", "auth_key": "{{s.k}}"}),
         Component("experiment_tracker", "mlflow", "m", {"tracking_password": "{{s.k}}"}),
         Component("artifact_store", "local", "a", {"path": "{{s.k}}"}),
-        Component("orchestrator", "no_such_flavor", "o", {"x": "{{s.k}}"}),
+        Component(
+            "orchestrator",
+            "no_such_flavor",
+            "o",
+            {"x": "{{s.k}}"},
+            settings={
+                "orchestrator.kubernetes": {
+                    "max_parallelism": "{{s.k}}",
+                    "service_account_name": "{{s.k}}",
+                }
+            },
+        ),
     ],
     runtime="zenml",
 )
@@ -79,6 +90,11 @@ def test_types_from_flavor_config_classes_without_a_server(tmp_path: Path) -> No
     path = [p for p in places if p.endswith("configuration.path")]
     assert path, result
     assert "validator" in by_place[path[0]]["detail"]
+    # A flavor's settings class (built into its config class) types its settings too.
+    parallel = [p for p in places if p.endswith("max_parallelism")]
+    assert parallel, result
+    assert "KubernetesOrchestratorSettings.max_parallelism" in by_place[parallel[0]]["detail"]
+    assert not [p for p in places if "service_account_name" in p], result
     # A flavor ZenML does not have: not guessed, said once in the report.
     assert not [p for p in places if p.endswith("configuration.x")], result
     (note,) = result["notes"]

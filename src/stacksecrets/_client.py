@@ -38,7 +38,7 @@ from ._references import is_secret_reference
 from ._report import ValidationReport
 from ._secret import Secret
 from ._stack import Stack
-from ._zenml.types import class_schemas, zenml_importable
+from ._zenml.types import class_schemas, settings_class_schemas, zenml_importable
 from .stores import SecretStore, open_store, store_url
 
 T = TypeVar("T")
@@ -526,8 +526,36 @@ async def _with_flavor_schemas(store: SecretStore, stacks: list[Stack]) -> list[
         if c.config_schema is None and c.flavor
     }
     schemas: dict[tuple[str, str], Any] = {}
-    if wanted and zenml_importable():
+    settings_keys = {
+        str(key)
+        for s in stacks
+        if s.runtime == "zenml"
+        for c in s.components
+        for key in c.settings
+        if "." in str(key)
+    }
+    settings: dict[str, Any] = {}
+    if (wanted or settings_keys) and zenml_importable():
         schemas.update(await anyio.to_thread.run_sync(class_schemas, wanted))
+        settings = await anyio.to_thread.run_sync(settings_class_schemas, settings_keys)
+        if settings:
+            stacks = [
+                attrs.evolve(
+                    s,
+                    components=[
+                        attrs.evolve(
+                            c,
+                            settings_schemas={k: settings[k] for k in c.settings if k in settings},
+                        )
+                        if any(k in settings for k in c.settings)
+                        else c
+                        for c in s.components
+                    ],
+                )
+                if s.runtime == "zenml"
+                else s
+                for s in stacks
+            ]
     source = getattr(store, "stacks", None)
     fetch = getattr(source, "flavor_schemas", None)
     rest = wanted - set(schemas)

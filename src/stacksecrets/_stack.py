@@ -47,6 +47,11 @@ class Component:
     #: The flavor's configuration schema (JSON schema) as a ZenML server stores it, when the
     #: stack was read from one: the attributes' types for the ZenML run-time check.
     config_schema: Mapping[str, Any] | None = attrs.field(default=None, eq=False, repr=False)
+    #: Schemas of flavors' settings classes by settings key (``"orchestrator.kubernetes"``),
+    #: when ZenML is importable: the settings attributes' types for the same check.
+    settings_schemas: Mapping[str, Mapping[str, Any]] = attrs.field(
+        factory=dict, eq=False, repr=False
+    )
 
     def string_leaves(self) -> Iterator[tuple[str, str]]:
         """Every string value in configuration, settings, environment and other fields,

@@ -269,7 +269,18 @@ def _component_places(component: Component) -> Iterator[tuple[str, str]]:
             yield from _nested(here, str(key), settings)
             continue
         known = GENERAL_SETTINGS.get(str(key))
+        typed = component.settings_schemas.get(str(key))
         for attr, value in settings.items():
+            if (
+                typed is not None
+                and isinstance(value, str)
+                and is_secret_reference(value)
+                and value_reason(value) is None
+            ):
+                refused = schema_refusal(typed, str(attr), value)
+                if refused is not None:
+                    yield _child_path(here, attr), refused
+                continue
             yield from _attribute(_child_path(here, attr), str(attr), value, known)
 
 

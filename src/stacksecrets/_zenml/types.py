@@ -20,7 +20,13 @@ import importlib.util
 from collections.abc import Callable, Mapping
 from typing import Any, NoReturn
 
-__all__ = ["check_types", "class_schemas", "schema_refusal", "zenml_importable"]
+__all__ = [
+    "check_types",
+    "class_schemas",
+    "schema_refusal",
+    "settings_class_schemas",
+    "zenml_importable",
+]
 
 Fail = Callable[[str, object, object], NoReturn]
 
@@ -71,10 +77,18 @@ def check_types(data: Mapping[str, Any], fail: Fail) -> None:
 #: validator (a schema from the server cannot show one).
 VALIDATED = "x-stacksecrets-validated"
 
-#: (component type, flavor) -> the schema built from ZenML's config class, or None when the
-#: class could not be had; filled once per process (ZenML's flavor registry imports every
-#: flavor module, a few seconds).
-_CLASS_SCHEMAS: dict[tuple[str, str], Mapping[str, Any] | None] | None = None
+#: (component type, flavor) -> the schemas built from ZenML's config class and from the
+#: flavor's settings class (None where the class could not be had); filled once per process
+#: (ZenML's flavor registry imports every flavor module, a few seconds).
+_Schema = Mapping[str, Any] | None
+_CLASS_SCHEMAS: dict[tuple[str, str], tuple[_Schema, _Schema]] | None = None
+
+
+def _registry() -> dict[tuple[str, str], tuple[_Schema, _Schema]]:
+    global _CLASS_SCHEMAS  # noqa: PLW0603 - a per-process cache
+    if _CLASS_SCHEMAS is None:
+        _CLASS_SCHEMAS = _registry_schemas()
+    return _CLASS_SCHEMAS
 
 
 def class_schemas(
@@ -85,19 +99,45 @@ def class_schemas(
     flavors; the integrations' packages need not be installed), each field with a validator
     marked. Pairs not found are left out; nothing ever raises (a broken ZenML, a flavor that
     does not import: no schema, the caller falls back to the server's)."""
-    global _CLASS_SCHEMAS  # noqa: PLW0603 - a per-process cache
     if not wanted or not zenml_importable():
         return {}
-    if _CLASS_SCHEMAS is None:
-        _CLASS_SCHEMAS = _registry_schemas()
-    return {key: schema for key in wanted if (schema := _CLASS_SCHEMAS.get(key)) is not None}
+    found = _registry()
+    out: dict[tuple[str, str], Mapping[str, Any]] = {}
+    for key in wanted:
+        schema = found.get(key, (None, None))[0]
+        if schema is not None:
+            out[key] = schema
+    return out
 
 
-def _registry_schemas() -> dict[tuple[str, str], Mapping[str, Any] | None]:
-    found: dict[tuple[str, str], Mapping[str, Any] | None] = {}
+def settings_class_schemas(keys: set[str]) -> dict[str, Mapping[str, Any]]:
+    """JSON schemas of flavors' settings classes for settings keys ``"TYPE.FLAVOR"`` (as in
+    ``settings: {orchestrator.kubernetes: {...}}``), from ZenML's flavor registry when ZenML
+    is importable here: the settings class a flavor's config class is built on. Keys not
+    found are left out; nothing ever raises."""
+    if not keys or not zenml_importable():
+        return {}
+    found = _registry()
+    out: dict[str, Mapping[str, Any]] = {}
+    for key in keys:
+        kind, _, flavor = key.partition(".")
+        schema = found.get((kind, flavor), (None, None))[1]
+        if flavor and schema is not None:
+            out[key] = schema
+    return out
+
+
+def _registry_schemas() -> dict[tuple[str, str], tuple[_Schema, _Schema]]:
+    found: dict[tuple[str, str], tuple[_Schema, _Schema]] = {}
     try:
+        from zenml.config.base_settings import (  # type: ignore[import-not-found]
+            BaseSettings,
+        )
         from zenml.stack.flavor_registry import (  # type: ignore[import-not-found]
             FlavorRegistry,
+        )
+        from zenml.stack.stack_component import (  # type: ignore[import-not-found]
+            StackComponentConfig,
         )
 
         registry = FlavorRegistry()
@@ -108,7 +148,21 @@ def _registry_schemas() -> dict[tuple[str, str], Mapping[str, Any] | None]:
         try:
             flavor = flavor_class()
             kind = getattr(flavor.type, "value", flavor.type)
-            found[(str(kind), str(flavor.name))] = _class_schema(flavor.config_class)
+            config_class = flavor.config_class
+            settings_class = next(
+                (
+                    base
+                    for base in config_class.__mro__[1:]
+                    if issubclass(base, BaseSettings)
+                    and not issubclass(base, StackComponentConfig)
+                    and base is not BaseSettings
+                ),
+                None,
+            )
+            found[(str(kind), str(flavor.name))] = (
+                _class_schema(config_class),
+                None if settings_class is None else _class_schema(settings_class),
+            )
         except Exception:  # noqa: BLE001, S112 - one flavor that does not import is skipped
             continue
     return found
