@@ -463,3 +463,49 @@ async def test_reports_show_the_shape_of_invalid_text_never_the_text(literal: st
     assert not [w for w in words if w in shown]
     assert "{{" in problem.detail
     assert "xx" in problem.detail
+
+
+class BatchCountingStore(CountingStore):
+    """A ``CountingStore`` that reads up to 20 names a call (as AWS's BatchGetSecretValue)."""
+
+    max_read_batch = 20
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.batch_sizes: list[int] = []
+
+    async def get_secrets(self, names):
+        await self._enter("get_secrets", ",".join(names))
+        try:
+            assert len(names) <= self.max_read_batch
+            self.batch_sizes.append(len(names))
+            await anyio.sleep(0.01)
+            answers = {}
+            for name in names:
+                try:
+                    answers[name] = await self.inner.get_secret(name)
+                except SecretNotFoundError as exc:
+                    answers[name] = exc
+            return answers
+        finally:
+            self.in_flight -= 1
+
+
+@pytest.mark.parametrize(
+    ("names", "calls", "in_flight"),
+    [(331, 17, 17), (336, 17, 17), (320, 16, 16), (400, 20, 16), (21, 2, 2)],
+)
+async def test_batched_reads_are_planned_as_one_wave(names: int, calls: int, in_flight: int):
+    """A key-level pass on a batching store: as few calls as 20 names a call allow, the names
+    spread evenly (sizes differ by one at most); when the calls exceed the default window (16)
+    by at most an eighth of it (331 names: 17 calls) they all go out at once, one round trip;
+    beyond that (400 names: 20 calls) the window holds as for any call."""
+    store = BatchCountingStore(secrets(names))
+    wanted = [f"s{i}" for i in range(names)]
+    async with AsyncClient(store) as client:
+        report = await client.validate_stack(stack_using("p", wanted))
+    assert report.ok
+    assert store.calls["get_secrets"] == calls
+    assert sum(store.batch_sizes) == names
+    assert max(store.batch_sizes) - min(store.batch_sizes) <= 1
+    assert store.max_in_flight == in_flight

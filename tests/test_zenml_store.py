@@ -581,6 +581,67 @@ async def test_get_all_stacks_and_stack_names(zenml_server, seeded):
     assert [s.name for s in stacks] == names
 
 
+@pytest.fixture(scope="module")
+def many_stacks(zenml_server: ZenMLServer, seeded: Seeded) -> list[str]:
+    """55 stacks made through the REST API: each its own container registry with a reference,
+    the default stack's orchestrator and artifact store shared."""
+    rest = zenml_server.rest()
+    default = rest.get("/stacks", params={"name": "default", "hydrate": "true"})
+    default.raise_for_status()
+    groups = default.json()["items"][0]["metadata"]["components"]
+    shared = {kind: [groups[kind][0]["id"]] for kind in ("orchestrator", "artifact_store")}
+    names = []
+    for index in range(55):
+        name = f"{seeded.prefix}fleet-{index:02d}"
+        registry = rest.post(
+            "/components",
+            json={
+                "name": name,
+                "type": "container_registry",
+                "flavor": "default",
+                "configuration": {
+                    "uri": f"localhost:{5000 + index}",
+                    "authentication_secret": "{{" + seeded.cli_secret + ".password}}",
+                },
+            },
+        )
+        registry.raise_for_status()
+        made = rest.post(
+            "/stacks",
+            json={
+                "name": name,
+                "components": {**shared, "container_registry": [registry.json()["id"]]},
+            },
+        )
+        made.raise_for_status()
+        names.append(name)
+    return names
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(("count", "calls"), [(1, 3), (5, 3), (55, 5)])
+async def test_reading_many_stacks_costs_calls_per_fifty(zenml_server, many_stacks, count, calls):
+    """Stacks and their components are read by batched, filtered list calls: 1 and 5 stacks
+    cost the same 3 calls (stacks, components, flavors); 55 stacks (57 distinct components)
+    cost 5, one more for each batch of 50, never one call per stack or component."""
+    wanted = many_stacks[:count]
+    async with _store(zenml_server) as store:
+        sent = _record_requests(store)
+        stacks = await store.stacks.get_stacks(wanted)
+    assert [s.name for s in stacks] == wanted
+    for stack in stacks:
+        registry = next(c for c in stack.components if c.type == "container_registry")
+        assert registry.name == stack.name
+        assert {c.type for c in stack.components} == {
+            "orchestrator",
+            "artifact_store",
+            "container_registry",
+        }
+    paths = [r.url.path for r in sent]
+    assert len(paths) == calls, paths
+    assert paths.count("/api/v1/flavors") == 1
+
+
 @pytest.mark.anyio
 async def test_unknown_stack_is_a_configuration_error(zenml_server, seeded):
     """Asking for stacks that do not exist raises ConfigurationError naming each of them."""

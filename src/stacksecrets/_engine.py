@@ -29,6 +29,7 @@ a deadline or a cancel scope ends them promptly.
 
 from __future__ import annotations
 
+import contextlib
 import random
 import sys
 import time
@@ -231,10 +232,15 @@ class Engine:
     def limiter(self) -> anyio.CapacityLimiter:
         return self.window.limiter
 
-    async def _call(self, counters: _Counters, call: Callable[[], Awaitable[T]]) -> T:
+    async def _call(
+        self, counters: _Counters, call: Callable[[], Awaitable[T]], *, beyond: bool = False
+    ) -> T:
         """One store call under the window (and the pace, when set), retried on transient
         failures: a throttled answer until the operation's deadline (else ``retry_timeout``),
-        any other transient one up to ``retry_attempts``; never a lasting failure."""
+        any other transient one up to ``retry_attempts``; never a lasting failure.
+
+        ``beyond``: the first attempt starts without a slot of the window (``Window.beyond``
+        allowed it); a retry takes a slot as any call."""
         opts = self.options
         first = anyio.current_time()
         failures = 0
@@ -300,7 +306,9 @@ class Engine:
         ):
             with attempt:
                 await self._pause.wait()
-                async with self.limiter:
+                slot = contextlib.nullcontext() if beyond else self.limiter
+                beyond = False
+                async with slot:
                     if self._pace is not None:
                         await self._pace.wait()
                     ticket = self.window.start()
@@ -369,8 +377,9 @@ class Engine:
     async def _fetch_batched(
         self, store: BatchReader, names: Sequence[str], counters: _Counters
     ) -> dict[str, Outcome]:
-        """``_fetch`` for many names at once: one ``get_secrets`` call per ``max_read_batch``
-        names not already in flight (those are waited on), all chunks concurrently."""
+        """``_fetch`` for many names at once: ``get_secrets`` calls of at most
+        ``max_read_batch`` names not already in flight (those are waited on), as few as that
+        allows with the names spread evenly, all concurrently (a few beyond the window)."""
         outcomes: dict[str, Outcome] = {}
         unique = []
         for name in dict.fromkeys(names):
@@ -393,9 +402,11 @@ class Engine:
             del self._flights[name]
             flights[name].done.set()
 
-        async def read_chunk(chunk: list[str]) -> None:
+        async def read_chunk(chunk: list[str], beyond: bool) -> None:
             try:
-                answers = await self._call(counters, lambda: store.get_secrets(chunk))
+                answers = await self._call(
+                    counters, lambda: store.get_secrets(chunk), beyond=beyond
+                )
             except StoreError as exc:
                 answers = dict.fromkeys(chunk, exc)
             for name in chunk:
@@ -407,11 +418,15 @@ class Engine:
         async def join(name: str) -> None:
             outcomes[name] = await self._fetch(name, counters)
 
-        size = max(1, store.max_read_batch)
+        # As few calls as the batch size allows, the names spread evenly over them; the last
+        # few calls beyond the window's free slots go out with the rest (Window.beyond).
+        calls = -(-len(mine) // max(1, store.max_read_batch))
+        chunks = [mine[i * len(mine) // calls : (i + 1) * len(mine) // calls] for i in range(calls)]
+        extra = self.window.beyond(len(chunks))
         try:
             async with anyio.create_task_group() as tg:
-                for start in range(0, len(mine), size):
-                    tg.start_soon(read_chunk, mine[start : start + size])
+                for index, chunk in enumerate(chunks):
+                    tg.start_soon(read_chunk, chunk, index >= len(chunks) - extra)
                 for name in joined:
                     tg.start_soon(join, name)
         finally:

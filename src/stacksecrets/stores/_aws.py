@@ -77,6 +77,11 @@ from ._urls import StoreURL, parse_store_url
 
 __all__ = ["AwsSecretsManagerStore"]
 
+#: Calls in flight at once (worker threads, pooled connections): the engine's default window
+#: of 16 plus the few batch reads it sends beyond it (``Window.beyond``: 2 at 16), so that
+#: 331 names in 17 BatchGetSecretValue calls go out in one round trip.
+MAX_CONNECTIONS = 20
+
 T = TypeVar("T")
 
 SCHEME = "aws-sm"
@@ -196,7 +201,7 @@ class AwsSecretsManagerStore(StoreBase):
         profile: str | None = None,
         endpoint_url: str | None = None,
         force_delete_without_recovery: bool = False,
-        max_connections: int = 16,
+        max_connections: int = MAX_CONNECTIONS,
         connect_timeout: float = 10.0,
         read_timeout: float = 30.0,
         session: boto3.session.Session | None = None,

@@ -10,6 +10,7 @@ import attrs
 
 from .._errors import ConfigurationError, StoreError
 from .._stack import Component, Stack
+from ._batched import at_once
 from ._zenml_http import ZenMLSession, chunks, json_object, name_of, oneof, uuid_of
 
 __all__ = ["ZenMLStackSource"]
@@ -39,7 +40,9 @@ class ZenMLStackSource:
 
         ``None`` reads every stack (sorted by name); else the stacks in the order given. A
         name the server does not know raises ``ConfigurationError`` naming every such name.
-        Costs one call per 50 stacks and one per 50 components, however many there are.
+        Costs one call per 50 stacks, one per 50 components, and one per 50 flavors (and
+        per 50 attached secrets), however many stacks there are; the calls of each step go
+        out at once, so the whole read takes three round trips.
         """
         host = self._session.host
         if names is None:
@@ -49,12 +52,15 @@ class ZenMLStackSource:
         else:
             wanted = list(dict.fromkeys(names))
             by_name = {}
-            for chunk in chunks(wanted):
+
+            async def stacks(chunk: list[str]) -> None:
                 for item in await self._session.list_all(
                     "/stacks", {"name": oneof(chunk), "hydrate": "true"}
                 ):
                     if name_of(item) in chunk:
                         by_name[name_of(item)] = item
+
+            await at_once(stacks, chunks(wanted))
             unknown = [name for name in wanted if name not in by_name]
             if unknown:
                 known = await self.list_stack_names()
@@ -105,11 +111,14 @@ class ZenMLStackSource:
 
         all_ids = list(dict.fromkeys(cid for parts in layout.values() for _, cid in parts))
         components: dict[uuid.UUID, Component] = {}
-        for chunk in chunks([str(cid) for cid in all_ids]):
+
+        async def read_components(chunk: list[str]) -> None:
             for item in await self._session.list_all(
                 "/components", {"id": oneof(chunk), "hydrate": "true"}
             ):
                 components[uuid_of(item.get("id"), host)] = self._component(item)
+
+        await at_once(read_components, chunks([str(cid) for cid in all_ids]))
         missing = [cid for cid in all_ids if cid not in components]
         if missing:
             raise StoreError(
@@ -119,8 +128,18 @@ class ZenMLStackSource:
         stack_fields = {name: _run_fields(by_name[name].get("metadata")) for name in wanted}
         ids = [*(i for c in components.values() for i in c.secrets)]
         ids += [i for _, secrets in stack_fields.values() for i in secrets]
-        names = await self._secret_names(ids)
-        schemas = await self.flavor_schemas({(c.type, c.flavor) for c in components.values()})
+        names: dict[str, str] = {}
+        schemas: dict[tuple[str, str], dict[str, Any]] = {}
+
+        async def look_up(what: str) -> None:
+            if what == "secrets":
+                names.update(await self._secret_names(ids))
+            else:
+                flavors = {(c.type, c.flavor) for c in components.values()}
+                schemas.update(await self.flavor_schemas(flavors))
+
+        # The attached secrets' names and the flavors' schemas in one round trip.
+        await at_once(look_up, ["secrets", "flavors"])
         for cid, component in components.items():
             components[cid] = attrs.evolve(
                 component,
@@ -141,9 +160,12 @@ class ZenMLStackSource:
     async def _secret_names(self, ids: list[str]) -> dict[str, str]:
         """Secret id -> name, for the ids the server still knows (ZenML attaches by id)."""
         found: dict[str, str] = {}
-        for chunk in chunks(list(dict.fromkeys(ids))):
+
+        async def read(chunk: list[str]) -> None:
             for item in await self._session.list_all("/secrets", {"id": oneof(chunk)}):
                 found[str(item.get("id"))] = name_of(item)
+
+        await at_once(read, chunks(list(dict.fromkeys(ids))))
         return found
 
     async def flavor_schemas(
@@ -152,7 +174,8 @@ class ZenMLStackSource:
         """(type, flavor) -> the flavor's config schema, as the server stores it."""
         found: dict[tuple[str, str], dict[str, Any]] = {}
         names = sorted({flavor for _, flavor in flavors})
-        for chunk in chunks(names):
+
+        async def read(chunk: list[str]) -> None:
             for item in await self._session.list_all(
                 "/flavors", {"name": oneof(chunk), "hydrate": "true"}
             ):
@@ -163,6 +186,8 @@ class ZenMLStackSource:
                 key = (str(body.get("type", "")), name_of(item))
                 if key in flavors and isinstance(schema, dict):
                     found[key] = schema
+
+        await at_once(read, chunks(names))
         return found
 
     def _component(self, item: dict[str, Any]) -> Component:
