@@ -194,17 +194,17 @@ def _wait_ready(server: Server) -> None:
 
 
 @contextlib.contextmanager
-def latency(server: Server, rtt_ms: float) -> Iterator[str]:
-    """The server's URL with ``rtt_ms`` of round trip added (0: the server itself)."""
-    if not rtt_ms:
-        yield server.url
-        return
+def proxy_process(target_port: int, rtt_ms: float, *extra: str) -> Iterator[subprocess.Popen[str]]:
+    """The fault proxy (tests/fault_proxy.py) in front of ``127.0.0.1:target_port`` with
+    ``rtt_ms`` of round trip added and ``extra`` options; its first line (``PORT n``) read.
+    It takes commands on stdin and stops when stdin closes."""
     process = subprocess.Popen(
         [
             sys.executable,
             str(PROXY_SCRIPT),
-            *("--target", f"127.0.0.1:{server.port}"),
+            *("--target", f"127.0.0.1:{target_port}"),
             *("--latency-ms", str(rtt_ms)),
+            *extra,
         ],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
@@ -213,10 +213,7 @@ def latency(server: Server, rtt_ms: float) -> Iterator[str]:
     assert process.stdout is not None
     assert process.stdin is not None
     try:
-        first = process.stdout.readline().split()
-        if first[:1] != ["PORT"]:
-            sys.exit("the latency proxy did not start")
-        yield f"http://127.0.0.1:{first[1]}"
+        yield process
     finally:
         process.stdin.close()
         try:
@@ -225,3 +222,22 @@ def latency(server: Server, rtt_ms: float) -> Iterator[str]:
             process.kill()
             process.wait(5)
         process.stdout.close()
+
+
+def proxy_port(process: subprocess.Popen[str], what: str) -> int:
+    """The port from the proxy's first line, or exit naming ``what`` did not start."""
+    assert process.stdout is not None
+    first = process.stdout.readline().split()
+    if first[:1] != ["PORT"]:
+        sys.exit(f"the {what} did not start")
+    return int(first[1])
+
+
+@contextlib.contextmanager
+def latency(server: Server, rtt_ms: float) -> Iterator[str]:
+    """The server's URL with ``rtt_ms`` of round trip added (0: the server itself)."""
+    if not rtt_ms:
+        yield server.url
+        return
+    with proxy_process(server.port, rtt_ms) as process:
+        yield f"http://127.0.0.1:{proxy_port(process, 'latency proxy')}"

@@ -107,34 +107,8 @@ def quota_proxy(target_port: int, quotas: dict[str, float]) -> Iterator[QuotaPro
     quota_args = [
         f"--quota={op}={rate}" if op else f"--quota={rate}" for op, rate in quotas.items()
     ]
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            str(_infra.PROXY_SCRIPT),
-            *("--target", f"127.0.0.1:{target_port}"),
-            *("--latency-ms", str(RTT_MS)),
-            "--retry-after=1",
-            *quota_args,
-        ],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    assert process.stdout is not None
-    assert process.stdin is not None
-    try:
-        first = process.stdout.readline().split()
-        if first[:1] != ["PORT"]:
-            sys.exit("the quota proxy did not start")
-        yield QuotaProxy(process, int(first[1]))
-    finally:
-        process.stdin.close()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(5)
-        process.stdout.close()
+    with _infra.proxy_process(target_port, RTT_MS, "--retry-after=1", *quota_args) as process:
+        yield QuotaProxy(process, _infra.proxy_port(process, "quota proxy"))
 
 
 # -- one fleet -----------------------------------------------------------------------------

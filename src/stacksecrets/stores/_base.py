@@ -228,6 +228,15 @@ def check_name(name: str) -> None:
     _check_text(name, f"the secret name {name!r}")
 
 
+def check_name_length(name: str, limit: int, backend: str) -> None:
+    """A name longer than ``backend`` stores is refused before any request, naming the limit."""
+    if len(name) > limit:
+        raise ConfigurationError(
+            f"the secret name is {len(name)} characters long; {backend} stores names of at "
+            f"most {limit}"
+        )
+
+
 def check_write(
     name: str, values: Mapping[str, str], remove_keys: Collection[str] = ()
 ) -> tuple[dict[str, str], tuple[str, ...]]:

@@ -45,7 +45,7 @@ from .._errors import (
 from .._logging import logger
 from .._metacache import SecretStamp, is_settled
 from .._secret import Secret
-from ._base import StoreBase, StoreCapabilities, check_write
+from ._base import StoreBase, StoreCapabilities, check_name_length, check_write
 from ._batched import at_once
 from ._discovery import SavedLogin, same_server, saved_login
 from ._urls import StoreURL, parse_store_url, redact
@@ -341,11 +341,7 @@ class ZenMLStore(StoreBase):
     async def create_secret(self, name: str, values: Mapping[str, str]) -> None:
         self._check_open()
         new, _ = check_write(name, values)
-        if len(name) > MAX_NAME_LENGTH:
-            raise ConfigurationError(
-                f"the secret name is {len(name)} characters long; ZenML stores names of at "
-                f"most {MAX_NAME_LENGTH}"
-            )
+        check_name_length(name, MAX_NAME_LENGTH, "ZenML")
         self._recent_ids.pop(name, None)  # a new public secret outranks a private one
         body = {"name": name, "private": False, "values": new}
         await self._request("POST", "/secrets", json_body=body, exists=name)

@@ -41,7 +41,7 @@ from .._errors import (
     StoreUnavailableError,
 )
 from .._secret import Secret
-from ._base import StoreBase, StoreCapabilities, check_write
+from ._base import StoreBase, StoreCapabilities, check_name_length, check_write
 from ._discovery import zenml_config_dir
 from ._urls import StoreURL
 
@@ -169,11 +169,7 @@ class ZenMLLocalStore(StoreBase):
     async def create_secret(self, name: str, values: Mapping[str, str]) -> None:
         self._check_open()
         new, _ = check_write(name, values)
-        if len(name) > MAX_NAME_LENGTH:
-            raise ConfigurationError(
-                f"the secret name is {len(name)} characters long; ZenML stores names of at "
-                f"most {MAX_NAME_LENGTH}"
-            )
+        check_name_length(name, MAX_NAME_LENGTH, "ZenML")
 
         def create(zen_store: Any) -> None:
             secret_request = _module("zenml.models").SecretRequest
