@@ -31,6 +31,7 @@ flavor's config class; ZenML raises for them when the component or settings are 
 from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
+from typing import TypeGuard
 
 from .._references import is_secret_reference, scan
 from .._stack import Component, Stack, Usage, _child_path, _walk
@@ -241,14 +242,8 @@ def _component_places(component: Component) -> Iterator[tuple[str, str]]:
     yield from _keys(component.settings, "settings")
     for attr, value in component.configuration.items():
         here = _child_path("configuration", attr)
-        schema = component.config_schema
-        if (
-            schema is not None
-            and isinstance(value, str)
-            and is_secret_reference(value)
-            and value_reason(value) is None
-        ):
-            refused = schema_refusal(schema, str(attr), value)
+        if component.config_schema is not None and _whole_reference(value):
+            refused = schema_refusal(component.config_schema, str(attr), value)
             if refused is not None:
                 yield here, refused
             continue
@@ -271,12 +266,7 @@ def _component_places(component: Component) -> Iterator[tuple[str, str]]:
         known = GENERAL_SETTINGS.get(str(key))
         typed = component.settings_schemas.get(str(key))
         for attr, value in settings.items():
-            if (
-                typed is not None
-                and isinstance(value, str)
-                and is_secret_reference(value)
-                and value_reason(value) is None
-            ):
+            if typed is not None and _whole_reference(value):
                 refused = schema_refusal(typed, str(attr), value)
                 if refused is not None:
                     yield _child_path(here, attr), refused
@@ -373,3 +363,8 @@ def _refused(
 
 def _shown(value: str) -> str:
     return ", ".join(f"'{occ.reference}'" for occ in scan(value).references)
+
+
+def _whole_reference(value: object) -> TypeGuard[str]:
+    """A whole-value reference ZenML resolves: one a typed attribute's schema can judge."""
+    return isinstance(value, str) and is_secret_reference(value) and value_reason(value) is None
