@@ -16,18 +16,21 @@ import sys
 import textwrap
 from pathlib import Path
 
+import click
 import pytest
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 HEAVY = ("rich", "httpx", "botocore", "click", "structlog")
 
 
-def loaded_after(code: str, *, cwd: Path | None = None) -> set[str]:
-    """The top-level packages in ``sys.modules`` after ``code`` runs in a fresh process."""
+def loaded_after(code: str, *, cwd: Path | None = None, modules: bool = False) -> set[str]:
+    """The top-level packages in ``sys.modules`` after ``code`` runs in a fresh process
+    (``modules``: every module's full name instead)."""
+    names = "_sys.modules" if modules else '{m.split(".")[0] for m in _sys.modules}'
     script = textwrap.dedent(code) + textwrap.dedent(
-        """
+        f"""
         import json as _json, sys as _sys
-        _sys.__stdout__.write(_json.dumps(sorted({m.split(".")[0] for m in _sys.modules})))
+        _sys.__stdout__.write(_json.dumps(sorted({names})))
         """
     )
     env = {k: v for k, v in os.environ.items() if not k.startswith(("STACKSECRETS_", "ZENML_"))}
@@ -71,14 +74,12 @@ def test_help_loads_only_the_command_line_parser():
     assert not loaded & {"rich", "httpx", "botocore", "structlog", "anyio", "attrs", "yaml"}
 
 
-@pytest.mark.parametrize("level", ["SECRET_EXISTS", "SECRET_AND_KEY_EXISTS"])
-def test_validating_with_a_file_store_loads_no_http_or_terminal_library(tmp_path: Path, level: str):
-    """Validating stack files against the file store, piped, loads no rich, httpx, botocore
-    or structlog (nothing is logged at the default verbosity)."""
+def validate_examples(tmp_path: Path, level: str, *, modules: bool = False) -> set[str]:
+    """What ``stacksecrets validate examples/stacks --store file://...`` loads, piped."""
     store = tmp_path / "secrets.json"
     shutil.copy(EXAMPLES / "secrets.json", store)
     store.chmod(0o600)
-    loaded = loaded_after(
+    return loaded_after(
         f"""
         import os
         os.environ["STACKSECRETS_CACHE_DIR"] = {str(tmp_path)!r}
@@ -88,8 +89,16 @@ def test_validating_with_a_file_store_loads_no_http_or_terminal_library(tmp_path
                   "--level", {level!r}])
         except SystemExit as exc:
             assert exc.code == 0, exc.code
-        """
+        """,
+        modules=modules,
     )
+
+
+@pytest.mark.parametrize("level", ["SECRET_EXISTS", "SECRET_AND_KEY_EXISTS"])
+def test_validating_with_a_file_store_loads_no_http_or_terminal_library(tmp_path: Path, level: str):
+    """Validating stack files against the file store, piped, loads no rich, httpx, botocore
+    or structlog (nothing is logged at the default verbosity)."""
+    loaded = validate_examples(tmp_path, level)
     assert not loaded & set(HEAVY) - {"click"}
     # No retry was needed: stamina (and tenacity) are imported at the first failed store call;
     # reading the store file takes no lock (filelock is for writes).
@@ -102,3 +111,62 @@ def test_the_old_entry_point_is_an_alias_of_the_new():
     old = importlib.import_module("stacksecrets._cli")
     new = importlib.import_module("stacksecrets.cli")
     assert old.main is new.main
+
+
+#: Loaded by a validation only when it needs them, never on the path of a validation of stack
+#: files that finds everything in a file store.
+NOT_ON_THE_VALIDATE_PATH = {
+    # "did you mean": only for a missing name or key
+    "difflib",
+    # temporary names of writes (secrets imports hashlib and random)
+    "secrets",
+    "hashlib",
+    # the sync Client's portal thread
+    "anyio.from_thread",
+    # other commands
+    "stacksecrets.cli._secret",
+    "stacksecrets.cli._cache",
+    "stacksecrets.cli._fix",
+    # stores not used, store discovery (a --store was given), the metadata cache (the file
+    # store has no change stamps)
+    "stacksecrets.stores._chain",
+    "stacksecrets.stores._env",
+    "stacksecrets.stores._memory",
+    "stacksecrets.stores._discovery",
+    "stacksecrets._metacache",
+    "platformdirs",
+}
+
+
+@pytest.mark.parametrize("level", ["SECRET_EXISTS", "SECRET_AND_KEY_EXISTS"])
+def test_validating_with_a_file_store_loads_only_what_it_uses(tmp_path: Path, level: str):
+    """Other commands, other stores, discovery, suggestions, the portal and the write path
+    are not imported by a validation that needs none of them."""
+    loaded = validate_examples(tmp_path, level, modules=True)
+    assert "stacksecrets.stores._file" in loaded  # the check looks at the right process
+    assert not loaded & NOT_ON_THE_VALIDATE_PATH, sorted(loaded & NOT_ON_THE_VALIDATE_PATH)
+
+
+def test_each_command_is_loaded_when_it_runs():
+    """``secret list --help`` loads the ``secret`` commands, not ``validate``'s or the fix."""
+    loaded = loaded_after(
+        """
+        from stacksecrets.cli import main
+        try:
+            main(["secret", "list", "--help"])
+        except SystemExit:
+            pass
+        """,
+        modules=True,
+    )
+    assert "stacksecrets.cli._secret" in loaded
+    other = {"stacksecrets.cli._validate", "stacksecrets.cli._fix"}
+    assert not loaded & other, sorted(loaded & other)
+
+
+def test_the_group_still_lists_every_command():
+    """The lazy group's ``commands`` (error messages, the CLI reference) holds them all."""
+    from stacksecrets.cli import cli
+
+    assert set(cli.commands) == {"cache", "register-secrets", "secret", "validate"}
+    assert cli.list_commands(click.Context(cli)) == sorted(cli.commands)

@@ -21,10 +21,9 @@ import os
 import threading
 from collections.abc import Callable, Collection, Coroutine, Iterable, Mapping, Sequence
 from types import TracebackType
-from typing import Any, TypeAlias, TypeVar
+from typing import TYPE_CHECKING, Any, TypeAlias, TypeVar
 
 import anyio
-import anyio.from_thread
 import anyio.to_thread
 import attrs
 from typing_extensions import Self, Unpack
@@ -40,6 +39,9 @@ from ._secret import Secret
 from ._stack import Stack
 from ._zenml.types import class_schemas, settings_class_schemas, zenml_importable
 from .stores import SecretStore, open_store, store_url
+
+if TYPE_CHECKING:
+    from anyio.from_thread import BlockingPortal
 
 T = TypeVar("T")
 
@@ -270,7 +272,7 @@ class _PortalThread:
 
     def __init__(self) -> None:
         self._lock = threading.RLock()
-        self._portal: anyio.from_thread.BlockingPortal | None = None
+        self._portal: BlockingPortal | None = None
         self._shared: dict[tuple[object, ...], AsyncClient] = {}
         #: Bumped in a forked child: objects of an older generation belong to the parent.
         self.generation = 0
@@ -281,19 +283,21 @@ class _PortalThread:
         self._shared = {}
         self.generation += 1
 
-    def portal(self) -> anyio.from_thread.BlockingPortal:
+    def portal(self) -> BlockingPortal:
         with self._lock:
             if self._portal is None:
                 self._portal = self._start()
             return self._portal
 
-    def _start(self) -> anyio.from_thread.BlockingPortal:
+    def _start(self) -> BlockingPortal:
+        from anyio.from_thread import BlockingPortal  # the sync Client's alone
+
         ready = threading.Event()
-        box: list[anyio.from_thread.BlockingPortal | BaseException] = []
+        box: list[BlockingPortal | BaseException] = []
 
         async def main() -> None:
             try:
-                async with anyio.from_thread.BlockingPortal() as portal:
+                async with BlockingPortal() as portal:
                     box.append(portal)
                     ready.set()
                     await portal.sleep_until_stopped()

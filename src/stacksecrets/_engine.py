@@ -30,11 +30,10 @@ a deadline or a cancel scope ends them promptly.
 from __future__ import annotations
 
 import contextlib
-import random
 import sys
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import anyio
 import attrs
@@ -51,14 +50,6 @@ from ._errors import (
 from ._flow import Pace, Pause, Window
 from ._levels import ValidationLevel
 from ._logging import install_retry_hook, logger, redactor
-from ._metacache import (
-    CachedKeys,
-    MetadataCache,
-    SecretStamp,
-    SupportsSecretsMetadata,
-    cache_path,
-    switched_on,
-)
 from ._observe import Observer, Progress, current, waiting
 from ._options import ClientOptions
 from ._plan import References, attached_details, collect
@@ -75,7 +66,18 @@ from ._references import scan, substitute
 from ._report import Problem, ProblemKind, Stats, ValidationReport
 from ._secret import Secret, SecretValue
 from ._stack import Component, Stack, map_strings
-from .stores.contract import BatchReader, SecretStore, SupportsSources, at_once, cut
+from .stores.contract import (
+    BatchReader,
+    SecretStamp,
+    SecretStore,
+    SupportsSecretsMetadata,
+    SupportsSources,
+    at_once,
+    cut,
+)
+
+if TYPE_CHECKING:
+    from ._metacache import CachedKeys, MetadataCache
 
 T = TypeVar("T")
 A = TypeVar("A")
@@ -248,6 +250,8 @@ class Engine:
         ticket = 0
 
         def retry_on(exc: Exception) -> bool | float:
+            import random  # a retry's jitter: imported at the first failed call
+
             nonlocal failures, stale
             install_retry_hook()  # before stamina calls its hooks for this retry
             if not isinstance(exc, StoreUnavailableError):
@@ -711,9 +715,11 @@ class Engine:
     # -- the metadata cache ----------------------------------------------------------------
 
     def _metadata_on(self) -> bool:
-        return isinstance(self.store, SupportsSecretsMetadata) and switched_on(
-            option=self.options.metadata_cache
-        )
+        if not isinstance(self.store, SupportsSecretsMetadata):
+            return False
+        from ._metacache import switched_on  # only for a store with stamps
+
+        return switched_on(option=self.options.metadata_cache)
 
     async def _check_with_metadata(
         self,
@@ -728,6 +734,8 @@ class Engine:
         """The key level with stamps: one batched stamp pass for the unread names, then a read
         only for those whose (id, stamp) the metadata cache does not hold (all of them when
         values are wanted); the reads update the cache."""
+        from ._metacache import CachedKeys, MetadataCache, cache_path
+
         store = self.store
         assert isinstance(store, SupportsSecretsMetadata)  # noqa: S101 (checked by the caller)
         stamps = await self._stamps_many(store, unread, counters)

@@ -29,7 +29,6 @@ import contextlib
 import errno
 import os
 import re
-import secrets
 import stat
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -288,6 +287,8 @@ def create_private(path: Path) -> int:
 
 def temp_path(target: Path) -> Path:
     """A fresh temporary name beside ``target`` (found again by ``remove_stale_temps``)."""
+    import secrets  # for writes only (it imports hashlib and random)
+
     return target.with_name(f".{target.name}.{secrets.token_hex(8)}{TEMP_SUFFIX}")
 
 

@@ -7,17 +7,19 @@ The engine finds; this module says what is wrong; ``_report`` orders and prints 
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable
+from typing import TYPE_CHECKING
 
 import attrs
 
 from ._errors import ForbiddenError, StoreError
-from ._metacache import CachedKeys
 from ._plan import ATTACHED, References
 from ._report import Problem, ProblemKind
 from ._secret import Secret
 from ._stack import Usage
+
+if TYPE_CHECKING:
+    from ._metacache import CachedKeys
 
 
 def problem(kind: ProblemKind, refs: References, name: str, detail: str = "") -> Problem:
@@ -79,6 +81,8 @@ def close_match(name: str, known: Iterable[str]) -> str | None:
     Only ever given names and keys, never values."""
     # 0.75, not difflib's 0.6: 'pasword' -> 'password' (0.93), 'passwd' -> 'password' (0.86),
     # but no 'access_key' for 'secret_key' (0.6), a different key.
+    import difflib  # only when a name is missing
+
     found = difflib.get_close_matches(name, sorted(known), n=1, cutoff=0.75)
     return found[0] if found else None
 

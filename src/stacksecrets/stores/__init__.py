@@ -33,6 +33,7 @@ scheme pointing at its store's ``from_url(url, /, *, environ)``, the one opener 
 
 from __future__ import annotations
 
+import importlib
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -40,42 +41,43 @@ from typing import TYPE_CHECKING, Any
 
 from .._errors import ConfigurationError
 from .._logging import logger
-from . import _discovery, _urls
+from . import _urls
 from ._base import SecretStore, StoreBase, StoreCapabilities, check_write
 from ._batched import BatchReader
-from ._chain import ChainStore
-from ._env import EnvStore
-from ._file import FileStore
-from ._memory import MemoryStore
 from ._urls import StoreURL, parse_store_url
 
 if TYPE_CHECKING:
     from ._aws import AwsSecretsManagerStore
+    from ._chain import ChainStore
+    from ._env import EnvStore
+    from ._file import FileStore
+    from ._memory import MemoryStore
     from ._vault import VaultStore
     from ._zenml import ZenMLStore
     from ._zenml_stacks import ZenMLStackSource
 
+#: Where each store class lives, imported on first use: a command pays only for the store it
+#: opens (httpx takes a quarter of a second to import, botocore more, and it is an optional
+#: extra).
+_SOURCES = {
+    "AwsSecretsManagerStore": "._aws",
+    "ChainStore": "._chain",
+    "EnvStore": "._env",
+    "FileStore": "._file",
+    "MemoryStore": "._memory",
+    "VaultStore": "._vault",
+    "ZenMLStackSource": "._zenml_stacks",
+    "ZenMLStore": "._zenml",
+}
+
 
 def __getattr__(name: str) -> Any:
-    # httpx takes a quarter of a second to import: only pay for it when a ZenML store is used.
-    if name == "ZenMLStore":
-        from ._zenml import ZenMLStore
-
-        return ZenMLStore
-    if name == "ZenMLStackSource":
-        from ._zenml_stacks import ZenMLStackSource
-
-        return ZenMLStackSource
-    if name == "VaultStore":
-        from ._vault import VaultStore
-
-        return VaultStore
-    # botocore too, and it is an optional extra.
-    if name == "AwsSecretsManagerStore":
-        from ._aws import AwsSecretsManagerStore
-
-        return AwsSecretsManagerStore
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    source = _SOURCES.get(name)
+    if source is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(source, __name__), name)
+    globals()[name] = value
+    return value
 
 
 #: The environment variable naming the store URL used when none is given.
@@ -118,6 +120,8 @@ def store_url(url: str | None = None, *, environ: Mapping[str, str] | None = Non
         raise ConfigurationError(f"a store URL is a string, found {type(url).__name__}")
     if url is not None and url.strip():
         return url.strip()
+    from . import _discovery
+
     found = _discovery.discover(env).url
     return default_store_path().as_uri() if found is None else found
 
@@ -137,6 +141,8 @@ def open_store(
                         "every store of a chain is given by a non-empty URL "
                         "(for store objects, use ChainStore([store, ...]))"
                     )
+            from ._chain import ChainStore
+
             # Stores connect on first use: one that fails to open leaves nothing open.
             return ChainStore([_urls.open_url(one.strip(), environ=env) for one in urls])
         url = urls[0] if urls else None
@@ -147,6 +153,9 @@ def open_store(
             )
     if url is not None and url.strip():
         return _urls.open_url(url.strip(), environ=env)
+    from . import _discovery
+    from ._file import FileStore
+
     found = _discovery.discover(env)
     if found.url is not None:
         logger.info("stacksecrets.store", store=_urls.redact(found.url), found_by=found.source)
