@@ -23,7 +23,6 @@ from urllib.parse import unquote
 
 import anyio
 import anyio.to_thread
-import attrs
 
 from .. import _files as files
 from .. import _strictjson
@@ -65,23 +64,42 @@ _GENERATION_SUFFIX = ".generation"
 # --- The document ----------------------------------------------------------------------------
 
 
-@attrs.define
+# Plain classes: built at every start-up (an attrs class costs half a millisecond to build),
+# never compared, and their reprs show no secret.
+
+
 class _Document:
     """The parsed store file. ``extra`` keeps top-level fields this version does not use."""
 
-    secrets: dict[str, dict[str, str]] = attrs.field(factory=dict, repr=False)
-    extra: dict[str, Any] = attrs.field(factory=dict, repr=False)
-    #: For an encrypted file: how many writes made it (inside the ciphertext), else ``None``.
-    generation: int | None = None
+    __slots__ = ("extra", "generation", "secrets")
+
+    def __init__(
+        self,
+        secrets: dict[str, dict[str, str]] | None = None,
+        extra: dict[str, Any] | None = None,
+        generation: int | None = None,
+    ) -> None:
+        self.secrets: dict[str, dict[str, str]] = {} if secrets is None else secrets
+        self.extra: dict[str, Any] = {} if extra is None else extra
+        #: For an encrypted file: how many writes made it (inside the ciphertext), else ``None``.
+        self.generation = generation
+
+    def __repr__(self) -> str:
+        return f"_Document(generation={self.generation!r})"
 
 
-@attrs.frozen
 class _Snapshot:
     """The last read: reused while the file's identity and timestamps are unchanged."""
 
-    key: tuple[int, ...]
-    trusted: bool
-    document: _Document = attrs.field(repr=False)
+    __slots__ = ("document", "key", "trusted")
+
+    def __init__(self, key: tuple[int, ...], trusted: bool, document: _Document) -> None:
+        self.key = key
+        self.trusted = trusted
+        self.document = document
+
+    def __repr__(self) -> str:
+        return f"_Snapshot(key={self.key!r}, trusted={self.trusted!r})"
 
 
 def _stat_key(st: os.stat_result) -> tuple[int, ...]:
