@@ -8,7 +8,8 @@ child process) are printed (the minimum is the run the machine disturbed least; 
 machine the CPU ratio is the steadier one). Byte-code is written on the warm-up run, as after
 an install (``PYTHONDONTWRITEBYTECODE`` is dropped). The targets (issue 20): ``stacksecrets
 --help`` within 2.5x ``import click``, and
-validating the example stacks within 2.0x ``import click, attrs, anyio, yaml``. With
+validating the example stacks within 2.0x ``import click, attrs, anyio, yaml``. A third line
+shows what starting anyio's asyncio backend alone costs over that baseline (no target). With
 ``hyperfine`` installed, ``hyperfine -N -w 1 -r 9 CMD1 CMD2`` measures the same pairs.
 """
 
@@ -28,8 +29,8 @@ ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable
 
 
-def pairs(store: Path) -> list[tuple[str, list[str], list[str], float]]:
-    """(name, command, baseline, target ratio)."""
+def pairs(store: Path) -> list[tuple[str, list[str], list[str], float | None]]:
+    """(name, command, baseline, target ratio; ``None``: shown, not a target)."""
     validate = [
         PY,
         "-m",
@@ -47,6 +48,15 @@ def pairs(store: Path) -> list[tuple[str, list[str], list[str], float]]:
             2.5,
         ),
         ("validate examples", validate, [PY, "-c", "import click, attrs, anyio, yaml"], 2.0),
+        # Not a target: what running anything on anyio's asyncio backend costs over the
+        # baseline (asyncio and the backend's imports), the part of a validation's start-up
+        # no change of ours removes.
+        (
+            "anyio.run (floor)",
+            [PY, "-c", "import click, attrs, anyio, yaml; anyio.run(anyio.sleep, 0)"],
+            [PY, "-c", "import click, attrs, anyio, yaml"],
+            None,
+        ),
     ]
 
 
@@ -87,11 +97,12 @@ def main(runs: int = 9) -> int:
             cpu = (min(c for _, c in ours), min(c for _, c in theirs))
             ratio = wall[0] / wall[1]
             cpu_ratio = cpu[0] / cpu[1] if cpu[1] else float("inf")
-            failed |= ratio > target
+            failed |= target is not None and ratio > target
             print(
                 f"{name:18} {wall[0] * 1000:6.1f} ms vs {' '.join(baseline[1:]):35} "
                 f"{wall[1] * 1000:6.1f} ms: {ratio:.2f}x wall, CPU {cpu[0] * 1000:.0f} vs "
-                f"{cpu[1] * 1000:.0f} ms: {cpu_ratio:.2f}x (target {target}x)"
+                f"{cpu[1] * 1000:.0f} ms: {cpu_ratio:.2f}x "
+                + (f"(target {target}x)" if target is not None else "(not a target)")
             )
     return 1 if failed else 0
 
