@@ -31,6 +31,7 @@ from server_process import (
     answers,
     server_venv,
     shared_server,
+    start_early,
     start_server,
 )
 
@@ -279,6 +280,11 @@ def _start(python: Path, workdir: Path) -> Facts:
         pytest.fail(f"could not start the ZenML server: {exc}", pytrace=False)
     url = f"http://127.0.0.1:{port}"
     return {"url": url, "password": password, "log_path": str(log_path), "pid": process.pid}
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Under xdist, the server starts as soon as a worker has collected a test that uses it."""
+    start_early(session, "zenml_server", "zenml-server", lambda w: _start(_zenml_python(), w))
 
 
 @pytest.fixture(scope="session")
