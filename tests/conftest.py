@@ -3,6 +3,8 @@ leaves out (tests/backends.py)."""
 
 from __future__ import annotations
 
+import signal
+import threading
 from collections.abc import Iterator
 
 import pytest
@@ -13,6 +15,21 @@ from server_process import stop_shared_servers
 from stacksecrets import Client
 
 pytest_plugins = ["moto_fixtures", "openbao_fixtures", "zenml_fixtures"]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Every child process starts with SIGINT as a user's shell starts a command: not
+    ignored. A test run started in the background (``pytest &`` from a script, without job
+    control) ignores SIGINT, every child would inherit that, and a child Python that starts
+    with SIGINT ignored installs no ``KeyboardInterrupt`` handler: the Ctrl-C tests would
+    test the launcher, not the command. A handler (unlike ``SIG_IGN``) is reset to the
+    default by ``exec``, so this process taking SIGINT as Python does is enough; it runs in
+    the controller and in each xdist worker."""
+    if (
+        signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+        and threading.current_thread() is threading.main_thread()
+    ):
+        signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 @pytest.fixture(params=["asyncio", "trio"])

@@ -36,6 +36,7 @@ from server_process import (
     ServerDidNotStartError,
     answers,
     shared_server,
+    start_early,
     start_server,
     stop_process,
 )
@@ -142,6 +143,11 @@ def run_moto(tmp: Path, env: Mapping[str, str] | None = None) -> Iterator[MotoSe
         yield server
     finally:
         stop_process(server.pid)
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Under xdist, the server starts as soon as a worker has collected a test that uses it."""
+    start_early(session, "moto_server", "moto", _start)
 
 
 @pytest.fixture(scope="session")

@@ -30,6 +30,7 @@ from server_process import (
     answers,
     server_venv,
     shared_server,
+    start_early,
     start_server,
     stop_process,
 )
@@ -233,6 +234,11 @@ def _start_with_policies(binary: Path, workdir: Path) -> Facts:
     finally:
         server.close()
     return facts
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Under xdist, the server starts as soon as a worker has collected a test that uses it."""
+    start_early(session, "openbao", "openbao", lambda w: _start_with_policies(bao_binary(), w))
 
 
 @pytest.fixture(scope="session")

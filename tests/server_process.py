@@ -7,7 +7,8 @@ pattern: under xdist, the first worker to take a file lock in the session's shar
 folder starts the server and writes its address to a JSON file beside the lock; the other
 workers read it. The session's controller stops every server listed there when the session
 ends (``stop_shared_servers``, called from tests/conftest.py); without xdist, the fixture that
-started the server stops it.
+started the server stops it. ``start_early`` begins that start on a thread as soon as a
+worker knows its tests need the server, so a worker does not sit idle while it starts.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import os
 import signal
 import socket
 import subprocess
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
@@ -216,3 +218,28 @@ def stop_shared_servers(basetemp: Path) -> None:
     for record in sorted(basetemp.glob("*.server.json")):
         with contextlib.suppress(OSError, ValueError, KeyError):
             stop_process(int(json.loads(record.read_text())["pid"]))
+
+
+def start_early(
+    session: pytest.Session, fixture: str, name: str, start: Callable[[Path], Facts]
+) -> None:
+    """Under xdist, when a collected test uses ``fixture`` (directly or through another
+    fixture), begin ``shared_server(..., name, start)`` on a thread now: ZenML takes ~10 s to
+    start, which the worker spends on other tests instead of waiting at the first test that
+    needs it (the fixture then waits on the server's lock, or reads its record). A start that
+    fails here is left to the fixture, which starts it again and reports why. Called from a
+    fixtures module's ``pytest_collection_finish``."""
+    factory = getattr(session.config, "_tmp_path_factory", None)  # pytest's own, as xdist uses
+    if _worker() is None or factory is None:
+        return
+    if not any(fixture in getattr(item, "fixturenames", ()) for item in session.items):
+        return
+    if (_shared_folder(factory) / f"{name}.server.json").exists():
+        return
+
+    def begin() -> None:
+        # Anything (pytest.skip and pytest.fail included) is for the fixture to report.
+        with contextlib.suppress(BaseException), shared_server(factory, name, start):
+            pass
+
+    threading.Thread(target=begin, name=f"start {name}", daemon=True).start()

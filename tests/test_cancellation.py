@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import signal
 import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -188,3 +189,14 @@ def test_ctrl_c_in_the_cli_exits_130_with_one_line(
     assert lines[0].startswith("Store: "), stderr
     assert all("stamina.retry_scheduled" in line for line in lines[1:-1]), stderr
     assert stdout == ""
+
+
+def test_a_child_of_the_test_run_takes_sigint_as_from_a_shell() -> None:
+    """The Ctrl-C tests' children start with SIGINT at its default disposition, so Python
+    gives them ``KeyboardInterrupt``, even when the test run itself was started in the
+    background with SIGINT ignored (tests/conftest.py)."""
+    probe = "import signal; print(signal.getsignal(signal.SIGINT) is signal.default_int_handler)"
+    ran = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert ran.stdout.strip() == "True", ran.stderr

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -14,6 +16,7 @@ from server_process import (
     ServerDidNotStartError,
     answers,
     shared_server,
+    start_early,
     start_server,
     stop_process,
     stop_shared_servers,
@@ -53,6 +56,16 @@ def test_a_started_server_answers_until_stopped(tmp_path: Path):
     assert not answers(facts["url"])
 
 
+class Factory:
+    """What a worker's tmp_path_factory gives: its folder inside the session's."""
+
+    def __init__(self, base: Path, worker: str) -> None:
+        self.base, self.worker = base, worker
+
+    def getbasetemp(self) -> Path:
+        return self.base / self.worker
+
+
 def test_workers_share_one_server_which_the_controller_stops(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ):
@@ -64,20 +77,48 @@ def test_workers_share_one_server_which_the_controller_stops(
         started.append(_http_server(workdir))
         return started[-1]
 
-    class Factory:  # what a worker's tmp_path_factory gives: its folder inside the session's
-        def __init__(self, worker: str) -> None:
-            self.worker = worker
-
-        def getbasetemp(self) -> Path:
-            return tmp_path / self.worker
-
     seen = []
     for worker in ("gw0", "gw1"):
         monkeypatch.setenv("PYTEST_XDIST_WORKER", worker)
-        with shared_server(Factory(worker), "web", start) as facts:  # type: ignore[arg-type]
+        with shared_server(Factory(tmp_path, worker), "web", start) as facts:  # type: ignore[arg-type]
             seen.append(facts)
     assert len(started) == 1
     assert seen == [started[0], started[0]]
     assert answers(started[0]["url"])  # a worker's end does not stop it
     stop_shared_servers(tmp_path)
     assert not answers(started[0]["url"])
+
+
+def test_a_worker_starts_the_server_its_tests_need_before_they_ask(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """``start_early``: once a worker has collected a test using the server's fixture, the
+    server starts on a thread; the fixture's ``shared_server`` later gets that server. With no
+    test using the fixture, nothing starts."""
+    started: list[Facts] = []
+
+    def start(workdir: Path) -> Facts:
+        started.append(_http_server(workdir))
+        return started[-1]
+
+    monkeypatch.setenv("PYTEST_XDIST_WORKER", "gw0")
+    factory = Factory(tmp_path, "gw0")
+
+    def session(*fixtures: str) -> pytest.Session:
+        item = SimpleNamespace(fixturenames=["tmp_path", *fixtures])
+        config = SimpleNamespace(_tmp_path_factory=factory)
+        return SimpleNamespace(items=[item], config=config)  # type: ignore[return-value]
+
+    start_early(session(), "web_server", "web", start)
+    start_early(session("web_server"), "web_server", "web", start)
+    record = tmp_path / "web.server.json"
+    deadline = time.monotonic() + 60
+    while not record.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)  # polling the record the starting thread writes
+    try:
+        with shared_server(factory, "web", start) as facts:  # type: ignore[arg-type]
+            assert facts == started[0]
+        assert len(started) == 1
+        assert answers(started[0]["url"])
+    finally:
+        stop_shared_servers(tmp_path)

@@ -18,7 +18,7 @@ import pytest
 
 from stacksecrets import AsyncClient, AuthenticationError
 from stacksecrets.stores import ZenMLStore
-from zenml_fixtures import ROOT, ZenMLServer
+from zenml_fixtures import ROOT, ZenMLServer, zenml_commands
 
 pytestmark = pytest.mark.zenml
 
@@ -54,19 +54,6 @@ class Login:
             **extra,
         }
 
-    def zenml(self, *args: str, stdin: str | None = None) -> str:
-        result = subprocess.run(
-            [str(self.server.python.parent / "zenml"), *args],
-            env=self.env(),
-            input=stdin,
-            capture_output=True,
-            text=True,
-            timeout=300,
-            check=False,
-        )
-        assert result.returncode == 0, f"zenml {args[:2]}: {result.stderr[-2000:]}"
-        return result.stdout
-
 
 def run(argv: list[str], env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
@@ -90,22 +77,24 @@ def login(zenml_server: ZenMLServer, tmp_path_factory: pytest.TempPathFactory) -
         api_key=zenml_server.create_service_account(prefix + "sa"),
         server=zenml_server,
     )
-    found.zenml("login", zenml_server.url, "--api-key", stdin=found.api_key + "\n")
     p = prefix
-    found.zenml("secret", "create", found.secret, *(f"--{k}={v}" for k, v in VALUES.items()))
-    found.zenml(
-        "container-registry", "register", p + "reg", "--flavor=default", "--uri=localhost:5000",
-        "--authentication_secret={{" + found.secret + ".pw}}",
+    # One process of the ZenML venv for the whole set-up (each command as `zenml ARGS`).
+    zenml_commands(
+        zenml_server.python,
+        [
+            (["login", zenml_server.url, "--api-key"], found.api_key + "\n"),
+            ["secret", "create", found.secret, *(f"--{k}={v}" for k, v in VALUES.items())],
+            ["container-registry", "register", p + "reg", "--flavor=default",
+             "--uri=localhost:5000", "--authentication_secret={{" + found.secret + ".pw}}"],
+            ["container-registry", "register", p + "reg-bad", "--flavor=default",
+             "--uri=localhost:1", "--authentication_secret={{" + p + "gone.pw}}",
+             "--default_repository={{" + found.secret + ".nokey}}"],
+            ["stack", "register", p + "good", "-o", "default", "-a", "default", "-c", p + "reg"],
+            ["stack", "register", p + "bad", "-o", "default", "-a", "default", "-c", p + "reg-bad"],
+            ["stack", "set", p + "good"],
+        ],
+        env=found.env(),
     )  # fmt: skip
-    found.zenml(
-        "container-registry", "register", p + "reg-bad", "--flavor=default", "--uri=localhost:1",
-        "--authentication_secret={{" + p + "gone.pw}}",
-        "--default_repository={{" + found.secret + ".nokey}}",
-    )  # fmt: skip
-    for name, registry in (("good", "reg"), ("bad", "reg-bad")):
-        found.zenml("stack", "register", p + name, "-o", "default", "-a", "default",
-                    "-c", p + registry)  # fmt: skip
-    found.zenml("stack", "set", p + "good")
     return found
 
 
@@ -292,26 +281,34 @@ def test_refused_token_says_how_to_log_in_again(zenml_server: ZenMLServer, tmp_p
 
 @pytest.fixture(scope="module")
 def zenml_can_import_stacksecrets(login: Login) -> None:
+    # One process of the ZenML venv for both checks (ZenML is slow to import).
     check = run(
-        [str(login.server.python), "-c", "import stacksecrets.zenml"],
-        login.env(PYTHONPATH=str(ROOT / "src")),
+        [str(login.server.python), "-c", PIPELINE_READY], login.env(PYTHONPATH=str(ROOT / "src"))
     )
-    if check.returncode != 0:
+    if check.returncode == NO_STACKSECRETS:
         pytest.fail(
             "stacksecrets' dependencies are not in the ZenML venv (nox installs them: "
             f"noxfile.zenml_python()): {check.stderr[-500:]}",
             pytrace=False,
         )
-    hooks = run([str(login.server.python), "-c", PIPELINE_HOOKS], login.env())
-    if hooks.returncode != 0:
+    if check.returncode != 0:
         # The ZenML version matrix (nox -s zenml_matrix) runs older servers' venvs too.
-        pytest.skip(f"this ZenML has no pipeline on_init hook: {hooks.stderr.strip()[-200:]}")
+        pytest.skip(f"this ZenML has no pipeline on_init hook: {check.stderr.strip()[-200:]}")
 
 
-PIPELINE_HOOKS = """
+#: The exit code of ``PIPELINE_READY`` when stacksecrets.zenml cannot be imported.
+NO_STACKSECRETS = 3
+
+PIPELINE_READY = f"""
+import sys, traceback
+try:
+    import stacksecrets.zenml
+except BaseException:
+    traceback.print_exc()
+    sys.exit({NO_STACKSECRETS})
 import inspect
 from zenml import __version__, pipeline
-assert "on_init" in inspect.signature(pipeline).parameters, f"ZenML {__version__}"
+assert "on_init" in inspect.signature(pipeline).parameters, f"ZenML {{__version__}}"
 """
 
 

@@ -17,7 +17,7 @@ import pytest
 from cli_runner import Cli
 from stacksecrets import ConfigurationError
 from stacksecrets.stores import open_store
-from zenml_fixtures import ROOT, _zenml_python
+from zenml_fixtures import ROOT, _zenml_python, zenml_commands
 
 VALUES = {"user": "u-local", "pw": "pw-local-s3cret"}
 
@@ -80,20 +80,15 @@ class LocalZenML:
             cwd=ROOT,
         )
 
-    def zenml(self, *args: str) -> str:
-        result = self.run(str(self.python.parent / "zenml"), *args)
-        assert result.returncode == 0, f"zenml {args[:2]}: {result.stderr[-2000:]}"
-        return result.stdout
-
 
 @pytest.fixture(scope="module")
 def local_zenml(tmp_path_factory: pytest.TempPathFactory) -> LocalZenML:
     base = tmp_path_factory.mktemp("zenml-local")
     (base / "home").mkdir()
     found = LocalZenML(python=_zenml_python(), config=base / "zenml-config", home=base / "home")
-    found.zenml("secret", "create", "local_only", *(f"--{k}={v}" for k, v in VALUES.items()))
-    setup = found.run(str(found.python), "-c", SETUP)
-    assert setup.returncode == 0, setup.stderr[-2000:]
+    # `zenml secret create`, then SETUP, in one process of the ZenML venv (slow to import).
+    create = ["secret", "create", "local_only", *(f"--{k}={v}" for k, v in VALUES.items())]
+    zenml_commands(found.python, [create], env=found.env(), then=SETUP, cwd=ROOT)
     return found
 
 

@@ -11,11 +11,12 @@ one server (tests/server_process.py).
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import subprocess
 import uuid
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,7 @@ from server_process import (
     answers,
     server_venv,
     shared_server,
+    start_early,
     start_server,
 )
 
@@ -172,6 +174,53 @@ class ZenMLServer:
             self._rest = None
 
 
+#: ``zenml`` commands, in order, in one process of the ZenML venv: each through ZenML's own
+#: click group as ``zenml ARGS`` runs it (ZenML's own tests drive its CLI so), with its input;
+#: then ``sys.argv[2]``, Python code, if given. One start instead of one per command: ZenML
+#: takes 1.5-2 s of CPU to import.
+ZENML_COMMANDS = """
+import json, sys, traceback
+from click.testing import CliRunner
+from zenml.cli.cli import cli
+for args, stdin in json.loads(sys.argv[1]):
+    result = CliRunner().invoke(cli, args, input=stdin, prog_name="zenml")
+    if result.exit_code != 0:
+        print(f"zenml {' '.join(args[:2])}: exit code {result.exit_code}", file=sys.stderr)
+        print(result.output[-3000:], file=sys.stderr)
+        if result.exc_info is not None and not isinstance(result.exception, SystemExit):
+            traceback.print_exception(*result.exc_info)
+        sys.exit(1)
+    print(result.output, end="")
+if len(sys.argv) > 2:
+    exec(compile(sys.argv[2], "<setup>", "exec"), {"__name__": "__main__"})
+"""
+
+
+def zenml_commands(
+    python: Path,
+    commands: Sequence[Sequence[str] | tuple[Sequence[str], str]],
+    *,
+    env: Mapping[str, str],
+    then: str = "",
+    cwd: Path | None = None,
+) -> str:
+    """Run ``zenml`` commands (each its arguments, or ``(arguments, input)``) and then the
+    Python code ``then`` in one process of the ZenML venv (``ZENML_COMMANDS``); its stdout.
+    A failing command fails the test with its output."""
+    steps = [(list(c[0]), c[1]) if isinstance(c, tuple) else (list(c), None) for c in commands]
+    argv = [str(python), "-c", ZENML_COMMANDS, json.dumps(steps), *([then] if then else [])]
+    result = subprocess.run(
+        argv, env=dict(env), capture_output=True, text=True, timeout=300, check=False, cwd=cwd
+    )
+    if result.returncode != 0:
+        pytest.fail(
+            f"zenml commands failed with exit code {result.returncode}\n"
+            f"--- stdout\n{result.stdout[-3000:]}\n--- stderr\n{result.stderr[-3000:]}",
+            pytrace=False,
+        )
+    return result.stdout
+
+
 def _zenml_python() -> Path:
     configured = os.environ.get("STACKSECRETS_ZENML_PYTHON")
     python = Path(configured) if configured else DEFAULT_PYTHON
@@ -231,6 +280,11 @@ def _start(python: Path, workdir: Path) -> Facts:
         pytest.fail(f"could not start the ZenML server: {exc}", pytrace=False)
     url = f"http://127.0.0.1:{port}"
     return {"url": url, "password": password, "log_path": str(log_path), "pid": process.pid}
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Under xdist, the server starts as soon as a worker has collected a test that uses it."""
+    start_early(session, "zenml_server", "zenml-server", lambda w: _start(_zenml_python(), w))
 
 
 @pytest.fixture(scope="session")
