@@ -32,6 +32,7 @@ from stacksecrets import (
     StoreUnavailableError,
     ValidationReport,
 )
+from stacksecrets.stores import _zenml
 from stacksecrets.stores._zenml import ZenMLStore
 from zenml_fixtures import ZenMLServer
 
@@ -408,6 +409,30 @@ async def test_clients_behind_a_quota_all_finish(
     assert [r.problems for r in reports] == [seeded.expected.problems] * 3
     assert proxy.faults_applied[Fault.HTTP_429] > 0
     assert sum(r.stats.throttled for r in reports) == proxy.faults_applied[Fault.HTTP_429]
+
+
+@pytest.mark.anyio
+async def test_a_remembered_id_outlives_its_time_while_the_server_throttles(
+    zenml_server: ZenMLServer, proxy: FaultProxy, seeded: Fixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An id from an existence answer stands in for a look-up past ``ID_MEMO_SECONDS`` when
+    the server throttled since (the read waited on its quota): a fleet's delayed reads cost one
+    call each, not two. Without a throttled answer since, it expires (one list call more)."""
+    name = seeded.names[0]
+    async with zenml_store(zenml_server, proxy.port) as store:
+        await store.secrets_exist([name])
+        proxy.inject(Fault.HTTP_429)
+        with pytest.raises(StoreUnavailableError) as caught:
+            await store.get_secret(name)
+        assert caught.value.throttled
+        monkeypatch.setattr(_zenml, "ID_MEMO_SECONDS", 0.0)  # the id's time is up
+        proxy.reset_counters()
+        assert (await store.get_secret(name)).secret_values["user"] == f"user-of-{name}"
+        assert proxy.requests == 1  # the read by id only
+        await store.secrets_exist([name])
+        proxy.reset_counters()
+        await store.get_secret(name)
+        assert proxy.requests == 2  # no throttling since this existence answer: look-up, read
 
 
 @pytest.mark.anyio
