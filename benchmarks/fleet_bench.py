@@ -1,7 +1,7 @@
 """A fleet at once: N fresh clients against one store behind a quota-enforcing proxy.
 
-    nox -s bench -- --fleet                       # ZenML and AWS, 60 and 200 clients
-    nox -s bench -- --fleet --clients 60 --store zenml
+    nox -s bench -- --fleet                       # ZenML, ZenML's client, AWS, OpenBao; 60, 200
+    nox -s bench -- --fleet --clients 60 --store zenml openbao
     nox -s bench -- --fleet --steps 40            # also the step-pod fleet (processes)
     nox -s bench -- --fleet --plot                # plot the saved before/after results
 
@@ -11,19 +11,28 @@ metadata cache off (a fresh machine has none), the ZenML API token from the envi
 level. Between them and the real store sits tests/fault_proxy.py as its own process: 50 ms of
 round trip and a token bucket per quota, answering ``429`` with ``Retry-After: 1`` beyond it.
 
-- ZenML: a real ZenML 0.98 server, quota 20 requests/s for every request. Each client's stack
-  references 10 secrets (2 keys each): 1 list call and 10 reads.
-- AWS: moto's server, AWS's per-API quotas scaled down by 10 (``BatchGetSecretValue`` and
-  ``ListSecrets`` 10/s, ``GetSecretValue``/``DescribeSecret`` 1,000/s). Each client's stack
-  references 40 secrets: 2 ``BatchGetSecretValue`` calls of 20 names.
+- ZenML (``zenml``): a real ZenML 0.98 server, quota 20 requests/s for every request. Each
+  client's stack references 10 secrets (2 keys each): 1 list call and 10 reads.
+- ZenML's own client (``zenml-client``), the comparison: the same job as ZenML resolves
+  references for a step or a pipeline launch, ``Client().get_secret(name)`` of the 10 secrets
+  one after the other, with ZenML's retries (urllib3: 429 retried up to 10 times,
+  ``Retry-After`` obeyed), in processes of the ZenML venv (zenml_side/fleet_pods.py; 20 pods
+  a process as threads, ZenML imported before the clock).
+- AWS (``aws``): moto's server, AWS's per-API quotas scaled down by 10
+  (``BatchGetSecretValue`` and ``ListSecrets`` 10/s, ``GetSecretValue``/``DescribeSecret``
+  1,000/s). Each client's stack references 40 secrets: 2 ``BatchGetSecretValue`` calls of 20.
+- OpenBao (``openbao``): a real ``bao server -dev`` (KV v2), quota 20 requests/s. Each
+  client's stack references 10 secrets: 1 LIST and 10 reads.
 - Step pods (``--steps N``): N processes at once, each reading 3 secrets through the sync
-  ``Client`` from the ZenML server behind the same 20 requests/s quota.
+  ``Client`` from the ZenML server behind the same 20 requests/s quota; each process starts
+  before the clock and waits for a go (start-up is the pod's own CPU, not the store's quota).
 
 Reported per run: clients, quota, calls needed (one unthrottled client's requests times N),
-requests sent, throttled answers (the proxy's 429s), failed clients (an exception, or a store
-error in the report), the last client's finish and that time over the quota bound (calls
-needed / quota). ``--label before`` with ``PYTHONPATH=/work/main/src`` measures the engine
-before this change; results go to benchmarks/results/fleet-LABEL.json.
+requests sent (throttled ones included), throttled answers (the proxy's 429s), forwarded
+requests the store answered, failed clients (an exception, or a store error in the report),
+the last client's finish and that time over the quota bound (calls needed / quota).
+``--label before`` with ``PYTHONPATH=/work/main/src`` measures the landed engine with this
+script; results go to benchmarks/results/fleet-LABEL.json.
 """
 
 from __future__ import annotations
@@ -63,6 +72,8 @@ AWS_QUOTAS = {
     "DescribeSecret": 1000.0,
 }
 ZENML_SECRETS = 10
+BAO_QUOTA = 20.0
+BAO_SECRETS = 10
 AWS_SECRETS = 40
 STEP_SECRETS = 3
 DEADLINE = 900.0
@@ -193,6 +204,8 @@ def run_fleet(
         "calls_needed": needed,
         "requests": sent["requests"],
         "throttled": sent["throttled"],
+        "answered": sent.get("answered", 0),
+        "answered_errors": sent.get("answered_errors", 0),
         "client_throttled": client_throttled,
         "retries": retries,
         "failed": failed,
@@ -208,7 +221,9 @@ def run_fleet(
 # -- the stores ----------------------------------------------------------------------------
 
 
-def zenml_fleets(counts: list[int], steps: int) -> list[dict[str, Any]]:
+def zenml_fleets(
+    counts: list[int], steps: int, *, ours: bool, theirs: bool
+) -> list[dict[str, Any]]:
     rows = []
     with _infra.zenml_server() as server:
         anyio.run(_seed_secrets, server, max(ZENML_SECRETS, STEP_SECRETS))
@@ -222,67 +237,208 @@ def zenml_fleets(counts: list[int], steps: int) -> list[dict[str, Any]]:
                 return ZenMLStore.from_url("zenml://", environ=env)
 
             stack = stack_of(ZENML_SECRETS)
-            rows.extend(
-                run_fleet("zenml", count, proxy, open_store, stack, ZENML_QUOTA) for count in counts
-            )
+            for count in counts:
+                if ours:
+                    rows.append(run_fleet("zenml", count, proxy, open_store, stack, ZENML_QUOTA))
+                if theirs:
+                    rows.append(zenml_client_fleet(count, proxy, server, token))
             if steps:
                 rows.append(step_pods(steps, proxy, env))
     return rows
 
 
 STEP = """
-import sys
+import sys, time
 from stacksecrets import Client
 with Client("zenml://", deadline=%(deadline)s, metadata_cache=False) as client:
+    print("READY", flush=True)
+    sys.stdin.readline()
     for index in range(%(count)s):
         client.get_secret("s%%04d" %% index)
 """
 
 
 def step_pods(count: int, proxy: QuotaProxy, env: dict[str, str]) -> dict[str, Any]:
-    """``count`` processes at once, each reading a few secrets through the sync Client."""
+    """``count`` processes at once, each reading a few secrets through the sync Client.
+
+    Each process starts (Python, imports, its ``Client``) before the clock, prints READY and
+    waits for a line: the fleet's time is the store's part, not start-up on two shared cores
+    (a pod has its own CPU). One pod alone, start-up included, is timed too (``alone``)."""
     script = STEP % {"deadline": DEADLINE, "count": STEP_SECRETS}
     full_env = {**os.environ, **env, "STACKSECRETS_METADATA_CACHE": "0"}
+
+    def launch() -> subprocess.Popen[str]:
+        process = subprocess.Popen(
+            [sys.executable, "-c", script],
+            env=full_env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        assert process.stdout is not None
+        if process.stdout.readline().strip() != "READY":
+            sys.exit(f"a step pod did not start: {process.communicate()[1][-2000:]}")
+        return process
+
+    def go(processes: list[subprocess.Popen[str]]) -> tuple[list[float], int]:
+        started = time.perf_counter()
+        for process in processes:
+            assert process.stdin is not None
+            process.stdin.write("go\n")
+            process.stdin.close()
+        finishes, failed = [], 0
+        pending = list(processes)
+        while pending:
+            for process in list(pending):
+                if process.poll() is not None:
+                    finishes.append(time.perf_counter() - started)
+                    failed += process.returncode != 0
+                    pending.remove(process)
+            time.sleep(0.02)
+        return finishes, failed
+
     proxy.stats(reset=True)
     alone_started = time.perf_counter()
-    subprocess.run([sys.executable, "-c", script], env=full_env, check=True)
+    go([launch()])
     alone_seconds = time.perf_counter() - alone_started
     alone = proxy.stats(reset=True)
     per_pod = alone["requests"] - alone["throttled"]
-    time.sleep(2)
+    processes = [launch() for _ in range(count)]
+    time.sleep(2)  # the bucket fills again
     proxy.stats(reset=True)
-    started = time.perf_counter()
-    processes = [
-        subprocess.Popen([sys.executable, "-c", script], env=full_env, stderr=subprocess.PIPE)
-        for _ in range(count)
-    ]
-    finishes, failed = [], 0
-    pending = dict(enumerate(processes))
-    while pending:
-        for index, process in list(pending.items()):
-            if process.poll() is not None:
-                finishes.append(time.perf_counter() - started)
-                failed += process.returncode != 0
-                del pending[index]
-        time.sleep(0.02)
+    finishes, failed = go(processes)
     sent = proxy.stats(reset=True)
     needed = per_pod * count
     row = {
-        "store": "zenml-steps",
+        "store": "zenml step pods",
         "clients": count,
         "quota": ZENML_QUOTA,
         "calls_needed": needed,
         "requests": sent["requests"],
         "throttled": sent["throttled"],
+        "answered": sent.get("answered", 0),
         "failed": failed,
         "last_finish": round(max(finishes), 2),
         "bound": round(needed / ZENML_QUOTA, 2),
         "ratio": round(max(finishes) / (needed / ZENML_QUOTA), 2),
-        # One pod alone (process start-up included): the floor when the quota is not the limit.
+        # One pod alone, process start-up included.
         "alone": round(alone_seconds, 2),
     }
     log(json.dumps(row))
     return row
+
+
+#: ZenML's own client pods per process (threads; a ZenML process takes ~200 MB).
+PODS_PER_PROCESS = 20
+
+
+def zenml_client_fleet(
+    count: int, proxy: QuotaProxy, server: _infra.Server, token: str
+) -> dict[str, Any]:
+    """ZenML's own client doing the same job: ``count`` pods, each ``Client().get_secret``
+    of the stack's 10 secrets, in processes of the ZenML venv (zenml_side/fleet_pods.py)."""
+    names = [scenarios.secret_name(i) for i in range(ZENML_SECRETS)]
+    env = {
+        k: v
+        for k, v in server.client_env(proxy.url, "fleet").items()
+        if k not in {"ZENML_STORE_USERNAME", "ZENML_STORE_PASSWORD"}
+    }
+    env["ZENML_STORE_API_TOKEN"] = token
+
+    def launch(pods: int) -> subprocess.Popen[str]:
+        script = str(_infra.ZENML_SIDE / "fleet_pods.py")
+        process = subprocess.Popen(
+            [str(server.python), script, str(pods), *names],
+            env=env,
+            cwd=_infra.ZENML_SIDE,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert process.stdout is not None
+        if process.stdout.readline().strip() != "READY":
+            sys.exit("fleet_pods.py did not start")
+        return process
+
+    def run(sizes: list[int]) -> tuple[list[dict[str, Any]], float]:
+        processes = [launch(size) for size in sizes]
+        proxy.stats(reset=True)
+        time.sleep(2)  # the bucket fills again
+        proxy.stats(reset=True)
+        started = time.perf_counter()
+        for process in processes:
+            assert process.stdin is not None
+            process.stdin.write("go\n")
+            process.stdin.flush()
+        pods: list[dict[str, Any]] = []
+        for process in processes:
+            out, _ = process.communicate()
+            lines = [line for line in out.splitlines() if line.startswith("{")]
+            pods.extend(json.loads(lines[-1])["pods"] if lines else [{"finish": 0, "error": "?"}])
+        return pods, time.perf_counter() - started
+
+    run([1])
+    alone = proxy.stats(reset=True)
+    per_pod = alone["requests"] - alone["throttled"]
+    sizes = [PODS_PER_PROCESS] * (count // PODS_PER_PROCESS)
+    if count % PODS_PER_PROCESS:
+        sizes.append(count % PODS_PER_PROCESS)
+    pods, wall = run(sizes)
+    sent = proxy.stats(reset=True)
+    errors = collections.Counter(p["error"] for p in pods if p["error"])
+    for reason, times in errors.most_common(3):
+        log(f"{times} ZenML client pods failed with: {reason}")
+    needed = per_pod * count
+    bound = needed / ZENML_QUOTA
+    last = max(p["finish"] for p in pods)
+    row = {
+        "store": "zenml (ZenML's client)",
+        "clients": count,
+        "quota": ZENML_QUOTA,
+        "calls_needed": needed,
+        "requests": sent["requests"],
+        "throttled": sent["throttled"],
+        "answered": sent.get("answered", 0),
+        "failed": sum(errors.values()),
+        "last_finish": round(last, 2),
+        "bound": round(bound, 2),
+        "ratio": round(last / bound, 2),
+        "wall": round(wall, 2),
+    }
+    log(json.dumps(row))
+    return row
+
+
+def bao_fleets(counts: list[int]) -> list[dict[str, Any]]:
+    """OpenBao (a real dev server, KV v2) behind the same 20 requests/s quota."""
+    sys.path.insert(1, str(_infra.ROOT / "tests"))
+    import tempfile
+
+    from openbao_fixtures import start_openbao
+    from stacksecrets.stores import VaultStore
+
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="stacksecrets-fleet-bao-") as tmp:
+        bao = start_openbao(Path(tmp))
+        try:
+            bao.write_many(
+                {scenarios.secret_name(i): scenarios.secret_values(i) for i in range(BAO_SECRETS)}
+            )
+            port = int(bao.address.rsplit(":", 1)[1])
+            with quota_proxy(port, {"": BAO_QUOTA}) as proxy:
+
+                def open_store() -> VaultStore:
+                    return VaultStore(proxy.url, token=bao.root_token)
+
+                stack = stack_of(BAO_SECRETS)
+                rows.extend(
+                    run_fleet("openbao", count, proxy, open_store, stack, BAO_QUOTA)
+                    for count in counts
+                )
+        finally:
+            bao.close()
+    return rows
 
 
 def aws_fleets(counts: list[int]) -> list[dict[str, Any]]:
@@ -364,7 +520,13 @@ def plot() -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--clients", type=int, nargs="+", default=[60, 200])
-    parser.add_argument("--store", choices=["zenml", "aws", "all"], default="all")
+    parser.add_argument(
+        "--store",
+        nargs="+",
+        choices=["zenml", "zenml-client", "aws", "openbao", "all"],
+        default=["all"],
+        help="zenml-client: ZenML's own client pods as the comparison",
+    )
     parser.add_argument("--steps", type=int, default=0, help="also N step-pod processes")
     parser.add_argument("--label", default="after")
     parser.add_argument("--plot", action="store_true", help="only plot saved results")
@@ -376,14 +538,18 @@ def main() -> None:
         plot()
         return
     os.environ["STACKSECRETS_METADATA_CACHE"] = "0"
+    stores = {"zenml", "zenml-client", "aws", "openbao"} if "all" in args.store else set(args.store)
     if args.share:
-        SHARE[0] = ZENML_QUOTA if args.store == "zenml" else AWS_QUOTAS["BatchGetSecretValue"]
+        SHARE[0] = AWS_QUOTAS["BatchGetSecretValue"] if stores == {"aws"} else ZENML_QUOTA
     rows: list[dict[str, Any]] = []
     runs: list[Callable[[], Awaitable[Any]] | Any] = []
-    if args.store in {"zenml", "all"}:
-        runs.append(lambda: zenml_fleets(args.clients, args.steps))
-    if args.store in {"aws", "all"}:
+    if stores & {"zenml", "zenml-client"} or args.steps:
+        ours, theirs = "zenml" in stores, "zenml-client" in stores
+        runs.append(lambda: zenml_fleets(args.clients, args.steps, ours=ours, theirs=theirs))
+    if "aws" in stores:
         runs.append(lambda: aws_fleets(args.clients))
+    if "openbao" in stores:
+        runs.append(lambda: bao_fleets(args.clients))
     for run in runs:
         rows.extend(run())
     print_table(rows, args.label)
