@@ -494,18 +494,21 @@ def plot() -> None:
     for label in ("before", "after"):
         path = RESULTS / f"fleet-{label}.json"
         if path.exists():
-            runs[label] = json.loads(path.read_text())["rows"]
+            runs[label] = {_key(r): r for r in json.loads(path.read_text())["rows"]}
     if not runs:
         sys.exit("no results: run the benchmark first")
-    names = [f"{r['store']}\n{r['clients']} clients" for r in next(iter(runs.values()))]
-    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
+    keys = list(dict.fromkeys(key for rows in reversed(runs.values()) for key in rows))
+    names = [f"{store}\n{clients} clients" for store, clients in keys]
+    fig, (left, right) = plt.subplots(1, 2, figsize=(13, 4.5))
     width = 0.8 / len(runs)
     for i, (label, rows) in enumerate(runs.items()):
-        xs = [x + i * width for x in range(len(rows))]
-        left.bar(xs, [r["ratio"] for r in rows], width, label=label)
-        right.bar(xs, [r["failed"] / r["clients"] * 100 for r in rows], width, label=label)
+        xs = [x + i * width for x, key in enumerate(keys) if key in rows]
+        shown = [rows[key] for key in keys if key in rows]
+        left.bar(xs, [r["ratio"] for r in shown], width, label=label)
+        right.bar(xs, [r["failed"] / r["clients"] * 100 for r in shown], width, label=label)
     for axis in (left, right):
-        axis.set_xticks([x + width * (len(runs) - 1) / 2 for x in range(len(names))], names)
+        ticks = [x + width * (len(runs) - 1) / 2 for x in range(len(names))]
+        axis.set_xticks(ticks, names, fontsize=7, rotation=30, ha="right")
         axis.legend()
     left.axhline(1.2, color="grey", linestyle="--", linewidth=1)
     left.set_ylabel("last finish / quota bound")
@@ -514,7 +517,13 @@ def plot() -> None:
     fig.tight_layout()
     PLOT.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(PLOT, dpi=110)
-    log(f"plot: {PLOT}")
+    numbers = PLOT.parent / "fleet-results.json"
+    numbers.write_text(json.dumps({k: list(v.values()) for k, v in runs.items()}, indent=2) + "\n")
+    log(f"plot: {PLOT}, numbers: {numbers}")
+
+
+def _key(row: dict[str, Any]) -> tuple[str, int]:
+    return str(row["store"]), int(row["clients"])
 
 
 def main() -> None:
@@ -555,7 +564,12 @@ def main() -> None:
     print_table(rows, args.label)
     RESULTS.mkdir(exist_ok=True)
     out = RESULTS / f"fleet-{args.label}.json"
-    out.write_text(json.dumps({"label": args.label, "rows": rows}, indent=2) + "\n")
+    # Runs of some stores add to (or replace the same rows of) the label's earlier results.
+    merged = {_key(r): r for r in json.loads(out.read_text())["rows"]} if out.exists() else {}
+    merged.update({_key(r): r for r in rows})
+    out.write_text(
+        json.dumps({"label": args.label, "rows": list(merged.values())}, indent=2) + "\n"
+    )
     log(f"results: {out}")
 
 
