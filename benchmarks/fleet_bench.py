@@ -41,6 +41,7 @@ import argparse
 import collections
 import contextlib
 import json
+import multiprocessing
 import os
 import subprocess
 import sys
@@ -134,15 +135,18 @@ SHARE: list[float | None] = [None]
 
 
 async def fleet(
-    clients: int, open_store: Callable[[], Any], stack: Stack
+    clients: int, open_store: Callable[[], Any], stack: Stack, barrier: Any = None
 ) -> tuple[list[float], int, int, int]:
-    """Finish times, failed clients, and the throttled answers and retries clients counted."""
+    """Finish times, failed clients, and the throttled answers and retries clients counted.
+    With a ``barrier`` (one of several processes), the clients start once all are ready."""
     finishes: list[float] = []
     failed = throttled = retries = 0
     reasons: collections.Counter[str] = collections.Counter()
     # The stores (a botocore client: ~0.3 s of CPU each) are made before the start: pods have
     # their own CPUs, the clients of this benchmark share two cores.
     stores = [open_store() for _ in range(clients)]
+    if barrier is not None:
+        barrier.wait()
     started = anyio.current_time()
     go = anyio.Event()
 
@@ -177,6 +181,40 @@ async def fleet(
     return finishes, failed, throttled, retries
 
 
+#: ``--processes``: the fleet's clients spread over this many processes, as pods are over
+#: machines; one process of 200 clients would measure its own event loop on a shared CPU.
+PROCESSES = [4]
+
+
+def fleet_in_processes(
+    clients: int, open_store: Callable[[], Any], stack: Stack
+) -> tuple[list[float], int, int, int]:
+    """``fleet`` with the clients spread over ``PROCESSES`` forked processes started together."""
+    workers = min(PROCESSES[0], clients)
+    if workers <= 1:
+        return anyio.run(fleet, clients, open_store, stack)
+    context = multiprocessing.get_context("fork")
+    barrier = context.Barrier(workers)
+    results = context.Queue()
+
+    def work(count: int) -> None:
+        results.put(anyio.run(fleet, count, open_store, stack, barrier))
+
+    shares = [clients // workers + (i < clients % workers) for i in range(workers)]
+    processes = [context.Process(target=work, args=(share,)) for share in shares]
+    for process in processes:
+        process.start()
+    parts = [results.get() for _ in processes]
+    for process in processes:
+        process.join()
+    return (
+        [finish for part in parts for finish in part[0]],
+        sum(part[1] for part in parts),
+        sum(part[2] for part in parts),
+        sum(part[3] for part in parts),
+    )
+
+
 def run_fleet(
     name: str,
     clients: int,
@@ -192,7 +230,7 @@ def run_fleet(
     time.sleep(2)  # the bucket fills again
     proxy.stats(reset=True)
     wall = time.perf_counter()
-    finishes, failed, client_throttled, retries = anyio.run(fleet, clients, open_store, stack)
+    finishes, failed, client_throttled, retries = fleet_in_processes(clients, open_store, stack)
     wall = time.perf_counter() - wall
     sent = proxy.stats(reset=True)
     needed = per_client * clients
@@ -213,6 +251,7 @@ def run_fleet(
         "bound": round(bound, 2),
         "ratio": round(max(finishes) / bound, 2),
         "wall": round(wall, 2),
+        "processes": min(PROCESSES[0], clients),
     }
     log(json.dumps(row))
     return row
@@ -538,6 +577,9 @@ def main() -> None:
     )
     parser.add_argument("--steps", type=int, default=0, help="also N step-pod processes")
     parser.add_argument("--label", default="after")
+    parser.add_argument(
+        "--processes", type=int, default=PROCESSES[0], help="client processes of a fleet"
+    )
     parser.add_argument("--plot", action="store_true", help="only plot saved results")
     parser.add_argument(
         "--share", action="store_true", help="each client's rate_limit: quota / clients"
@@ -547,6 +589,7 @@ def main() -> None:
         plot()
         return
     os.environ["STACKSECRETS_METADATA_CACHE"] = "0"
+    PROCESSES[0] = args.processes
     stores = {"zenml", "zenml-client", "aws", "openbao"} if "all" in args.store else set(args.store)
     if args.share:
         SHARE[0] = AWS_QUOTAS["BatchGetSecretValue"] if stores == {"aws"} else ZENML_QUOTA
