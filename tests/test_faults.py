@@ -439,6 +439,23 @@ async def test_a_remembered_id_outlives_its_time_while_the_server_throttles(
 
 
 @pytest.mark.anyio
+async def test_the_retry_of_a_throttled_read_does_not_look_the_name_up_again(
+    zenml_server: ZenMLServer, proxy: FaultProxy, seeded: Fixture
+) -> None:
+    """``get_secret`` is a look-up and a read: when the read is throttled, the retry reads by
+    the id the look-up found (one request), as a step pod's retries should cost no work twice."""
+    name = seeded.names[1]
+    async with zenml_store(zenml_server, proxy.port) as store:
+        proxy.inject(Fault.NONE)  # the look-up goes through
+        proxy.inject(Fault.HTTP_429)  # the read is throttled
+        with pytest.raises(StoreUnavailableError):
+            await store.get_secret(name)
+        proxy.reset_counters()
+        assert (await store.get_secret(name)).secret_values["user"] == f"user-of-{name}"
+        assert proxy.requests == 1
+
+
+@pytest.mark.anyio
 async def test_a_403_is_never_retried(
     zenml_server: ZenMLServer, proxy: FaultProxy, seeded: Fixture
 ) -> None:

@@ -311,7 +311,13 @@ class ZenMLStore(StoreBase):
                 # Not used up: the retry of a read that failed on the way costs one call too.
                 self._recent_ids.setdefault(name, remembered)
                 raise
-        return await self._read_secret(name, await self._find_secret_id(name))
+        secret_id = await self._find_secret_id(name)
+        try:
+            return await self._read_secret(name, secret_id)
+        except StoreUnavailableError:
+            # The look-up is not lost: the retry reads by this id (one call, not two).
+            self._recent_ids.setdefault(name, (secret_id, time.monotonic()))
+            raise
 
     async def _read_secret(self, name: str, secret_id: uuid.UUID) -> Secret:
         response = await self._request("GET", f"/secrets/{secret_id}", not_found=name)
