@@ -29,7 +29,9 @@ is answered ``HTTP_429`` (with ``retry_after``, as a rate-limited server would),
 ``faults_applied`` like an injected one.
 
 Counters (``connections``, ``requests``, ``bytes_up``, ``bytes_down``) tell how much went
-through; ``faults_applied`` counts each fault applied; ``open_connections`` is how many client
+through (``requests`` counts those the proxy answered itself too); ``answered`` counts the
+target's answers (requests that reached it), ``answered_errors`` those with a status of 400+;
+``faults_applied`` counts each fault applied; ``open_connections`` is how many client
 connections are open now and ``max_open_connections`` the most open at once (a connection
 counts as closed as soon as the proxy closes it or sees the client close it).
 Targets must be loopback addresses: this proxy never reaches another host.
@@ -196,6 +198,10 @@ class FaultProxy:
         self.requests = 0
         self.bytes_up = 0
         self.bytes_down = 0
+        #: Answers from the target (requests that reached it and came back), and those of
+        #: them with a status of 400 or more.
+        self.answered = 0
+        self.answered_errors = 0
         self._buckets: dict[str, _Bucket] = {}
 
     # -- control -------------------------------------------------------------------------
@@ -211,6 +217,7 @@ class FaultProxy:
 
     def reset_counters(self) -> None:
         self.connections = self.requests = self.bytes_up = self.bytes_down = 0
+        self.answered = self.answered_errors = 0
         self.faults_applied.clear()
         self.max_open_connections = self.open_connections
 
@@ -221,6 +228,8 @@ class FaultProxy:
             "requests": self.requests,
             "bytes_up": self.bytes_up,
             "bytes_down": self.bytes_down,
+            "answered": self.answered,
+            "answered_errors": self.answered_errors,
         }
 
     def _next_fault(self, chunk: bytes = b"") -> Fault:
@@ -245,6 +254,13 @@ class FaultProxy:
         if status in {429, 503} and self.retry_after is not None:
             headers.append(f"Retry-After: {self.retry_after}")
         return ("\r\n".join(headers) + "\r\n\r\n").encode() + body
+
+    def _count_answer(self, chunk: bytes) -> None:
+        """Count an answer of the target (a chunk that starts one)."""
+        if chunk.startswith(b"HTTP/"):
+            self.answered += 1
+            status = chunk[9:12]
+            self.answered_errors += status.isdigit() and int(status) >= 400
 
     @property
     def _one_way(self) -> float:
@@ -379,6 +395,7 @@ class FaultProxy:
                     self.bytes_up += len(chunk)
                 else:
                     self.bytes_down += len(chunk)
+                    self._count_answer(chunk)
                 if not await _send(sink, chunk):
                     scope.cancel()
                     return

@@ -32,6 +32,7 @@ from stacksecrets import (
     StoreUnavailableError,
     ValidationReport,
 )
+from stacksecrets.stores import _zenml
 from stacksecrets.stores._zenml import ZenMLStore
 from zenml_fixtures import ZenMLServer
 
@@ -387,9 +388,11 @@ async def test_throttling_is_retried_until_the_deadline_not_a_count(
 async def test_clients_behind_a_quota_all_finish(
     zenml_server: ZenMLServer, proxy: FaultProxy, seeded: Fixture
 ) -> None:
-    """Three fresh clients at once behind a 20 requests/s quota answering 429 with
-    Retry-After: 1: every one ends with the fault-free report, and their stats count exactly
-    the 429 answers the proxy gave."""
+    """Two fresh clients at once behind a 20 requests/s quota answering 429 with
+    Retry-After: 1: every one ends with the fault-free report, their stats count exactly
+    the 429 answers the proxy gave, and the server answered exactly the requests two
+    fault-free validations make (a throttled call costs no work twice: its read by the id
+    the existence answer gave, however long the quota held it back)."""
     proxy.retry_after = "1"
     proxy.limit(20, burst=5)
     reports: list[ValidationReport] = []
@@ -402,12 +405,54 @@ async def test_clients_behind_a_quota_all_finish(
 
     with anyio.fail_after(GUARD_SECONDS):
         async with anyio.create_task_group() as group:
-            for _ in range(3):
+            for _ in range(2):
                 group.start_soon(one)
     print(f"\nquota: {proxy.requests} requests, {proxy.faults_applied[Fault.HTTP_429]} 429s")
-    assert [r.problems for r in reports] == [seeded.expected.problems] * 3
+    assert [r.problems for r in reports] == [seeded.expected.problems] * 2
     assert proxy.faults_applied[Fault.HTTP_429] > 0
     assert sum(r.stats.throttled for r in reports) == proxy.faults_applied[Fault.HTTP_429]
+    assert proxy.answered == 2 * seeded.requests
+
+
+@pytest.mark.anyio
+async def test_a_remembered_id_outlives_its_time_while_the_server_throttles(
+    zenml_server: ZenMLServer, proxy: FaultProxy, seeded: Fixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An id from an existence answer stands in for a look-up past ``ID_MEMO_SECONDS`` when
+    the server throttled since (the read waited on its quota): a fleet's delayed reads cost one
+    call each, not two. Without a throttled answer since, it expires (one list call more)."""
+    name = seeded.names[0]
+    async with zenml_store(zenml_server, proxy.port) as store:
+        await store.secrets_exist([name])
+        proxy.inject(Fault.HTTP_429)
+        with pytest.raises(StoreUnavailableError) as caught:
+            await store.get_secret(name)
+        assert caught.value.throttled
+        monkeypatch.setattr(_zenml, "ID_MEMO_SECONDS", 0.0)  # the id's time is up
+        proxy.reset_counters()
+        assert (await store.get_secret(name)).secret_values["user"] == f"user-of-{name}"
+        assert proxy.requests == 1  # the read by id only
+        await store.secrets_exist([name])
+        proxy.reset_counters()
+        await store.get_secret(name)
+        assert proxy.requests == 2  # no throttling since this existence answer: look-up, read
+
+
+@pytest.mark.anyio
+async def test_the_retry_of_a_throttled_read_does_not_look_the_name_up_again(
+    zenml_server: ZenMLServer, proxy: FaultProxy, seeded: Fixture
+) -> None:
+    """``get_secret`` is a look-up and a read: when the read is throttled, the retry reads by
+    the id the look-up found (one request), as a step pod's retries should cost no work twice."""
+    name = seeded.names[1]
+    async with zenml_store(zenml_server, proxy.port) as store:
+        proxy.inject(Fault.NONE)  # the look-up goes through
+        proxy.inject(Fault.HTTP_429)  # the read is throttled
+        with pytest.raises(StoreUnavailableError):
+            await store.get_secret(name)
+        proxy.reset_counters()
+        assert (await store.get_secret(name)).secret_values["user"] == f"user-of-{name}"
+        assert proxy.requests == 1
 
 
 @pytest.mark.anyio

@@ -71,6 +71,25 @@ async def test_throttled_answers_are_retried_beyond_the_attempt_count():
 
 
 @pytest.mark.anyio
+async def test_a_throttled_wait_spreads_over_a_whole_hint():
+    """Each throttled answer is waited for as told plus up to as much again, at random: a
+    fleet told the same comes back spread over a whole hint (the waits' spread is far over
+    the tenth of the hint a burst-sized jitter would give), never sooner than told."""
+    import structlog
+
+    store = store_of(1, batched_exists=False)
+    store.fault = throttle_times(12, retry_after=0.1)
+    with structlog.testing.capture_logs() as logs:
+        async with AsyncClient(store, deadline=60, **FAST) as client:
+            report = await client.validate_stack(stack_of(1))
+    assert report.ok
+    waits = [e["wait_for"] for e in logs if e["event"] == "stacksecrets.retry_scheduled"]
+    assert len(waits) == 12
+    assert all(0.1 <= wait <= 0.2 for wait in waits), waits
+    assert max(waits) - min(waits) > 0.03, waits
+
+
+@pytest.mark.anyio
 async def test_throttled_without_a_hint_backs_off_and_succeeds():
     """A throttled answer with no retry-after hint is retried with back-off, past the count."""
     store = store_of(2, batched_exists=False)

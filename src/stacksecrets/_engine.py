@@ -270,11 +270,13 @@ class Engine:
                 counters.throttled += 1
                 self.window.throttled(ticket)
                 if exc.retry_after is not None:
-                    # As told, plus a little jitter so that a fleet told the same does not
-                    # come back in one burst; little, since a quota refilled while everyone
-                    # still waits is lost (measured: half the hint as jitter used 2/3 of it).
+                    # As told, plus up to as much again at random: a fleet told the same
+                    # comes back spread over a whole hint, a steady stream the quota serves
+                    # to the last token, not a burst that takes a bucketful and leaves the
+                    # refill of the rest of the hint unused (a jitter of a tenth of it lost
+                    # a tenth and more of the quota at 200 clients; docs/benchmarks.md).
                     wait = exc.retry_after + random.uniform(  # noqa: S311 (jitter)
-                        0, max(exc.retry_after / 10, opts.retry_wait_initial)
+                        0, max(exc.retry_after, opts.retry_wait_initial)
                     )
                     self._pause.hold(exc.retry_after)
                 else:

@@ -67,6 +67,12 @@ __all__ = ["ZenMLStore"]
 
 #: How long an id seen in an existence answer may stand in for a fresh exact-name look-up.
 ID_MEMO_SECONDS = 60.0
+#: ... and how long while the server throttles (it answered "slow down" since the id came): the
+#: reads of one validation then wait on the server's quota, not on anything the memo guards
+#: against, and a look-up afresh would spend one more call of that quota per read (a fleet of
+#: 200 clients behind 20 requests/s spent twice the calls it needed). The operation's deadline
+#: bounds it too.
+ID_MEMO_THROTTLED_SECONDS = 900.0
 #: ``updated`` is taken to tell changes apart to the second only (MySQL's DATETIME keeps whole
 #: seconds; SQLite keeps microseconds).
 STAMP_RESOLUTION_SECONDS = 1.0
@@ -296,7 +302,7 @@ class ZenMLStore(StoreBase):
     async def get_secret(self, name: str) -> Secret:
         self._check_open()
         remembered = self._recent_ids.pop(name, None)
-        if remembered is not None and time.monotonic() - remembered[1] < ID_MEMO_SECONDS:
+        if remembered is not None and self._id_fresh(remembered[1], time.monotonic()):
             try:
                 return await self._read_secret(name, remembered[0])
             except SecretNotFoundError:
@@ -305,7 +311,13 @@ class ZenMLStore(StoreBase):
                 # Not used up: the retry of a read that failed on the way costs one call too.
                 self._recent_ids.setdefault(name, remembered)
                 raise
-        return await self._read_secret(name, await self._find_secret_id(name))
+        secret_id = await self._find_secret_id(name)
+        try:
+            return await self._read_secret(name, secret_id)
+        except StoreUnavailableError:
+            # The look-up is not lost: the retry reads by this id (one call, not two).
+            self._recent_ids.setdefault(name, (secret_id, time.monotonic()))
+            raise
 
     async def _read_secret(self, name: str, secret_id: uuid.UUID) -> Secret:
         response = await self._request("GET", f"/secrets/{secret_id}", not_found=name)
@@ -426,9 +438,17 @@ class ZenMLStore(StoreBase):
             except StoreError:
                 continue
 
+    def _id_fresh(self, at: float, now: float) -> bool:
+        """Whether an id remembered at ``at`` may still stand in for a look-up: within
+        ``ID_MEMO_SECONDS``, or ``ID_MEMO_THROTTLED_SECONDS`` when the server throttled since."""
+        throttled_at = self._session.throttled_at
+        if throttled_at is not None and throttled_at >= at:
+            return now - at < ID_MEMO_THROTTLED_SECONDS
+        return now - at < ID_MEMO_SECONDS
+
     def _forget_stale_ids(self) -> None:
         now = time.monotonic()
-        stale = [n for n, (_, at) in self._recent_ids.items() if now - at >= ID_MEMO_SECONDS]
+        stale = [n for n, (_, at) in self._recent_ids.items() if not self._id_fresh(at, now)]
         for name in stale:
             del self._recent_ids[name]
 

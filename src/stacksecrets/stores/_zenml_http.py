@@ -45,6 +45,7 @@ from .._errors import (
     ConfigurationError,
     ForbiddenError,
     StoreError,
+    StoreUnavailableError,
 )
 from .._logging import logger
 from ._http import (
@@ -184,6 +185,8 @@ class ZenMLSession:
         self._closed = False
         #: HTTP requests sent, logins included.
         self.http_calls = 0
+        #: When (``time.monotonic()``) the server last answered "slow down" (None: never).
+        self.throttled_at: float | None = None
         self._client = httpx.AsyncClient(
             base_url=f"{self.scheme}://{self.host}{self.path}",
             timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
@@ -296,7 +299,10 @@ class ZenMLSession:
             response = await self._send(method, path, params=params, json_body=json_body)
         if response.is_success or response.status_code in allow:
             return response
-        raise self._status_error(method, path, response)
+        error = self._status_error(method, path, response)
+        if isinstance(error, StoreUnavailableError) and error.throttled:
+            self.throttled_at = time.monotonic()
+        raise error
 
     async def _send(
         self,
