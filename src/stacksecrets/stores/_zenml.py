@@ -53,6 +53,8 @@ from ._zenml_http import (
     API,
     MAX_NAME_LENGTH,
     MAX_NAMES_PER_CALL,
+    STAMP_RESOLUTION_SECONDS,
+    STAMP_SETTLE_SECONDS,
     Credentials,
     ZenMLSession,
     chunks,
@@ -67,14 +69,6 @@ __all__ = ["ZenMLStore"]
 
 #: How long an id seen in an existence answer may stand in for a fresh exact-name look-up.
 ID_MEMO_SECONDS = 60.0
-#: ``updated`` is taken to tell changes apart to the second only (MySQL's DATETIME keeps whole
-#: seconds; SQLite keeps microseconds).
-STAMP_RESOLUTION_SECONDS = 1.0
-#: ZenML commits a secret's new ``updated`` before it writes the new values
-#: (``SqlZenStore.update_secret``; with an external secrets backend, one more round trip): a read
-#: in between sees the new stamp with the old keys. So an answer vouches for a stamp only when
-#: the server's clock (its ``Date`` header) was this much past it, plus the resolution.
-STAMP_SETTLE_SECONDS = 5.0
 
 _SCHEMES = frozenset({"zenml", "zenml+http", "zenml+https"})
 _URL_OPTIONS = frozenset({"username", "password", "api_key", "verify_ssl"})
@@ -131,7 +125,7 @@ class ZenMLStore(StoreBase):
             verify_source=verify_source,
         )
         #: The server's stacks, read on this store's session.
-        self.stacks = ZenMLStackSource(self._session)
+        self.stacks = ZenMLStackSource(self._session, scope=lambda: self.metadata_scope)
         #: name -> (id, when): ids from the last existence answers, each used at most once.
         self._recent_ids: dict[str, tuple[uuid.UUID, float]] = {}
 

@@ -58,7 +58,15 @@ from ._http import (
 )
 from ._urls import parse_store_url, redact
 
-__all__ = ["API", "MAX_BODY_BYTES", "Credentials", "ZenMLSession", "json_object"]
+__all__ = [
+    "API",
+    "MAX_BODY_BYTES",
+    "STAMP_RESOLUTION_SECONDS",
+    "STAMP_SETTLE_SECONDS",
+    "Credentials",
+    "ZenMLSession",
+    "json_object",
+]
 
 API = "/api/v1"
 #: ZenML's largest page.
@@ -69,6 +77,14 @@ MAX_NAMES_PER_CALL = 50
 MAX_FILTER_CHARS = 4000
 #: The most pages one listing reads (a million items in ZenML's largest pages).
 MAX_PAGES = 100
+#: ``updated`` is taken to tell changes apart to the second only (MySQL's DATETIME keeps whole
+#: seconds; SQLite keeps microseconds).
+STAMP_RESOLUTION_SECONDS = 1.0
+#: ZenML commits a secret's new ``updated`` before it writes the new values
+#: (``SqlZenStore.update_secret``; with an external secrets backend, one more round trip): a read
+#: in between sees the new stamp with the old keys. So an answer vouches for a stamp only when
+#: the server's clock (its ``Date`` header) was this much past it, plus the resolution.
+STAMP_SETTLE_SECONDS = 5.0
 #: ZenML's ``STR_FIELD_MAX_LENGTH``: the longest secret (or other entity) name it stores.
 MAX_NAME_LENGTH = 255
 
@@ -327,6 +343,12 @@ class ZenMLSession:
         )
 
     # ------------------------------------------------------------------ login
+
+    async def ensure_login(self) -> None:
+        """Log in now unless a token is held (the user it names scopes a cache)."""
+        if self._closed:
+            raise ClosedError(f"the session with the ZenML server {self.host} is closed")
+        await self._ensure_token()
 
     async def _ensure_token(self) -> int:
         """Log in unless a token is held; concurrent first calls log in once."""
