@@ -191,6 +191,14 @@ class StackCache:
     def __repr__(self) -> str:
         return f"<StackCache {self.path}>"
 
+    async def clear(self) -> bool:
+        """Delete the file; whether there was one."""
+        if not await anyio.to_thread.run_sync(self.path.exists):
+            return False
+        async with locked(self.path):
+            await anyio.to_thread.run_sync(lambda: self.path.unlink(missing_ok=True))
+        return True
+
     async def load(self, scope: str) -> Definitions:
         """The entries of ``scope`` younger than ``max_age``; none when the file is absent,
         corrupt, unreadable or not to be trusted."""

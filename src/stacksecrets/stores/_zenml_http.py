@@ -26,6 +26,7 @@ import base64
 import binascii
 import http.cookiejar
 import json
+import os
 import re
 import ssl
 import time
@@ -207,7 +208,7 @@ class ZenMLSession:
                 max_connections=max_connections, max_keepalive_connections=max_connections
             ),
             headers={"Accept": "application/json"},
-            verify=verify,
+            verify=verify if _may_use_tls(self.scheme) else False,
             transport=transport,
             follow_redirects=False,
             # The server also sets its token as a cookie, which it prefers to the header; keep
@@ -501,6 +502,16 @@ def _error_type(response: httpx.Response) -> str | None:
     ):
         return detail[0]
     return None
+
+
+def _may_use_tls(scheme: str) -> bool:
+    """Whether a session with a ``scheme`` server may open a TLS connection: always over
+    https; over plain http only through a proxy from the environment (httpx's ``trust_env``).
+    Otherwise no certificate is ever checked, and the client is made without loading the CA
+    bundle (tens of milliseconds of start-up)."""
+    if scheme != "http":
+        return True
+    return any(name.lower() in {"http_proxy", "https_proxy", "all_proxy"} for name in os.environ)
 
 
 def _token_subject(token: str | None) -> str | None:
