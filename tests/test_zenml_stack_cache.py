@@ -199,6 +199,11 @@ def test_a_warm_run_reads_no_definition_that_did_not_change(defs: Defs, tmp_path
         {"POST /login": 1, "GET /stacks": 1, "GET /flavors": 1, "GET /secrets": 1}
     )
     assert warm.read == (4, 4, 3, 3)  # two registries, the shared orchestrator and store
+    # The secrets the stacks referenced last time are asked in the stacks' round trip: the
+    # validation's own stamp call is answered from that answer.
+    asked = warm.stderr.index("path=/api/v1/secrets")
+    assert asked < warm.stderr.index("stacksecrets.zenml.stacks_read")
+    assert warm.report["stats"]["store_calls"] == 1
 
 
 def test_a_component_changed_by_another_process_is_seen(

@@ -52,7 +52,15 @@ from ._metacache import (
     unavailable,
 )
 
-__all__ = ["CachedComponent", "CachedFlavor", "StackCache", "blank_plain", "stack_cache_path"]
+__all__ = [
+    "CachedComponent",
+    "CachedFlavor",
+    "CachedStack",
+    "Definitions",
+    "StackCache",
+    "blank_plain",
+    "stack_cache_path",
+]
 
 FILE_NAME = "stacks.json"
 
@@ -165,16 +173,45 @@ class CachedFlavor:
 
 
 @attrs.frozen
+class CachedStack:
+    """The component ids a stack had when read at ``seen``: a hint only (which secrets its
+    validation will ask about, asked early); stacks themselves are always read live."""
+
+    components: tuple[str, ...]
+    seen: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"components": list(self.components), "seen": self.seen}
+
+    @classmethod
+    def from_dict(cls, data: object) -> CachedStack | None:
+        if not isinstance(data, dict):
+            return None
+        components, seen = data.get("components"), data.get("seen")
+        if (
+            not isinstance(components, list)
+            or not all(isinstance(c, str) for c in components)
+            or isinstance(seen, bool)
+            or not isinstance(seen, (int, float))
+        ):
+            return None
+        return cls(tuple(components), float(seen))
+
+
+@attrs.frozen
 class Definitions:
-    """One scope's entries: components by id, flavors by ``"type/flavor"``."""
+    """One scope's entries: components by id, flavors by ``"type/flavor"``, stacks' last
+    compositions by name."""
 
     components: dict[str, CachedComponent] = attrs.field(factory=dict)
     flavors: dict[str, CachedFlavor] = attrs.field(factory=dict)
+    stacks: dict[str, CachedStack] = attrs.field(factory=dict)
 
 
-_KINDS: dict[str, Callable[[object], CachedComponent | CachedFlavor | None]] = {
+_KINDS: dict[str, Callable[[object], CachedComponent | CachedFlavor | CachedStack | None]] = {
     "components": CachedComponent.from_dict,
     "flavors": CachedFlavor.from_dict,
+    "stacks": CachedStack.from_dict,
 }
 
 
@@ -222,7 +259,7 @@ class StackCache:
     async def save(self, scope: str, fresh: Definitions, forget: Definitions) -> None:
         """Merge ``fresh`` into the file (the newer read wins per key) and drop the keys of
         ``forget`` (entries read too soon after a change to vouch for)."""
-        if not any((fresh.components, fresh.flavors, forget.components, forget.flavors)):
+        if not any(getattr(fresh, kind) or getattr(forget, kind) for kind in _KINDS):
             return
         try:
             await anyio.to_thread.run_sync(prepare_folder, self.path)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 import uuid
-from collections.abc import Callable, Coroutine, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Iterator, Mapping, Sequence
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
@@ -13,8 +14,9 @@ import attrs
 from .._errors import ConfigurationError, StoreError
 from .._logging import logger
 from .._metacache import is_settled
+from .._references import scan
 from .._stack import Component, Stack
-from .._stackcache import CachedComponent, CachedFlavor, Definitions
+from .._stackcache import CachedComponent, CachedFlavor, CachedStack, Definitions
 from ._batched import at_once
 from ._zenml_http import (
     STAMP_RESOLUTION_SECONDS,
@@ -45,10 +47,15 @@ class ZenMLStackSource:
     """
 
     def __init__(
-        self, session: ZenMLSession, scope: Callable[[], str | None] = lambda: None
+        self,
+        session: ZenMLSession,
+        scope: Callable[[], str | None] = lambda: None,
+        prefetch: Callable[[list[str]], Awaitable[None]] | None = None,
     ) -> None:
         self._session = session
         self._scope = scope
+        #: Asks the store early for the stamps of secrets the stacks will reference.
+        self._prefetch = prefetch
         self._cache: StackCache | None = None
 
     def __repr__(self) -> str:
@@ -87,7 +94,9 @@ class ZenMLStackSource:
                     by_name[name_of(item)] = item
 
         parts: list[list[str] | None] = [None] if names is None else list(chunks(wanted))
-        flavor_stamps = await self._with_flavor_stamps(known, stacks, parts)
+        flavor_stamps = await self._with_flavor_stamps(
+            known, stacks, parts, _hinted_secrets(wanted, known)
+        )
         if names is None:
             wanted = sorted(by_name)
         unknown = [name for name in wanted if name not in by_name]
@@ -139,9 +148,11 @@ class ZenMLStackSource:
         known: Definitions,
         read: Callable[[Any], Coroutine[Any, Any, None]],
         parts: Sequence[Any],
+        secrets: Sequence[str] = (),
     ) -> dict[str, tuple[str, str]]:
         """``read(part)`` for every part and, at the same time, the current (id, stamp) of the
-        cached flavors ("type/flavor" -> (id, stamp)): one round trip."""
+        cached flavors ("type/flavor" -> (id, stamp)) and the store's prefetch of ``secrets``
+        (those the stacks referenced when last read): one round trip."""
         stamps: dict[str, tuple[str, str]] = {}
         cached = sorted({key.split("/", 1)[1] for key in known.flavors})
 
@@ -149,13 +160,23 @@ class ZenMLStackSource:
             if part[0] == "read":
                 await read(part[1])
                 return
+            if part[0] == "prefetch":
+                if self._prefetch is not None:
+                    with contextlib.suppress(StoreError):  # a guess: the validation asks again
+                        await self._prefetch(list(part[1]))
+                return
             for item in await self._session.list_all("/flavors", {"name": oneof(part[1])}):
                 body = item.get("body")
                 kind = str(body.get("type", "")) if isinstance(body, dict) else ""
                 stamps[f"{kind}/{name_of(item)}"] = (str(item.get("id")), _updated(item) or "")
 
         await at_once(
-            one, [*(("read", p) for p in parts), *(("flavors", c) for c in chunks(cached))]
+            one,
+            [
+                *(("read", p) for p in parts),
+                *(("flavors", c) for c in chunks(cached)),
+                *([("prefetch", secrets)] if secrets and self._prefetch is not None else []),
+            ],
         )
         return stamps
 
@@ -242,6 +263,12 @@ class ZenMLStackSource:
             flavors=len(flavors),
             flavors_cached=len(flavors) - len(flavors_to_read),
         )
+        now = _now()
+        for name in wanted:
+            composition = tuple(str(cid) for _, cid in layout[name])
+            hint = known.stacks.get(name)
+            if hint is None or hint.components != composition:
+                fresh.stacks[name] = CachedStack(composition, now)
         await self._save(fresh, forget)
         # zenml-run (issue 22): attached secrets by name (ZenML attaches them by id).
         stack_fields = {name: _run_fields(by_name[name].get("metadata")) for name in wanted}
@@ -365,6 +392,33 @@ class ZenMLStackSource:
             environment=_run_fields(metadata)[0],
             secrets=_run_fields(metadata)[1],
         )
+
+
+def _hinted_secrets(stacks: Sequence[str], known: Definitions) -> list[str]:
+    """The secrets referenced by the cached components of ``stacks`` as last composed."""
+    names: dict[str, None] = {}
+    for stack in stacks:
+        hint = known.stacks.get(stack)
+        for cid in hint.components if hint is not None else ():
+            entry = known.components.get(cid)
+            if entry is None:
+                continue
+            for value in _strings([entry.configuration, entry.settings]):
+                for found in scan(value).references:
+                    names[found.reference.name] = None
+    return list(names)
+
+
+def _strings(value: object) -> Iterator[str]:
+    if isinstance(value, str):
+        if "{{" in value:
+            yield value
+    elif isinstance(value, Mapping):
+        for child in value.values():
+            yield from _strings(child)
+    elif isinstance(value, (list, tuple)):
+        for child in value:
+            yield from _strings(child)
 
 
 def _cached_components(
