@@ -404,3 +404,35 @@ def test_a_malformed_component_entry_is_dropped(broken: object):
 )  # fmt: skip
 def test_a_malformed_flavor_entry_is_dropped(broken: object):
     assert CachedFlavor.from_dict(broken) is None
+
+
+@pytest.mark.anyio
+async def test_an_early_answer_is_used_once_and_never_after_a_write(defs: Defs, zenml_server):
+    """The store's prefetch (asked while stacks are read) answers the validation's stamp call
+    for the same names without a request, once; names it did not cover, a second call, or a
+    call after a write go to the server."""
+    from stacksecrets.stores._zenml import ZenMLStore
+
+    one, two = defs.name("one"), defs.name("two")
+    server = zenml_server
+    async with ZenMLStore(server.url, username=server.username, password=server.password) as store:
+        await store._prefetch([one, two, defs.name("absent")])
+        sent = store.http_calls
+        stamps = await store.secrets_metadata([one, two, defs.name("absent")])
+        assert set(stamps) == {one, two}
+        assert store.http_calls == sent  # answered early
+        await store.secrets_metadata([one, two])
+        assert store.http_calls == sent + 1  # used once
+        await store._prefetch([one])
+        sent = store.http_calls
+        assert await store.secrets_exist([one, two]) == {one, two}
+        assert store.http_calls == sent + 1  # two was not covered: asked afresh
+        await store._prefetch([one])
+        extra = defs.name("extra")
+        await store.create_secret(extra, {"k": "v"})
+        try:
+            sent = store.http_calls
+            await store.secrets_exist([one])
+            assert store.http_calls == sent + 1  # a write drops every early answer
+        finally:
+            await store.delete_secret(extra)

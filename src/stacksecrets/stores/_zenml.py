@@ -417,12 +417,14 @@ class ZenMLStore(StoreBase):
         if not self._prefetched:
             return None
         now = time.monotonic()
-        for name in names:
-            early = self._prefetched.get(name)
-            if early is None or now - early[1] >= PREFETCH_SECONDS:
-                return None
-        answers = {name: self._prefetched.pop(name)[0] for name in names}
-        return {name: stamp for name, stamp in answers.items() if stamp is not None}
+        answers = {name: self._prefetched.pop(name, None) for name in names}
+        if any(early is None or now - early[1] >= PREFETCH_SECONDS for early in answers.values()):
+            return None  # asked afresh: none of these early answers is used later either
+        return {
+            name: early[0]
+            for name, early in answers.items()
+            if early is not None and early[0] is not None
+        }
 
     async def _secrets_metadata(self, wanted: list[str]) -> dict[str, SecretStamp]:
         stamps: dict[str, SecretStamp] = {}
