@@ -6,9 +6,13 @@ Starts a ZenML server (the ZenML 0.98 venv of ``_infra``), makes ``--stacks`` st
 its REST API (each its own container registry referencing two keys of its own secret, the
 default orchestrator and artifact store shared), puts ``--rtt-ms`` of round trip in front of
 it, and times the command in a new process (the API token and URL from the environment, as a
-step or CI job has them) after one warm-up run that writes the metadata cache. Each ``SRC``
-(a ``src`` directory; default this checkout's) runs interleaved with the others; the minimum
-and median wall times are printed. Issue 24's target: under 0.5 s.
+step or CI job has them) after one warm-up run that writes the byte-code and the caches (the
+metadata cache, the stack definition cache), made once ZenML's change stamps have settled
+(``SETTLE_SECONDS``: a cache vouches only for stamps that much older than the read). Byte-code
+is written even where ``PYTHONDONTWRITEBYTECODE`` is set here (a user's installed package has
+it). Each ``SRC`` (a ``src`` directory; default this checkout's) runs interleaved with the
+others; the minimum and median wall times are printed, and the median against issue 24's
+target: under 0.5 s.
 """
 
 from __future__ import annotations
@@ -25,6 +29,9 @@ from pathlib import Path
 import _infra
 
 ROOT = Path(__file__).resolve().parent.parent
+#: ZenML's stamp resolution and settle margin (``stores._zenml_http``), and a second of ``Date``.
+SETTLE_SECONDS = 7.0
+TARGET_SECONDS = 0.5
 
 
 def seed(server: _infra.Server, count: int) -> list[str]:
@@ -73,6 +80,7 @@ def main() -> None:
     args = parser.parse_args()
     with _infra.zenml_server() as server, tempfile.TemporaryDirectory() as cache:
         names = seed(server, args.stacks)
+        time.sleep(SETTLE_SECONDS)
         token = server.rest().headers["Authorization"].removeprefix("Bearer ")
         with _infra.latency(server, args.rtt_ms) as url:
             command = [
@@ -89,7 +97,11 @@ def main() -> None:
 
             def run(src: str) -> float:
                 env = {
-                    **{k: v for k, v in os.environ.items() if not k.startswith("ZENML_")},
+                    **{
+                        k: v
+                        for k, v in os.environ.items()
+                        if not k.startswith("ZENML_") and k != "PYTHONDONTWRITEBYTECODE"
+                    },
                     "PYTHONPATH": src,
                     "ZENML_STORE_URL": url,
                     "ZENML_STORE_API_TOKEN": token,
@@ -103,14 +115,16 @@ def main() -> None:
                 return took
 
             for src in args.src:
-                run(src)  # warm-up: byte-code, the metadata cache
+                run(src)  # warm-up: byte-code, the caches
             for _ in range(args.runs):
                 for src in args.src:
                     times[src].append(run(src))
     for src, runs in times.items():
+        median = statistics.median(runs)
         print(
             f"{src}: {args.stacks} stacks at {args.rtt_ms:g} ms, warm: "
-            f"min {min(runs):.3f} s, median {statistics.median(runs):.3f} s"
+            f"min {min(runs):.3f} s, median {median:.3f} s "
+            f"({median / TARGET_SECONDS:.2f}x the {TARGET_SECONDS:g} s target)"
         )
 
 

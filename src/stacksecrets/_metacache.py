@@ -173,7 +173,7 @@ class MetadataCache:
         try:
             document = await anyio.to_thread.run_sync(self._read)
         except OSError as exc:
-            _unavailable("read", self.path, exc)
+            unavailable("read", self.path, exc)
             return {}
         now = self.clock()
         entries = {}
@@ -191,13 +191,13 @@ class MetadataCache:
             return
         try:
             await anyio.to_thread.run_sync(self._prepare_folder)
-            async with _locked(self.path):
+            async with locked(self.path):
                 data = await anyio.to_thread.run_sync(
                     self._merge, scope, dict(entries), set(forget)
                 )
                 await files.awrite_atomically(self.path, data)
         except (OSError, files.LockBusyError) as exc:
-            _unavailable("write", self.path, exc)
+            unavailable("write", self.path, exc)
         except files.FileRefusedError as exc:
             logger.warning(
                 "stacksecrets.metacache.unusable", path=str(self.path), reason=exc.reason
@@ -207,41 +207,17 @@ class MetadataCache:
         """Delete the file; whether there was one."""
         if not await anyio.to_thread.run_sync(self.path.exists):
             return False
-        async with _locked(self.path):
+        async with locked(self.path):
             await anyio.to_thread.run_sync(lambda: self.path.unlink(missing_ok=True))
         return True
 
     # -- sync parts, run in a worker thread ----------------------------------------------------
 
     def _read(self) -> dict[str, Any]:
-        try:
-            # Trusted like a store file: another user's file, or one others may write, could
-            # hold planted entries (a false pass), so it is ignored, never believed.
-            raw, _st = files.read_regular(
-                self.path, max_bytes=MAX_CACHE_BYTES, trust="owner-and-mode"
-            )
-        except FileNotFoundError:
-            return {}
-        except files.FileRefusedError as exc:  # a FIFO, a device, too large: never wait on it
-            logger.warning(
-                "stacksecrets.metacache.unusable", path=str(self.path), reason=exc.reason
-            )
-            return {}
-        try:
-            document, _problem = _strictjson.loads(raw.decode("utf-8"))
-        except UnicodeDecodeError:
-            document = None
-        if not isinstance(document, dict) or document.get("format") != FORMAT:
-            logger.warning("stacksecrets.metacache.corrupt", path=str(self.path))
-            return {}
-        return document
+        return read_document(self.path)
 
     def _prepare_folder(self) -> None:
-        folder = self.path.parent
-        folder.mkdir(mode=0o700, parents=True, exist_ok=True)
-        problem = files.folder_problem(folder, trust="owner-and-mode")
-        if problem is not None:  # others could swap the file we write: do not feed them
-            raise files.UntrustedError(str(self.path), problem)
+        prepare_folder(self.path)
 
     def _merge(self, scope: str, entries: dict[str, CachedKeys], forget: set[str]) -> bytes:
         """The file's new content: what it holds, with ``entries`` merged in."""
@@ -274,6 +250,37 @@ class MetadataCache:
         return json.dumps(document, separators=(",", ":"), sort_keys=True).encode()
 
 
+def read_document(path: Path) -> dict[str, Any]:
+    """A cache file's JSON document (blocking), or ``{}`` when it is absent, corrupt, of
+    another format, or not to be trusted (see the module doc)."""
+    try:
+        # Trusted like a store file: another user's file, or one others may write, could
+        # hold planted entries (a false pass), so it is ignored, never believed.
+        raw, _st = files.read_regular(path, max_bytes=MAX_CACHE_BYTES, trust="owner-and-mode")
+    except FileNotFoundError:
+        return {}
+    except files.FileRefusedError as exc:  # a FIFO, a device, too large: never wait on it
+        logger.warning("stacksecrets.metacache.unusable", path=str(path), reason=exc.reason)
+        return {}
+    try:
+        document, _problem = _strictjson.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        document = None
+    if not isinstance(document, dict) or document.get("format") != FORMAT:
+        logger.warning("stacksecrets.metacache.corrupt", path=str(path))
+        return {}
+    return document
+
+
+def prepare_folder(path: Path) -> None:
+    """Make the cache file's folder (0700); refuse one others could swap the file in."""
+    folder = path.parent
+    folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+    problem = files.folder_problem(folder, trust="owner-and-mode")
+    if problem is not None:  # others could swap the file we write: do not feed them
+        raise files.UntrustedError(str(path), problem)
+
+
 def _scope_of(document: Mapping[str, Any], scope: str) -> dict[str, Any]:
     scopes = document.get("scopes")
     found = scopes.get(scope) if isinstance(scopes, dict) else None
@@ -281,15 +288,15 @@ def _scope_of(document: Mapping[str, Any], scope: str) -> dict[str, Any]:
 
 
 @contextlib.asynccontextmanager
-async def _locked(path: Path) -> AsyncIterator[None]:
+async def locked(path: Path) -> AsyncIterator[None]:
     """The cross-process lock beside the file (see ``_files.locked``)."""
     lock_file = f"{path}.lock"
-    what = f"the metadata cache lock {lock_file} (another process)"
+    what = f"the cache lock {lock_file} (another process)"
     async with files.locked(lock_file, patience=_LOCK_PATIENCE, what=what):
         yield
 
 
-def _unavailable(action: str, path: Path, exc: BaseException) -> None:
+def unavailable(action: str, path: Path, exc: BaseException) -> None:
     reason = getattr(exc, "strerror", None) or type(exc).__name__
     logger.warning(
         "stacksecrets.metacache.unavailable", action=action, path=str(path), error=reason

@@ -23,6 +23,19 @@ def stack_source(store: object) -> Any | None:
     return None
 
 
+def _cached(server: Any, client: AsyncClient) -> Any:
+    """``server`` with the definition cache (``_stackcache``), unless the metadata cache is
+    switched off (``STACKSECRETS_METADATA_CACHE=0``, ``metadata_cache=False``)."""
+    from .._metacache import switched_on
+
+    use = getattr(server, "use_cache", None)
+    if use is not None and switched_on(option=client.options.metadata_cache):
+        from .._stackcache import StackCache, stack_cache_path
+
+        use(StackCache(stack_cache_path(), max_age=client.options.metadata_max_age))
+    return server
+
+
 async def server_stacks(client: AsyncClient, names: Sequence[str], every: bool) -> list[Stack]:
     """The stacks ``names`` (or ``every`` stack) of the store's ZenML server; in a chain, of
     its first ZenML store."""
@@ -32,7 +45,7 @@ async def server_stacks(client: AsyncClient, names: Sequence[str], every: bool) 
             "--zenml-stack and --all-zenml-stacks need a ZenML store: "
             "--store zenml+https://host (or STACKSECRETS_STORE)"
         )
-    stacks: list[Stack] = await server.get_stacks(None if every else list(names))
+    stacks: list[Stack] = await _cached(server, client).get_stacks(None if every else list(names))
     return stacks
 
 
@@ -51,5 +64,5 @@ async def active_stack(client: AsyncClient) -> Stack:
             f"{client.store.description}: run `zenml login URL`, or give --store zenml+https://host"
         )
     logger.info("stacksecrets.cli.active_stack", stack_id=str(stack_id), found_by=source)
-    found: Stack = await server.get_stack_by_id(stack_id)
+    found: Stack = await _cached(server, client).get_stack_by_id(stack_id)
     return found

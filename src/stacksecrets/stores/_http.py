@@ -24,7 +24,9 @@ import ipaddress
 import logging
 import math
 import re
+import sys
 import time
+import types
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
@@ -84,6 +86,34 @@ def _mask_cookies_in_httpcore_logs() -> None:
 
 
 _mask_cookies_in_httpcore_logs()
+
+
+class _NoTrioForHttpcore:
+    """A meta path finder that fails httpcore's optional ``import trio`` (and no other)."""
+
+    def find_spec(self, name: str, path: object = None, target: object = None) -> None:
+        if name != "trio":
+            return
+        frame: types.FrameType | None = sys._getframe(1)  # noqa: SLF001 - who imports
+        while frame is not None:
+            importer = str(frame.f_globals.get("__name__", ""))
+            if importer.startswith("httpcore."):  # its trio backend and trio locks
+                raise ImportError("trio: not for httpcore in an asyncio-only process")
+            if not importer.startswith(("importlib", "_frozen_importlib")):
+                return  # the first importer that is not the import machinery decides
+            frame = frame.f_back
+
+
+def asyncio_only_process() -> None:
+    """Say this process runs on asyncio only (the command line): httpcore then does not
+    import trio, which it imports when installed only to serve trio callers (tens of
+    milliseconds of start-up, more than the rest of httpx). Every other import of trio works
+    as before. Not for a library: its process may run trio later."""
+    if "httpcore._synchronization" in sys.modules or any(
+        isinstance(finder, _NoTrioForHttpcore) for finder in sys.meta_path
+    ):
+        return
+    sys.meta_path.insert(0, _NoTrioForHttpcore())
 
 
 def json_object(response: httpx.Response, where: str) -> dict[str, Any]:

@@ -53,6 +53,8 @@ from ._zenml_http import (
     API,
     MAX_NAME_LENGTH,
     MAX_NAMES_PER_CALL,
+    STAMP_RESOLUTION_SECONDS,
+    STAMP_SETTLE_SECONDS,
     Credentials,
     ZenMLSession,
     chunks,
@@ -73,14 +75,9 @@ ID_MEMO_SECONDS = 60.0
 #: 200 clients behind 20 requests/s spent twice the calls it needed). The operation's deadline
 #: bounds it too.
 ID_MEMO_THROTTLED_SECONDS = 900.0
-#: ``updated`` is taken to tell changes apart to the second only (MySQL's DATETIME keeps whole
-#: seconds; SQLite keeps microseconds).
-STAMP_RESOLUTION_SECONDS = 1.0
-#: ZenML commits a secret's new ``updated`` before it writes the new values
-#: (``SqlZenStore.update_secret``; with an external secrets backend, one more round trip): a read
-#: in between sees the new stamp with the old keys. So an answer vouches for a stamp only when
-#: the server's clock (its ``Date`` header) was this much past it, plus the resolution.
-STAMP_SETTLE_SECONDS = 5.0
+#: How long an answer asked early, while the stacks were read, may stand in for the
+#: validation's own existence or stamp call (once per name).
+PREFETCH_SECONDS = 10.0
 
 _SCHEMES = frozenset({"zenml", "zenml+http", "zenml+https"})
 _URL_OPTIONS = frozenset({"username", "password", "api_key", "verify_ssl"})
@@ -137,7 +134,12 @@ class ZenMLStore(StoreBase):
             verify_source=verify_source,
         )
         #: The server's stacks, read on this store's session.
-        self.stacks = ZenMLStackSource(self._session)
+        self.stacks = ZenMLStackSource(
+            self._session, scope=lambda: self.metadata_scope, prefetch=self._prefetch
+        )
+        #: name -> (stamp, or ``None`` for absent; when): answers asked early (``_prefetch``),
+        #: each used once within ``PREFETCH_SECONDS``.
+        self._prefetched: dict[str, tuple[SecretStamp | None, float]] = {}
         #: name -> (id, when): ids from the last existence answers, each used at most once.
         self._recent_ids: dict[str, tuple[uuid.UUID, float]] = {}
 
@@ -286,6 +288,9 @@ class ZenMLStore(StoreBase):
         (another caller), are split into more calls here, which run concurrently."""
         self._check_open()
         wanted = list(dict.fromkeys(names))
+        early = self._take_prefetched(wanted)
+        if early is not None:
+            return frozenset(early)
         found: set[str] = set()
 
         self._forget_stale_ids()
@@ -352,6 +357,7 @@ class ZenMLStore(StoreBase):
 
     async def create_secret(self, name: str, values: Mapping[str, str]) -> None:
         self._check_open()
+        self._prefetched.clear()  # answers from before a write are not used after it
         new, _ = check_write(name, values)
         check_name_length(name, MAX_NAME_LENGTH, "ZenML")
         self._recent_ids.pop(name, None)  # a new public secret outranks a private one
@@ -362,6 +368,7 @@ class ZenMLStore(StoreBase):
         self, name: str, values: Mapping[str, str], *, remove_keys: Collection[str] = ()
     ) -> None:
         new, removed = check_write(name, values, remove_keys)
+        self._prefetched.clear()  # answers from before a write are not used after it
         secret_id = await self._find_secret_id(name)
         # ZenML's patch semantics: a key with a null value is removed.
         patch: dict[str, str | None] = dict(new)
@@ -375,6 +382,7 @@ class ZenMLStore(StoreBase):
         )
 
     async def delete_secret(self, name: str) -> None:
+        self._prefetched.clear()  # answers from before a write are not used after it
         self._recent_ids.pop(name, None)
         secret_id = await self._find_secret_id(name)
         await self._request("DELETE", f"/secrets/{secret_id}", not_found=name)
@@ -401,6 +409,36 @@ class ZenMLStore(StoreBase):
         """
         self._check_open()
         wanted = list(dict.fromkeys(names))
+        early = self._take_prefetched(wanted)
+        if early is not None:
+            return early
+        return await self._secrets_metadata(wanted)
+
+    async def _prefetch(self, names: list[str]) -> None:
+        """Ask now for the stamps of ``names`` (secrets the stacks being read referenced when
+        last read), so that the validation's own call right after is answered without a round
+        trip (``_take_prefetched``)."""
+        stamps = await self._secrets_metadata(list(dict.fromkeys(names)))
+        now = time.monotonic()
+        for name in names:
+            self._prefetched[name] = (stamps.get(name), now)
+
+    def _take_prefetched(self, names: list[str]) -> dict[str, SecretStamp] | None:
+        """The early answers for ``names`` when there is a fresh one for every name (each is
+        then used up), else ``None``: the caller asks the server."""
+        if not self._prefetched:
+            return None
+        now = time.monotonic()
+        answers = {name: self._prefetched.pop(name, None) for name in names}
+        if any(early is None or now - early[1] >= PREFETCH_SECONDS for early in answers.values()):
+            return None  # asked afresh: none of these early answers is used later either
+        return {
+            name: early[0]
+            for name, early in answers.items()
+            if early is not None and early[0] is not None
+        }
+
+    async def _secrets_metadata(self, wanted: list[str]) -> dict[str, SecretStamp]:
         stamps: dict[str, SecretStamp] = {}
         self._forget_stale_ids()
 

@@ -26,6 +26,7 @@ import base64
 import binascii
 import http.cookiejar
 import json
+import os
 import re
 import ssl
 import time
@@ -59,7 +60,15 @@ from ._http import (
 )
 from ._urls import parse_store_url, redact
 
-__all__ = ["API", "MAX_BODY_BYTES", "Credentials", "ZenMLSession", "json_object"]
+__all__ = [
+    "API",
+    "MAX_BODY_BYTES",
+    "STAMP_RESOLUTION_SECONDS",
+    "STAMP_SETTLE_SECONDS",
+    "Credentials",
+    "ZenMLSession",
+    "json_object",
+]
 
 API = "/api/v1"
 #: ZenML's largest page.
@@ -70,6 +79,14 @@ MAX_NAMES_PER_CALL = 50
 MAX_FILTER_CHARS = 4000
 #: The most pages one listing reads (a million items in ZenML's largest pages).
 MAX_PAGES = 100
+#: ``updated`` is taken to tell changes apart to the second only (MySQL's DATETIME keeps whole
+#: seconds; SQLite keeps microseconds).
+STAMP_RESOLUTION_SECONDS = 1.0
+#: ZenML commits a secret's new ``updated`` before it writes the new values
+#: (``SqlZenStore.update_secret``; with an external secrets backend, one more round trip): a read
+#: in between sees the new stamp with the old keys. So an answer vouches for a stamp only when
+#: the server's clock (its ``Date`` header) was this much past it, plus the resolution.
+STAMP_SETTLE_SECONDS = 5.0
 #: ZenML's ``STR_FIELD_MAX_LENGTH``: the longest secret (or other entity) name it stores.
 MAX_NAME_LENGTH = 255
 
@@ -194,7 +211,7 @@ class ZenMLSession:
                 max_connections=max_connections, max_keepalive_connections=max_connections
             ),
             headers={"Accept": "application/json"},
-            verify=verify,
+            verify=verify if _may_use_tls(self.scheme) else False,
             transport=transport,
             follow_redirects=False,
             # The server also sets its token as a cookie, which it prefers to the header; keep
@@ -333,6 +350,12 @@ class ZenMLSession:
         )
 
     # ------------------------------------------------------------------ login
+
+    async def ensure_login(self) -> None:
+        """Log in now unless a token is held (the user it names scopes a cache)."""
+        if self._closed:
+            raise ClosedError(f"the session with the ZenML server {self.host} is closed")
+        await self._ensure_token()
 
     async def _ensure_token(self) -> int:
         """Log in unless a token is held; concurrent first calls log in once."""
@@ -485,6 +508,16 @@ def _error_type(response: httpx.Response) -> str | None:
     ):
         return detail[0]
     return None
+
+
+def _may_use_tls(scheme: str) -> bool:
+    """Whether a session with a ``scheme`` server may open a TLS connection: always over
+    https; over plain http only through a proxy from the environment (httpx's ``trust_env``).
+    Otherwise no certificate is ever checked, and the client is made without loading the CA
+    bundle (tens of milliseconds of start-up)."""
+    if scheme != "http":
+        return True
+    return any(name.lower() in {"http_proxy", "https_proxy", "all_proxy"} for name in os.environ)
 
 
 def _token_subject(token: str | None) -> str | None:
