@@ -1,4 +1,4 @@
-""""Did you mean" suggestions: the same answer as difflib's, found without trying every name."""
+""" "Did you mean" suggestions: the same answer as difflib's, found without trying every name."""
 
 from __future__ import annotations
 
@@ -9,7 +9,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from stacksecrets import Problem, ProblemKind
-from stacksecrets._problems import SUGGESTION_CUTOFF, close_match, with_suggestions
+from stacksecrets._problems import (
+    SUGGESTION_CUTOFF,
+    _Suggester,
+    close_match,
+    with_suggestions,
+)
 
 
 def difflib_answer(name: str, known: list[str]) -> str | None:
@@ -21,8 +26,10 @@ NAMES = st.text(alphabet="abcde-_0123", min_size=0, max_size=12)
 
 
 @settings(max_examples=300, deadline=None)
-@given(name=NAMES, known=st.lists(NAMES, max_size=30))
+@given(name=NAMES, known=st.lists(NAMES, max_size=60))
 def test_close_match_is_difflibs_answer(name: str, known: list[str]) -> None:
+    """Both ways (difflib over a few names, the index over many) give difflib's answer."""
+    assert _Suggester(known).closest(name) == difflib_answer(name, known)
     assert close_match(name, known) == difflib_answer(name, known)
 
 

@@ -79,12 +79,18 @@ def _problems_of_keys(
 #: 'pasword' -> 'password' (0.93), 'passwd' -> 'password' (0.86), but no 'access_key' for
 #: 'secret_key' (0.6), a different key.
 SUGGESTION_CUTOFF = 0.75
+#: Up to this many known names (a secret's keys), difflib tries each; beyond, ``_Suggester``.
+_FEW = 30
 
 
 def close_match(name: str, known: Iterable[str]) -> str | None:
     """The known name closest to ``name`` (a typo's likely intent), if one is close enough.
     Only ever given names and keys, never values."""
-    return _Suggester(known).closest(name)
+    names = sorted(set(known))
+    if len(names) > _FEW:
+        return _Suggester(names).closest(name)
+    found = difflib.get_close_matches(name, names, n=1, cutoff=SUGGESTION_CUTOFF)
+    return found[0] if found else None
 
 
 def with_suggestions(problems: list[Problem], known: Iterable[str]) -> list[Problem]:
