@@ -8,7 +8,6 @@ The engine finds; this module says what is wrong; ``_report`` orders and prints 
 from __future__ import annotations
 
 import collections
-import difflib
 from collections.abc import Iterable
 
 import attrs
@@ -86,6 +85,8 @@ _FEW = 30
 def close_match(name: str, known: Iterable[str]) -> str | None:
     """The known name closest to ``name`` (a typo's likely intent), if one is close enough.
     Only ever given names and keys, never values."""
+    import difflib  # only when a name is missing
+
     names = sorted(set(known))
     if len(names) > _FEW:
         return _Suggester(names).closest(name)
@@ -149,6 +150,8 @@ class _Suggester:
                 and _ratio(common[index], total) >= SUGGESTION_CUTOFF
             ):
                 candidates.append(known_name)
+        import difflib  # only when a name is missing
+
         found = difflib.get_close_matches(name, candidates, n=1, cutoff=SUGGESTION_CUTOFF)
         return found[0] if found else None
 
