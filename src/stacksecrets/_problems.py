@@ -8,6 +8,7 @@ The engine finds; this module says what is wrong; ``_report`` orders and prints 
 from __future__ import annotations
 
 import collections
+import functools
 from collections.abc import Iterable
 
 import attrs
@@ -85,11 +86,19 @@ _FEW = 30
 def close_match(name: str, known: Iterable[str]) -> str | None:
     """The known name closest to ``name`` (a typo's likely intent), if one is close enough.
     Only ever given names and keys, never values."""
-    import difflib  # only when a name is missing
-
     names = sorted(set(known))
     if len(names) > _FEW:
         return _Suggester(names).closest(name)
+    return _close_among_few(name, tuple(names))
+
+
+@functools.lru_cache(maxsize=256)
+def _close_among_few(name: str, names: tuple[str, ...]) -> str | None:
+    """difflib over a few names (a secret's keys). Remembered: the same missing key of
+    secrets with the same keys (``token`` of 50 secrets of ``username`` and ``password``)
+    is one answer."""
+    import difflib  # only when a name is missing
+
     found = difflib.get_close_matches(name, names, n=1, cutoff=SUGGESTION_CUTOFF)
     return found[0] if found else None
 
