@@ -3,6 +3,8 @@ a hand-written floor, at 0 and 50 ms of round trip.
 
     nox -s bench -- --aws           # full: 5 repetitions, benchmarks/results/tmp/aws.json
     nox -s bench -- --aws --quick   # 50 ms only, 2 repetitions
+    python benchmarks/aws_bench.py --rtt 50 --no-sequential --reps 9 --out OUT.json
+                                    # side by side: run once per version (PYTHONPATH)
 
 Contenders, per level, each from stacks in hand to an answer per reference:
 
@@ -217,20 +219,34 @@ async def ours(
 
 
 def timed(reps: int, run: Callable[[], tuple[int, int]]) -> dict[str, Any]:
-    seconds, outcome = [], (0, 0)
+    result: dict[str, Any] = interleaved(reps, {"run": run})["run"]
+    return result
+
+
+def interleaved(reps: int, runs: dict[str, Callable[[], tuple[int, int]]]) -> dict[str, Any]:
+    """Each contender once per repetition, in turn: a load that changes during the run
+    weighs on every contender alike."""
+    seconds: dict[str, list[float]] = {name: [] for name in runs}
+    outcomes: dict[str, tuple[int, int]] = {}
     for _ in range(reps):
-        started = time.perf_counter()
-        outcome = run()
-        seconds.append(time.perf_counter() - started)
+        for name, run in runs.items():
+            started = time.perf_counter()
+            outcomes[name] = run()
+            seconds[name].append(time.perf_counter() - started)
     return {
-        "median_s": statistics.median(seconds),
-        "runs_s": [round(s, 4) for s in seconds],
-        "problems": outcome[0],
-        "calls": outcome[1],
+        name: {
+            "median_s": statistics.median(seconds[name]),
+            "runs_s": [round(s, 4) for s in seconds[name]],
+            "problems": outcomes[name][0],
+            "calls": outcomes[name][1],
+        }
+        for name in runs
     }
 
 
-def measure(url: str, rtt: int, reps: int, stacks: dict[str, list[Stack]]) -> list[dict[str, Any]]:
+def measure(
+    url: str, rtt: int, reps: int, stacks: dict[str, list[Stack]], *, with_sequential: bool = True
+) -> list[dict[str, Any]]:
     """Every contender, scenario and level through ``url``."""
     stores = {
         16: AwsSecretsManagerStore(region=REGION, endpoint_url=url),  # the defaults
@@ -252,24 +268,36 @@ def measure(url: str, rtt: int, reps: int, stacks: dict[str, list[Stack]]) -> li
                 "level": level.value,
                 "pairs": len(pairs),
                 "unique_secrets": len({n for n, _ in pairs}),
-                "stacksecrets_c16": timed(reps, lambda run_ours=run_ours: run_ours(16)),
-                "stacksecrets_c32": timed(reps, lambda run_ours=run_ours: run_ours(32)),
-                "floor": timed(
-                    reps, lambda chosen=chosen, level=level: floor(client, pool, chosen, level)
+                **interleaved(
+                    reps,
+                    {
+                        "stacksecrets_c16": lambda run_ours=run_ours: run_ours(16),
+                        "stacksecrets_c32": lambda run_ours=run_ours: run_ours(32),
+                        "floor": lambda chosen=chosen, level=level: floor(
+                            client, pool, chosen, level
+                        ),
+                    },
                 ),
-                "sequential": timed(
+                "load_average": round(os.getloadavg()[0], 1),
+            }
+            if with_sequential:
+                row["sequential"] = timed(
                     1 if rtt and scenario == "b" else min(reps, 3),
                     lambda chosen=chosen, level=level: sequential(client, chosen, level),
-                ),
-            }
+                )
             for name in ("stacksecrets_c16", "stacksecrets_c32"):
                 ours_s = row[name]["median_s"]
                 row[name]["x_floor"] = round(ours_s / row["floor"]["median_s"], 3)
-                row[name]["x_faster_than_sequential"] = round(
-                    row["sequential"]["median_s"] / ours_s, 1
-                )
+                if with_sequential:
+                    row[name]["x_faster_than_sequential"] = round(
+                        row["sequential"]["median_s"] / ours_s, 1
+                    )
             rows.append(row)
-            names = ("stacksecrets_c16", "stacksecrets_c32", "floor", "sequential")
+            names = [
+                n
+                for n in ("stacksecrets_c16", "stacksecrets_c32", "floor", "sequential")
+                if n in row
+            ]
             log(
                 f"rtt {rtt} ms, ({scenario}) {level.value}: "
                 + ", ".join(
@@ -277,6 +305,9 @@ def measure(url: str, rtt: int, reps: int, stacks: dict[str, list[Stack]]) -> li
                     f"/{row[n]['problems']} problems"
                     for n in names
                 )
+                + f"; defaults / floor {row['stacksecrets_c16']['x_floor']:.2f}x, "
+                f"32 / floor {row['stacksecrets_c32']['x_floor']:.2f}x "
+                f"(load average {row['load_average']})"
             )
     pool.shutdown()
     for store in stores.values():
@@ -288,9 +319,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--rtt", type=int, action="append", help="round trip(s) in ms")
+    parser.add_argument("--reps", type=int, help="repetitions (default 5, --quick 2)")
+    parser.add_argument(
+        "--no-sequential",
+        action="store_true",
+        help="leave out the sequential validator (minutes at 50 ms): for side-by-side runs",
+    )
+    parser.add_argument("--out", type=Path, help="the JSON results (default results/tmp/aws.json)")
     args = parser.parse_args()
     rtts = [50] if args.quick else args.rtt or [0, 50]
-    reps = 2 if args.quick else 5
+    reps = args.reps or (2 if args.quick else 5)
     stacks = build_stacks()
     results: dict[str, Any] = {"mode": "quick" if args.quick else "full", "runs": []}
     os.environ.pop("AWS_ENDPOINT_URL", None)
@@ -308,8 +346,10 @@ def main() -> None:
         seed(server.url, 300)
         for rtt in rtts:
             with _infra.latency(server, rtt) as url:  # type: ignore[arg-type]
-                results["runs"].extend(measure(url, rtt, reps, stacks))
-    out = _infra.ROOT / "benchmarks" / "results" / "tmp" / "aws.json"
+                results["runs"].extend(
+                    measure(url, rtt, reps, stacks, with_sequential=not args.no_sequential)
+                )
+    out = args.out or _infra.ROOT / "benchmarks" / "results" / "tmp" / "aws.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=2))
     log(f"wrote {out}")

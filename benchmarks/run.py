@@ -4,6 +4,8 @@
     nox -s bench -- --quick      # a smoke run (< 3 minutes): benchmarks/results/tmp/
     nox -s bench -- --only metacache   # scenario (b) at 50 ms: ZenML's key level, ours cold
                                        # and warm (new processes), SECRET_EXISTS
+    nox -s bench -- --only floor       # scenario (b) at 50 ms: ours cold, one pass, against
+                                       # the floor client, in turn
 
 See docs/benchmarks.md for what is measured and what bounds each number.
 """
@@ -563,11 +565,11 @@ def main() -> None:
     parser.add_argument(
         "--replot", type=Path, help="only redraw the table and plot of a results.json"
     )
-    parser.add_argument("--only", choices=["metacache"], help="only these rows")
+    parser.add_argument("--only", choices=["metacache", "floor"], help="only these rows")
     args = parser.parse_args()
     _metadata_cache_off()
-    if args.only == "metacache":
-        only_metacache(_config(args.quick))
+    if args.only:
+        {"metacache": only_metacache, "floor": only_floor}[args.only](_config(args.quick))
         return
     if args.replot:
         results = json.loads(args.replot.read_text())
@@ -678,6 +680,38 @@ def only_metacache(config: dict[str, Any]) -> None:
         f"\nwarm key level / SECRET_EXISTS: {warm / rows['SECRET_EXISTS']['seconds']:.2f}x; "
         f"ZenML / warm key level: {zenml / warm:.0f}x; cold / warm: "
         f"{rows['SECRET_AND_KEY_EXISTS/cold']['seconds'] / warm:.1f}x"
+    )
+
+
+def only_floor(config: dict[str, Any]) -> None:
+    """Scenario (b) at 50 ms, the key level, cold (a new client, no metadata cache) in one
+    pass against the floor client, in turn: the single-client check without ZenML's own
+    (minutes-long) runs. 300 secrets seeded, as (b) references."""
+    config = {**config, "secrets": 300}
+    with _infra.zenml_server() as server:
+        names = seed(server, config)
+        with _infra.latency(server, 50) as url:
+            wanted = _existing("b", list(scenarios.platform_stacks(config["b_stacks"]).values()))
+            ours_runs: list[float] = []
+            floor_runs: list[float] = []
+
+            async def measure() -> None:
+                async with _store(url, server) as store:
+                    stacks = await store.stacks.get_stacks(names["b"])
+                    await store.secrets_exist(["warm-up"])  # log in before any clock starts
+                    for _ in range(config["reps"]):
+                        started = time.perf_counter()
+                        await AsyncClient(store, level=KEY).validate_stacks(stacks)
+                        ours_runs.append(time.perf_counter() - started)
+                        floor_runs.append((await floor_client(url, server, wanted))["seconds"])
+
+            anyio.run(measure)
+    ours, floor = statistics.median(ours_runs), statistics.median(floor_runs)
+    log(f"  b key cold, one pass: {ours:.3f} s, runs {[round(s, 3) for s in ours_runs]}")
+    log(f"  b floor client:       {floor:.3f} s, runs {[round(s, 3) for s in floor_runs]}")
+    print(
+        f"\ncold key level / floor client: {ours / floor:.2f}x "
+        f"(load average {os.getloadavg()[0]:.1f})"
     )
 
 

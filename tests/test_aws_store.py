@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import json
 import math
+import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -64,6 +66,16 @@ FAST_RETRIES = {"retry_wait_initial": 0.01, "retry_wait_max": 0.05}
 def stack_of(*refs: str, name: str = "s") -> Stack:
     config = {f"f{i:03d}": "{{" + ref + "}}" for i, ref in enumerate(refs)}
     return Stack(name, [Component("experiment_tracker", "mlflow", "tracker", config)])
+
+
+def until(condition: Callable[[], bool], seconds: float = 10) -> bool:
+    """Whether ``condition`` holds within ``seconds`` (for worker threads to settle)."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
 
 
 def kinds(report: ValidationReport) -> dict[tuple[str | None, str | None], ProblemKind]:
@@ -253,6 +265,36 @@ async def test_300_secrets_cost_batched_calls_only(aws_env: AwsEnv):
     expected = {(f"gone-{i}", None): ProblemKind.MISSING_SECRET for i in range(10)}
     assert kinds(exists) == expected
     assert kinds(key) == expected
+
+
+@pytest.mark.anyio
+async def test_a_store_reused_keeps_its_client_and_worker_threads(aws_env: AwsEnv):
+    """A store validated through twice (a fresh client and cache each time, as a service
+    does) makes its calls on the botocore client and worker threads it already has: the
+    second pass starts no thread and builds no client. Closing the store ends its idle
+    workers."""
+    names = [f"s{i:03d}" for i in range(100)]
+    aws_env.seed({name: {"k": "v"} for name in names})
+    stacks = [
+        stack_of(*[f"{n}.k" for n in names[i : i + 20]], name=f"b{i}") for i in range(0, 100, 20)
+    ]
+    store = AwsSecretsManagerStore(prefix=aws_env.prefix)
+    client_before = store._client
+    workers = store._workers
+    async with AsyncClient(store) as client:
+        assert (await client.validate_stacks(stacks, level=KEY)).ok
+    started = workers.started
+    assert 1 <= started <= math.ceil(100 / 20)
+    # Every answer is in; the last worker may still be on its way back to the idle ones.
+    assert until(lambda: workers.idle == started)
+    async with AsyncClient(store) as client:
+        assert (await client.validate_stacks(stacks, level=KEY)).ok
+    assert store.calls["BatchGetSecretValue"] == 2 * math.ceil(100 / 20)
+    assert workers.started == started
+    assert store._client is client_before
+    assert not store._short_clients
+    await store.aclose()
+    assert until(lambda: all(t.name != "stacksecrets-aws" for t in threading.enumerate()))
 
 
 @pytest.mark.anyio

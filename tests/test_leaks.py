@@ -521,6 +521,27 @@ def test_redactor_masks_a_value_in_each_form(encode: Callable[[str], str]) -> No
     assert line.count("**********") == 4
 
 
+def test_redactor_masks_values_registered_between_events() -> None:
+    """Values are registered as secrets are read (their encoded forms worked out when an
+    event is next redacted): one registered after an event was redacted is masked in the
+    next event, in its encoded forms too, and the earlier values stay masked."""
+    redactor = SecretRedactor()
+    redactor.add(["first-value"])
+    assert "first-value" not in _render(redactor, event="first-value")
+    redactor.add(["second/value+x"])
+    redactor.add(["first-value"])  # again: nothing new
+    line = _render(
+        redactor,
+        event="first-value second/value+x",
+        url=urllib.parse.quote("second/value+x", safe=""),
+        token=base64.b64encode(b"second/value+x").decode(),
+    )
+    assert "value" not in line
+    assert line.count("**********") == 4
+    redactor.clear()
+    assert "first-value" in _render(redactor, event="first-value")
+
+
 def test_redactor_leaves_short_and_unregistered_values_alone() -> None:
     """Values under four characters are not masked (masking '1' everywhere would ruin logs),
     nor is anything never registered; an empty redactor passes events through unchanged."""
