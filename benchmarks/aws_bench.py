@@ -227,16 +227,21 @@ def interleaved(reps: int, runs: dict[str, Callable[[], tuple[int, int]]]) -> di
     """Each contender once per repetition, in turn: a load that changes during the run
     weighs on every contender alike."""
     seconds: dict[str, list[float]] = {name: [] for name in runs}
+    cpu: dict[str, list[float]] = {name: [] for name in runs}
     outcomes: dict[str, tuple[int, int]] = {}
     for _ in range(reps):
         for name, run in runs.items():
-            started = time.perf_counter()
+            started, used = time.perf_counter(), time.process_time()
             outcomes[name] = run()
             seconds[name].append(time.perf_counter() - started)
+            cpu[name].append(time.process_time() - used)
     return {
         name: {
             "median_s": statistics.median(seconds[name]),
             "runs_s": [round(s, 4) for s in seconds[name]],
+            # This process's CPU (every thread; not moto's or the proxy's): what the
+            # contender costs a loaded machine, whatever the load.
+            "cpu_median_s": statistics.median(cpu[name]),
             "problems": outcomes[name][0],
             "calls": outcomes[name][1],
         }
@@ -302,7 +307,7 @@ def measure(
                 f"rtt {rtt} ms, ({scenario}) {level.value}: "
                 + ", ".join(
                     f"{n} {row[n]['median_s'] * 1000:.0f} ms/{row[n]['calls']} calls"
-                    f"/{row[n]['problems']} problems"
+                    f"/{row[n]['problems']} problems/{row[n]['cpu_median_s'] * 1000:.0f} ms CPU"
                     for n in names
                 )
                 + f"; defaults / floor {row['stacksecrets_c16']['x_floor']:.2f}x, "
