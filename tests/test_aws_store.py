@@ -455,7 +455,32 @@ def iam_moto(tmp_path_factory: pytest.TempPathFactory):
             ),
         )
         key = iam.create_access_key(UserName="lister")["AccessKey"]
+        _spend_the_free_actions(server, key["AccessKeyId"])
         yield server, key["AccessKeyId"], key["SecretAccessKey"]
+
+
+def _spend_the_free_actions(server: Any, key_id: str) -> None:
+    """Make moto enforce IAM from the first request of a test on: moto lets the first
+    ``INITIAL_NO_AUTH_ACTION_COUNT`` requests through unchecked, and how many of them the
+    set-up used is moto's count (its readiness polls may or may not be among them). Requests
+    with a wrong secret key are sent until one is refused; before this, the first test to use
+    the fixture could pass a bad-credentials check on a free action."""
+    import boto3
+    from botocore.exceptions import ClientError
+
+    wrong = boto3.client(
+        "secretsmanager",
+        endpoint_url=server.url,
+        region_name=REGION,
+        aws_access_key_id=key_id,
+        aws_secret_access_key="wrong",
+    )
+    for _ in range(10):
+        try:
+            wrong.list_secrets()
+        except ClientError:
+            return
+    raise AssertionError("moto never began to enforce IAM")
 
 
 def admin_iam(server: Any) -> Any:
