@@ -1,5 +1,6 @@
 """``stores._http.asyncio_only_process``: the command line keeps httpcore from importing trio
-(start-up), and nothing else changes: trio still imports, and a request is still sent."""
+and httpx from importing its own command line (start-up), and nothing else changes: both
+still import when asked for, and a client is still made."""
 
 from __future__ import annotations
 
@@ -19,18 +20,23 @@ async def main():
 anyio.run(main)
 import httpcore._synchronization as sync
 print("trio imported by httpcore:", "trio" in sys.modules, sync.trio is not None)
+print("httpx's command line imported:", "httpx._main" in sys.modules, "rich" in sys.modules)
 import trio
 print("trio imports:", trio.__name__ == "trio")
+import httpx._main
+print("httpx._main imports:", httpx._main.__name__ == "httpx._main")
 """
 
 
-def test_httpcore_goes_without_trio_and_trio_still_imports():
+def test_httpcore_goes_without_trio_and_httpx_without_its_cli():
     result = subprocess.run(
         [sys.executable, "-c", CHECK], capture_output=True, text=True, timeout=120, check=True
     )
     assert result.stdout.splitlines() == [
         "trio imported by httpcore: False False",
+        "httpx's command line imported: False False",
         "trio imports: True",
+        "httpx._main imports: True",
     ]
 
 
