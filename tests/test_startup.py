@@ -16,6 +16,7 @@ import sys
 import textwrap
 from pathlib import Path
 
+import attrs
 import click
 import pytest
 
@@ -174,3 +175,59 @@ def test_the_group_still_lists_every_command():
 
     assert set(cli.commands) == {"cache", "register-secrets", "secret", "validate"}
     assert cli.list_commands(click.Context(cli)) == sorted(cli.commands)
+
+
+def _attrs_own_repr(obj: object) -> str:
+    """The repr attrs generates for a class with ``obj``'s fields and values."""
+    cls = type(obj)
+    fields = attrs.fields(cls)
+    clone = attrs.make_class(
+        cls.__name__, {f.name: attrs.field(repr=f.repr, kw_only=True) for f in fields}
+    )
+    return repr(clone(**{f.name: getattr(obj, f.name) for f in fields}))
+
+
+def test_the_shared_repr_is_the_one_attrs_generates():
+    """Classes built on every start-up share one ``__repr__`` (``attrs_repr``) instead of one
+    compiled per class: their reprs are attrs' own, fields shown or hidden alike."""
+    from stacksecrets import (
+        ClientOptions,
+        Component,
+        Problem,
+        ProblemKind,
+        Stack,
+        Stats,
+        Usage,
+        ValidationLevel,
+        ValidationReport,
+    )
+    from stacksecrets._describe import attrs_repr
+    from stacksecrets._plan import Unresolvable
+    from stacksecrets.references import InvalidUse, SecretReference, collect, scan
+    from stacksecrets.stores.contract import SecretStamp, StoreCapabilities
+
+    usage = Usage("prod", "orchestrator", "o", "configuration.a")
+    component = Component("orchestrator", "k8s", "o", {"a": "{{db.password}}", "b": "{{bad"})
+    stack = Stack("prod", [component], runtime="zenml", secrets=("attached",))
+    samples = [
+        usage,
+        component,
+        stack,
+        ClientOptions(rate_limit=2.5),
+        SecretReference("db", "password"),
+        scan("x {{a.b}} {{bad"),
+        scan("x {{a.b}} {{bad").references[0],
+        scan("x {{a.b}} {{bad").malformed[0],
+        collect([stack]),
+        InvalidUse(usage, "hunter22", "not a reference"),
+        Problem(ProblemKind.MISSING_KEY, "db", "password", (usage,), "available keys: user"),
+        Stats(1, 2, 1, 1, 0, 0.5),
+        Unresolvable(usage, "ZenML resolves no reference in environment"),
+        ValidationReport(ValidationLevel.SECRET_EXISTS, (), stacks=("prod",), store="memory://"),
+        StoreCapabilities(batched_exists=True, max_batch=10),
+        SecretStamp("id", "stamp", settled=True),
+    ]
+    for sample in samples:
+        assert type(sample).__repr__ is attrs_repr, type(sample)
+        assert repr(sample) == _attrs_own_repr(sample)
+    assert "hunter22" not in repr(samples[9])  # InvalidUse.text: repr=False

@@ -8,6 +8,7 @@ from typing import Any, TypedDict
 
 import attrs
 
+from ._describe import attrs_repr
 from ._errors import ConfigurationError
 
 
@@ -45,13 +46,15 @@ def _boolean(_instance: object, attribute: attrs.Attribute[Any], value: object) 
         raise ConfigurationError(f"option {attribute.name}: {value!r} is not True or False")
 
 
-@attrs.frozen
+@attrs.frozen(repr=False)
 class ClientOptions:
     """How a client talks to its store. Every field has a sensible default.
 
     The clients also take each field as a keyword argument (``AsyncClient(max_concurrency=4)``);
     a value out of range is a ``ConfigurationError`` naming the option.
     """
+
+    __repr__ = attrs_repr
 
     #: At most this many store calls in flight at once.
     max_concurrency: int = attrs.field(default=16, validator=_at_least(1))

@@ -7,6 +7,7 @@ from types import MappingProxyType
 
 import attrs
 
+from ._describe import attrs_repr
 from ._references import scan
 from ._report import Problem, ProblemKind
 from ._stack import Stack, Usage
@@ -21,13 +22,15 @@ ATTACHED = ""
 _SHAPE_LENGTH = 40
 
 
-@attrs.frozen
+@attrs.frozen(repr=False)
 class InvalidUse:
     """A malformed reference and the place it was written.
 
     ``text`` is what was written, which may be a credential typed where a reference belongs:
     reports show ``shape`` instead.
     """
+
+    __repr__ = attrs_repr
 
     usage: Usage
     text: str = attrs.field(repr=False)
@@ -42,17 +45,21 @@ class InvalidUse:
         return shown + ("..." if len(self.text) > _SHAPE_LENGTH else "")
 
 
-@attrs.frozen
+@attrs.frozen(repr=False)
 class Unresolvable:
     """A place where ZenML's run time would not resolve a reference, and why."""
+
+    __repr__ = attrs_repr
 
     usage: Usage
     reason: str
 
 
-@attrs.frozen
+@attrs.frozen(repr=False)
 class References:
     """Every reference in a set of stacks, grouped by secret name then key."""
+
+    __repr__ = attrs_repr
 
     #: secret name -> key -> every usage, in a stable order. Key ``ATTACHED`` (``""``) holds
     #: the places the secret is attached or listed (``secrets`` of a component, stack, run

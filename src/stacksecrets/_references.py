@@ -38,14 +38,18 @@ from collections.abc import Callable
 
 import attrs
 
+from ._describe import attrs_repr
+
 _EMBEDDED = re.compile(r"\{\{\s*([^\s.{}]+)\.([^\s{}]+)\s*\}\}")
 _OPENERS = re.compile(r"\\\{\{|\{\{")
 _ESCAPE = "\\{{"
 
 
-@attrs.frozen(order=True)
+@attrs.frozen(order=True, repr=False)
 class SecretReference:
     """A reference to key ``key`` of the secret named ``name``."""
+
+    __repr__ = attrs_repr
 
     name: str
     key: str
@@ -54,18 +58,22 @@ class SecretReference:
         return format_reference(self.name, self.key)
 
 
-@attrs.frozen
+@attrs.frozen(repr=False)
 class Occurrence:
     """A reference found in a value, at ``value[start:end]``."""
+
+    __repr__ = attrs_repr
 
     reference: SecretReference
     start: int
     end: int
 
 
-@attrs.frozen
+@attrs.frozen(repr=False)
 class Malformed:
     """Text at ``value[start:end]`` that opens a reference but is not one."""
+
+    __repr__ = attrs_repr
 
     text: str
     start: int
@@ -73,9 +81,11 @@ class Malformed:
     reason: str
 
 
-@attrs.frozen
+@attrs.frozen(repr=False)
 class Scan:
     """Everything the grammar found in one string value."""
+
+    __repr__ = attrs_repr
 
     references: tuple[Occurrence, ...] = ()
     malformed: tuple[Malformed, ...] = ()

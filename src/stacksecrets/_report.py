@@ -10,6 +10,7 @@ from typing import Any
 
 import attrs
 
+from ._describe import attrs_repr
 from ._errors import SecretValidationError
 from ._levels import ValidationLevel
 from ._stack import Usage
@@ -41,7 +42,7 @@ def _sorted_usages(usages: Sequence[Usage]) -> tuple[Usage, ...]:
     return tuple(sorted(set(usages), key=Usage.sort_key))
 
 
-@attrs.frozen
+@attrs.frozen(repr=False)
 class Problem:
     """One problem: its kind, the secret and key (when known), where it is used, and detail.
 
@@ -50,6 +51,8 @@ class Problem:
     ``suggestion`` is a close name for a missing secret or key ("did you mean"): a secret name
     or a key name the validation found, never a value.
     """
+
+    __repr__ = attrs_repr
 
     kind: ProblemKind
     secret: str | None
@@ -90,9 +93,11 @@ class Problem:
         }
 
 
-@attrs.frozen
+@attrs.frozen(repr=False)
 class Stats:
     """Counts and timing of one validation."""
+
+    __repr__ = attrs_repr
 
     stacks: int = 0
     references: int = 0
@@ -131,7 +136,7 @@ def _report_from_fields(fields: dict[str, Any]) -> ValidationReport:
     return ValidationReport(**fields)
 
 
-@attrs.frozen
+@attrs.frozen(repr=False)
 class ValidationReport:
     """Every problem of a validation in a stable order, and its stats.
 
@@ -141,6 +146,8 @@ class ValidationReport:
     ``sources``: with a chain of stores, which store (its description, without credentials)
     answered for each secret that was found; empty for a single store.
     """
+
+    __repr__ = attrs_repr
 
     level: ValidationLevel
     problems: tuple[Problem, ...] = attrs.field(converter=_sorted_problems)

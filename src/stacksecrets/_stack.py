@@ -15,6 +15,8 @@ from typing import Any
 
 import attrs
 
+from ._describe import attrs_repr
+
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_\-]*")
 
 
@@ -26,9 +28,11 @@ def _names(value: Iterable[str]) -> tuple[str, ...]:
     return tuple(value)
 
 
-@attrs.frozen
+@attrs.frozen(repr=False)
 class Component:
     """One stack component: its type, flavor, name, configuration and settings."""
+
+    __repr__ = attrs_repr
 
     type: str
     flavor: str
@@ -76,7 +80,7 @@ RUNTIMES = ("native", "zenml")
 KINDS = ("stack", "run config", "pipeline")
 
 
-@attrs.frozen
+@attrs.frozen(repr=False)
 class Stack:
     """A named set of components.
 
@@ -88,6 +92,8 @@ class Stack:
     object (``stacksecrets.zenml.settings_sources``), whose components are ``pipeline`` and
     ``step``.
     """
+
+    __repr__ = attrs_repr
 
     name: str
     components: tuple[Component, ...] = attrs.field(factory=tuple, converter=_components)
@@ -110,13 +116,15 @@ class Stack:
             seen.add(ident)
 
 
-@attrs.frozen(order=True)
+@attrs.frozen(order=True, repr=False)
 class Usage:
     """One place a reference is used: stack, component and attribute path.
 
     ``source`` is the kind of the stack (``"stack"`` or ``"run config"``): a run
     configuration reads ``run config 'run.yaml', step 'trainer', settings.docker.x``.
     """
+
+    __repr__ = attrs_repr
 
     stack: str
     component_type: str

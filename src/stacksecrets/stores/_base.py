@@ -24,14 +24,16 @@ from typing import Protocol, runtime_checkable
 import attrs
 from typing_extensions import Self
 
-from .._describe import kind_of
+from .._describe import attrs_repr, kind_of
 from .._errors import ClosedError, ConfigurationError, ForbiddenError, StoreError
 from .._secret import Secret
 
 
-@attrs.frozen
+@attrs.frozen(repr=False)
 class StoreCapabilities:
     """What a store can do; the engine plans its calls with this, the CLI refuses early."""
+
+    __repr__ = attrs_repr
 
     #: ``secrets_exist`` answers for many names in few calls (else the engine asks it one
     #: name at a time, concurrently).
@@ -163,7 +165,7 @@ class BatchReader(Protocol):
         ...
 
 
-@attrs.frozen
+@attrs.frozen(repr=False)
 class SecretStamp:
     """What a store's list answer says of one secret: no value, no key name.
 
@@ -171,6 +173,8 @@ class SecretStamp:
     of ``stamp`` or later, with every change stamped ``stamp`` complete (see
     ``stacksecrets._metacache``).
     """
+
+    __repr__ = attrs_repr
 
     id: str
     stamp: str
