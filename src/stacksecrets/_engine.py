@@ -243,12 +243,16 @@ class Engine:
         allowed it); a retry takes a slot as any call."""
         opts = self.options
         first = anyio.current_time()
+        # Where the retry budget of other transient failures counts from: with a deadline, the
+        # time the store held the call back (throttled) is not spent from it; a call throttled
+        # for a minute behind a fleet's quota may still retry a timeout then.
+        budget_from = first
         failures = 0
         stale = 0
         ticket = 0
 
         def retry_on(exc: Exception) -> bool | float:
-            nonlocal failures, stale
+            nonlocal failures, stale, budget_from
             install_retry_hook()  # before stamina calls its hooks for this retry
             if not isinstance(exc, StoreUnavailableError):
                 return False
@@ -289,8 +293,10 @@ class Engine:
             now = anyio.current_time()
             # No deadline: the retry budget bounds every retry, and a wait beyond it cannot
             # end in an answer. The operation's deadline bounds throttled retries itself.
-            if (opts.deadline is None or not exc.throttled) and (
-                now - first + seconds > opts.retry_timeout
+            if opts.deadline is not None and exc.throttled:
+                budget_from = now + seconds
+            elif now - (first if opts.deadline is None else budget_from) + seconds > (
+                opts.retry_timeout
             ):
                 return False
             counters.retries += 1
