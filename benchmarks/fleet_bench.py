@@ -556,9 +556,32 @@ def plot() -> None:
     fig.tight_layout()
     PLOT.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(PLOT, dpi=110)
+    print_comparison(runs, keys)
     numbers = PLOT.parent / "fleet-results.json"
     numbers.write_text(json.dumps({k: list(v.values()) for k, v in runs.items()}, indent=2) + "\n")
     log(f"plot: {PLOT}, numbers: {numbers}")
+
+
+def print_comparison(
+    runs: dict[str, dict[tuple[str, int], dict[str, Any]]], keys: list[tuple[str, int]]
+) -> None:
+    """The before/after table of docs/benchmarks.md (forwarded: requests the proxy let through)."""
+    print(
+        "| store | clients | quota/s | calls needed | | requests sent | forwarded | throttled"
+        " | failed | last finish / bound |"
+    )
+    print("|---|---:|---:|---:|---|---:|---:|---:|---:|---|")
+    for key in keys:
+        for label, rows in runs.items():
+            r = rows.get(key)
+            if r is None:
+                continue
+            print(
+                f"| {r['store']} | {r['clients']} | {r['quota']:g} | {r['calls_needed']:,} | "
+                f"{label} | {r['requests']:,} | {r['requests'] - r['throttled']:,} | "
+                f"{r['throttled']:,} | {r['failed']} | {r['last_finish']:.1f} s / "
+                f"{r['bound']:.1f} s = **{r['ratio']:.2f}x** |"
+            )
 
 
 def _key(row: dict[str, Any]) -> tuple[str, int]:

@@ -117,6 +117,29 @@ async def test_other_transient_failures_still_stop_at_the_attempt_count():
 
 
 @pytest.mark.anyio
+async def test_time_held_back_by_throttling_does_not_spend_the_retry_budget():
+    """A call throttled for longer than ``retry_timeout`` (a fleet behind a quota), then
+    failing once otherwise (a read timeout), is still retried: the store's hold is no
+    failure. The attempt count still bounds the other failures."""
+    store = store_of(1, batched_exists=False)
+    faults = [StoreUnavailableError("slow down", retry_after=0.1, throttled=True)] * 4
+    faults.append(StoreUnavailableError("read timeout"))
+
+    def fault(method: str, subject: str) -> None:
+        if faults:
+            raise faults.pop(0)
+
+    store.fault = fault
+    async with AsyncClient(
+        store, retry_attempts=2, retry_timeout=0.2, deadline=60, **FAST
+    ) as client:
+        report = await client.validate_stack(stack_of(1))
+    assert report.ok
+    assert store.calls["get_secret"] == 6
+    assert (report.stats.throttled, report.stats.retries) == (4, 5)
+
+
+@pytest.mark.anyio
 async def test_lasting_failures_are_never_retried():
     """A refusal (403) is asked once."""
     store = store_of(1, batched_exists=False)

@@ -142,6 +142,17 @@ class _Flight:
     outcome: Outcome | None = None
 
 
+def _spread(hint: float, least: float) -> float:
+    """A throttled call's wait: as told (``hint``), plus up to as much again (at least
+    ``least``) at random. A fleet told the same comes back spread over a whole hint, a steady
+    stream the quota serves to the last token, not a burst that takes a bucketful and leaves
+    the refill of the rest of the hint unused (a jitter of a tenth of it lost a tenth and more
+    of the quota at 200 clients; docs/benchmarks.md)."""
+    import random  # a retry's jitter: imported at the first throttled call
+
+    return hint + random.uniform(0, max(hint, least))  # noqa: S311 (jitter)
+
+
 class Engine:
     """Plans, runs and caches look-ups against one store. Safe for concurrent use.
 
@@ -245,14 +256,16 @@ class Engine:
         allowed it); a retry takes a slot as any call."""
         opts = self.options
         first = anyio.current_time()
+        # Where the retry budget of other transient failures counts from: with a deadline, the
+        # time the store held the call back (throttled) is not spent from it; a call throttled
+        # for a minute behind a fleet's quota may still retry a timeout then.
+        budget_from = first
         failures = 0
         stale = 0
         ticket = 0
 
         def retry_on(exc: Exception) -> bool | float:
-            import random  # a retry's jitter: imported at the first failed call
-
-            nonlocal failures, stale
+            nonlocal failures, stale, budget_from
             install_retry_hook()  # before stamina calls its hooks for this retry
             if not isinstance(exc, StoreUnavailableError):
                 return False
@@ -270,14 +283,7 @@ class Engine:
                 counters.throttled += 1
                 self.window.throttled(ticket)
                 if exc.retry_after is not None:
-                    # As told, plus up to as much again at random: a fleet told the same
-                    # comes back spread over a whole hint, a steady stream the quota serves
-                    # to the last token, not a burst that takes a bucketful and leaves the
-                    # refill of the rest of the hint unused (a jitter of a tenth of it lost
-                    # a tenth and more of the quota at 200 clients; docs/benchmarks.md).
-                    wait = exc.retry_after + random.uniform(  # noqa: S311 (jitter)
-                        0, max(exc.retry_after, opts.retry_wait_initial)
-                    )
+                    wait = _spread(exc.retry_after, opts.retry_wait_initial)
                     self._pause.hold(exc.retry_after)
                 else:
                     wait = True
@@ -293,8 +299,10 @@ class Engine:
             now = anyio.current_time()
             # No deadline: the retry budget bounds every retry, and a wait beyond it cannot
             # end in an answer. The operation's deadline bounds throttled retries itself.
-            if (opts.deadline is None or not exc.throttled) and (
-                now - first + seconds > opts.retry_timeout
+            if opts.deadline is not None and exc.throttled:
+                budget_from = now + seconds
+            elif now - (first if opts.deadline is None else budget_from) + seconds > (
+                opts.retry_timeout
             ):
                 return False
             counters.retries += 1
