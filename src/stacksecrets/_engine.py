@@ -250,9 +250,9 @@ class Engine:
         ticket = 0
 
         def retry_on(exc: Exception) -> bool | float:
+            nonlocal failures, stale
             import random  # a retry's jitter: imported at the first failed call
 
-            nonlocal failures, stale
             install_retry_hook()  # before stamina calls its hooks for this retry
             if not isinstance(exc, StoreUnavailableError):
                 return False
