@@ -1,5 +1,7 @@
 """Start-up pays only for what a command uses: ``import stacksecrets`` loads no HTTP client,
-terminal library or command-line parser, and ``stacksecrets --help`` loads the parser alone.
+terminal library or command-line parser, ``stacksecrets --help`` loads the parser alone, and a
+validation against the file store loads no other command, store, suggestion, write or portal
+code (``NOT_ON_THE_VALIDATE_PATH``).
 
 Each check runs in a fresh interpreter (this one has loaded everything already) and looks at
 ``sys.modules``; the times are measured by benchmarks/startup.py, not here.

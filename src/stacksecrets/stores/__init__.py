@@ -80,6 +80,10 @@ def __getattr__(name: str) -> Any:
     return value
 
 
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
+
+
 #: The environment variable naming the store URL used when none is given.
 STORE_VARIABLE = "STACKSECRETS_STORE"
 
