@@ -57,3 +57,24 @@ def test_a_validate_process_does_not_import_trio(tmp_path):
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False
     )
     assert result.stdout.splitlines()[-1] == "True False", result.stderr[-2000:]
+
+
+def test_main_called_with_arguments_leaves_the_process_imports_alone(tmp_path):
+    """``main(ARGS)`` (tests, code that embeds the command) runs in someone else's process,
+    which may use trio with httpx later: no import finder is installed."""
+    code = (
+        "import sys\n"
+        "from stacksecrets.cli import main\n"
+        "before = list(sys.meta_path)\n"
+        "try:\n"
+        f"    main(['secret', 'list', '--store', {(tmp_path / 's.json').as_uri()!r}])\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "print(sys.meta_path == before)\n"
+        "import httpcore._synchronization as sync\n"
+        "print(sync.trio is not None)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert result.stdout.splitlines()[-2:] == ["True", "True"], result.stderr[-2000:]

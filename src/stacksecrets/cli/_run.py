@@ -53,7 +53,6 @@ def run(
     from .._errors import StoreUnavailableError
     from .._logging import logger
     from .._options import ClientOptions
-    from ..stores._http import asyncio_only_process
 
     ctx = click.get_current_context(silent=True)
     limit = ctx.meta.get(DEADLINE_KEY, DEFAULT_DEADLINE) if ctx is not None else DEFAULT_DEADLINE
@@ -73,7 +72,6 @@ def run(
                     f"{client.store.description} (--deadline / STACKSECRETS_DEADLINE)"
                 ) from None
 
-    asyncio_only_process()  # anyio.run's backend: httpcore need not import trio
     with errors_to_exit_codes():
         return anyio.run(main)
     raise AssertionError  # pragma: no cover
