@@ -543,9 +543,14 @@ def plot() -> None:
     for i, (label, rows) in enumerate(runs.items()):
         xs = [x + i * width for x, key in enumerate(keys) if key in rows]
         shown = [rows[key] for key in keys if key in rows]
-        left.bar(xs, [r["ratio"] for r in shown], width, label=label)
-        right.bar(xs, [r["failed"] / r["clients"] * 100 for r in shown], width, label=label)
+        # ZenML's own client (one run, not ours before or after) in grey.
+        colors = ["grey" if "ZenML's client" in r["store"] else f"C{i}" for r in shown]
+        left.bar(xs, [r["ratio"] for r in shown], width, label=label, color=colors)
+        right.bar(
+            xs, [r["failed"] / r["clients"] * 100 for r in shown], width, label=label, color=colors
+        )
     for axis in (left, right):
+        axis.bar([0], [0], 0, color="grey", label="ZenML's client")  # its legend entry
         ticks = [x + width * (len(runs) - 1) / 2 for x in range(len(names))]
         axis.set_xticks(ticks, names, fontsize=7, rotation=30, ha="right")
         axis.legend()

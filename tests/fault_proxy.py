@@ -66,7 +66,7 @@ import anyio.abc
 import anyio.from_thread
 import anyio.streams.memory
 
-_METHODS = (b"GET ", b"POST ", b"PUT ", b"DELETE ", b"PATCH ", b"HEAD ", b"OPTIONS ")
+_METHODS = (b"GET ", b"POST ", b"PUT ", b"DELETE ", b"PATCH ", b"HEAD ", b"OPTIONS ", b"LIST ")
 _CHUNK = 65536
 
 
