@@ -70,10 +70,18 @@ def _metadata_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> None:
     os.environ["XDG_CACHE_HOME"] = str(tmp_path_factory.mktemp("xdg-cache"))
 
 
+#: Fixture scopes set up once per worker that runs a test using them.
+SHARED_SCOPES = frozenset({"module", "class", "package"})
+
+
+@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the xdist_group marks
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Leave out the trio runs a module says add nothing (its ``trio_not_needed(item)``:
     tests against a real server whose behaviour does not depend on the event loop); they
-    show as deselected."""
+    show as deselected. Then group for pytest-xdist (``--dist loadgroup``): the tests of a
+    module that use a module- or class-scoped fixture (a login, seeded secrets) run on one
+    worker, so that set-up runs once; every other test is scheduled alone, wherever a worker
+    is free."""
     kept, trimmed = [], []
     for item in items:
         rule = getattr(getattr(item, "module", None), "trio_not_needed", None)
@@ -82,6 +90,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if trimmed:
         config.hook.pytest_deselected(items=trimmed)
         items[:] = kept
+    for item in items:
+        info = getattr(item, "_fixtureinfo", None)  # pytest's own record of the item's fixtures
+        defs = info.name2fixturedefs.values() if info is not None else ()
+        if any(d[-1].scope in SHARED_SCOPES for d in defs if d):
+            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::", 1)[0]))
 
 
 @pytest.hookimpl(trylast=True)
