@@ -3,6 +3,7 @@ leaves out (tests/backends.py)."""
 
 from __future__ import annotations
 
+import os
 import signal
 import threading
 from collections.abc import Iterator
@@ -64,24 +65,23 @@ def _metadata_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> None:
     """Never the real user's metadata cache: one folder for the session, inherited by
     subprocesses (``XDG_CACHE_HOME`` too, for those started without ``STACKSECRETS_*``).
     Tests of the cache point it elsewhere with ``monkeypatch``."""
-    import os
-
     os.environ["STACKSECRETS_CACHE_DIR"] = str(tmp_path_factory.mktemp("metadata-cache"))
     os.environ["XDG_CACHE_HOME"] = str(tmp_path_factory.mktemp("xdg-cache"))
 
 
-#: Fixture scopes set up once per worker that runs a test using them.
-SHARED_SCOPES = frozenset({"module", "class", "package"})
+#: The fixtures of the real servers (tests using them mostly wait on a server or a process).
+SERVER_FIXTURES = frozenset({"zenml_server", "openbao", "moto_server"})
 
 
-@pytest.hookimpl(tryfirst=True)  # before pytest-xdist reads the xdist_group marks
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Leave out the trio runs a module says add nothing (its ``trio_not_needed(item)``:
     tests against a real server whose behaviour does not depend on the event loop); they
-    show as deselected. Then group for pytest-xdist (``--dist loadgroup``): the tests of a
-    module that use a module- or class-scoped fixture (a login, seeded secrets) run on one
-    worker, so that set-up runs once; every other test is scheduled alone, wherever a worker
-    is free."""
+    show as deselected.
+
+    Under pytest-xdist, the modules with tests against a real server run first, each module's
+    tests still together (its module-scoped fixtures set up once): the long tests start
+    early, and the many short ones are left for the end, where ``--dist worksteal`` spreads
+    them over the workers that are done (a long test last on one worker idled the others)."""
     kept, trimmed = [], []
     for item in items:
         rule = getattr(getattr(item, "module", None), "trio_not_needed", None)
@@ -90,11 +90,13 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if trimmed:
         config.hook.pytest_deselected(items=trimmed)
         items[:] = kept
-    for item in items:
-        info = getattr(item, "_fixtureinfo", None)  # pytest's own record of the item's fixtures
-        defs = info.name2fixturedefs.values() if info is not None else ()
-        if any(d[-1].scope in SHARED_SCOPES for d in defs if d):
-            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::", 1)[0]))
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        against_a_server = {
+            item.nodeid.split("::", 1)[0]
+            for item in items
+            if SERVER_FIXTURES.intersection(getattr(item, "fixturenames", ()))
+        }
+        items.sort(key=lambda item: item.nodeid.split("::", 1)[0] not in against_a_server)
 
 
 @pytest.hookimpl(trylast=True)
