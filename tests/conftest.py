@@ -78,10 +78,11 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     tests against a real server whose behaviour does not depend on the event loop); they
     show as deselected.
 
-    Under pytest-xdist, the modules with tests against a real server run first, each module's
-    tests still together (its module-scoped fixtures set up once): the long tests start
-    early, and the many short ones are left for the end, where ``--dist worksteal`` spreads
-    them over the workers that are done (a long test last on one worker idled the others)."""
+    Under pytest-xdist, the modules with module-scoped fixtures run first, then those with
+    tests against a real server, each module's tests still together (``_schedule_rank``):
+    the long tests start early, and the many short ones are left for the end, where
+    ``--dist worksteal`` spreads them over the workers that are done (a long test last on
+    one worker idled the others)."""
     kept, trimmed = [], []
     for item in items:
         rule = getattr(getattr(item, "module", None), "trio_not_needed", None)
@@ -91,12 +92,26 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         config.hook.pytest_deselected(items=trimmed)
         items[:] = kept
     if os.environ.get("PYTEST_XDIST_WORKER"):
-        against_a_server = {
-            item.nodeid.split("::", 1)[0]
-            for item in items
-            if SERVER_FIXTURES.intersection(getattr(item, "fixturenames", ()))
-        }
-        items.sort(key=lambda item: item.nodeid.split("::", 1)[0] not in against_a_server)
+        rank: dict[str, int] = {}
+        for item in items:
+            module = item.nodeid.split("::", 1)[0]
+            rank[module] = min(rank.get(module, 2), _schedule_rank(item))
+        items.sort(key=lambda item: rank[item.nodeid.split("::", 1)[0]])
+
+
+#: Fixture scopes set up once per worker that runs a test using them.
+SHARED_SCOPES = frozenset({"module", "class", "package"})
+
+
+def _schedule_rank(item: pytest.Item) -> int:
+    """0: uses a module- or class-scoped fixture (a login, seeded secrets): first, at the
+    head of a worker's queue, where worksteal does not split the module (which would set the
+    fixture up again on another worker); 1: uses a real server; 2: the rest."""
+    info = getattr(item, "_fixtureinfo", None)  # pytest's own record of the item's fixtures
+    defs = info.name2fixturedefs.values() if info is not None else ()
+    if any(d[-1].scope in SHARED_SCOPES for d in defs if d):
+        return 0
+    return 1 if SERVER_FIXTURES.intersection(getattr(item, "fixturenames", ())) else 2
 
 
 @pytest.hookimpl(trylast=True)
