@@ -12,7 +12,7 @@ import pytest
 import structlog
 
 from cli_runner import Cli
-from server_process import stop_shared_servers
+from server_process import join_early_starts, stop_shared_servers
 from stacksecrets import Client
 
 pytest_plugins = ["moto_fixtures", "openbao_fixtures", "zenml_fixtures"]
@@ -58,6 +58,14 @@ def _fresh_logging_and_clients() -> Iterator[None]:
         structlog.reset_defaults()
         if was_configured:
             structlog.configure(**saved)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _early_server_starts() -> Iterator[None]:
+    """The servers a worker began starting early (tests/server_process.py) are on record
+    before the worker ends, for the controller to stop."""
+    yield
+    join_early_starts()
 
 
 @pytest.fixture(autouse=True, scope="session")
