@@ -112,12 +112,14 @@ def install(session: nox.Session, *groups: str) -> None:
 @nox.session(python=PYTHON)
 def tests(session: nox.Session) -> None:
     """Every test, async ones on asyncio and trio where the backend matters, against real
-    ZenML, OpenBao and moto servers, spread over two worker processes (pytest-xdist; the
+    ZenML, OpenBao and moto servers, spread over three worker processes (pytest-xdist; the
     workers share one server of each: tests/server_process.py)."""
     install(session, "tests")
-    # The slowest tests are listed, so a run shows where the time goes. Two workers: most
-    # tests wait on a server or a process, so two keep two cores busy (measured in issue 20).
-    default = ["-m", "not slow", "--durations=15", "-n", "2"]
+    # The slowest tests are listed, so a run shows where the time goes. Three workers on two
+    # cores: most tests wait on a server, a process or a retry's wait, and two workers left
+    # the cores a third idle (issue 20). worksteal: a worker that is done takes tests from
+    # the others' queues, so no worker idles while one still runs a long queue.
+    default = ["-m", "not slow", "--durations=15", "-n", "3", "--dist", "worksteal"]
     session.run("pytest", *(session.posargs or default), env=server_env())
 
 

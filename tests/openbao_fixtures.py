@@ -15,6 +15,7 @@ import os
 import re
 import secrets
 import subprocess
+import time
 import urllib.parse
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -130,13 +131,21 @@ class OpenBao:
         self.rest().put("/sys/seal").raise_for_status()
 
     def unseal(self) -> None:
-        """Unseal with the dev server's one key (printed in its log)."""
-        key = re.search(r"Unseal Key: (\S+)", self.log_path.read_text(errors="replace"))
+        """Unseal with the dev server's one key (printed in its log, in the banner the dev
+        server writes once it is up: on a loaded machine that can come after it first
+        answered, so the log is read until the key is there)."""
+        deadline = time.monotonic() + 30
+        while (key := self._unseal_key()) is None and time.monotonic() < deadline:
+            time.sleep(0.05)  # polling the log for the banner
         if key is None:
             pytest.fail("the dev server's log shows no unseal key", pytrace=False)
-        answer = httpx.put(f"{self.address}/v1/sys/unseal", json={"key": key.group(1)})
+        answer = httpx.put(f"{self.address}/v1/sys/unseal", json={"key": key})
         answer.raise_for_status()
         assert answer.json()["sealed"] is False
+
+    def _unseal_key(self) -> str | None:
+        found = re.search(r"Unseal Key: (\S+)", self.log_path.read_text(errors="replace"))
+        return found.group(1) if found else None
 
     def write(self, name: str, values: Mapping[str, object]) -> None:
         self.rest().post(

@@ -230,7 +230,7 @@ def start_early(
     fails here is left to the fixture, which starts it again and reports why. Called from a
     fixtures module's ``pytest_collection_finish``."""
     factory = getattr(session.config, "_tmp_path_factory", None)  # pytest's own, as xdist uses
-    if _worker() is None or factory is None:
+    if _worker() is None or factory is None or session.config.option.collectonly:
         return
     if not any(fixture in getattr(item, "fixturenames", ()) for item in session.items):
         return
@@ -242,4 +242,17 @@ def start_early(
         with contextlib.suppress(BaseException), shared_server(factory, name, start):
             pass
 
-    threading.Thread(target=begin, name=f"start {name}", daemon=True).start()
+    thread = threading.Thread(target=begin, name=f"start {name}", daemon=True)
+    _STARTING.append(thread)
+    thread.start()
+
+
+#: The threads ``start_early`` began (joined before the worker ends: ``join_early_starts``).
+_STARTING: list[threading.Thread] = []
+
+
+def join_early_starts() -> None:
+    """Wait for the starts ``start_early`` began, so that each started server is on record
+    for the controller to stop (a worker that ends first would leave it running)."""
+    while _STARTING:
+        _STARTING.pop().join()

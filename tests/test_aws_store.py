@@ -433,10 +433,10 @@ async def test_unreachable_endpoint_is_a_store_error_per_secret(aws_env: AwsEnv)
 
 @pytest.fixture(scope="module")
 def iam_moto(tmp_path_factory: pytest.TempPathFactory):
-    """A second moto server that enforces IAM after its first 6 requests (the set-up):
+    """A second moto server that enforces IAM after its first 5 requests (the set-up):
     secrets ``db`` and ``api`` exist, and user ``lister`` may only call ListSecrets."""
     tmp = tmp_path_factory.mktemp("moto-iam")
-    with run_moto(tmp, {"INITIAL_NO_AUTH_ACTION_COUNT": "6"}) as server:
+    with run_moto(tmp, {"INITIAL_NO_AUTH_ACTION_COUNT": "5"}) as server:
         admin = server.admin()
         admin.create_secret(Name="db", SecretString='{"password": "p"}')
         admin.create_secret(Name="api", SecretString='{"token": "t"}')

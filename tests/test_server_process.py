@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import sys
-import time
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -15,6 +14,7 @@ from server_process import (
     Facts,
     ServerDidNotStartError,
     answers,
+    join_early_starts,
     shared_server,
     start_early,
     start_server,
@@ -106,16 +106,16 @@ def test_a_worker_starts_the_server_its_tests_need_before_they_ask(
 
     def session(*fixtures: str) -> pytest.Session:
         item = SimpleNamespace(fixturenames=["tmp_path", *fixtures])
-        config = SimpleNamespace(_tmp_path_factory=factory)
+        config = SimpleNamespace(
+            _tmp_path_factory=factory, option=SimpleNamespace(collectonly=False)
+        )
         return SimpleNamespace(items=[item], config=config)  # type: ignore[return-value]
 
     start_early(session(), "web_server", "web", start)
     start_early(session("web_server"), "web_server", "web", start)
-    record = tmp_path / "web.server.json"
-    deadline = time.monotonic() + 60
-    while not record.exists() and time.monotonic() < deadline:
-        time.sleep(0.05)  # polling the record the starting thread writes
+    join_early_starts()  # as a worker does before it ends
     try:
+        assert (tmp_path / "web.server.json").exists()
         with shared_server(factory, "web", start) as facts:  # type: ignore[arg-type]
             assert facts == started[0]
         assert len(started) == 1

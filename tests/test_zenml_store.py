@@ -234,7 +234,8 @@ async def test_public_secret_wins_over_private_one_of_the_same_name(zenml_server
         assert (await store.get_secret(name)).secret_values == {"which": "private"}
         make_secret(name, {"which": "public"})
         assert (await store.get_secret(name)).secret_values == {"which": "public"}
-        # One listing (other test workers create secrets meanwhile): sorted, the twins once.
+        # One listing, sorted and each name once (two listings differ while other tests of
+        # the session create and delete secrets on the shared server).
         listed = await store.list_secrets()
         assert listed == sorted(set(listed))
         assert listed.count(name) == 1
