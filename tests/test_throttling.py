@@ -90,6 +90,27 @@ async def test_a_throttled_wait_spreads_over_a_whole_hint():
 
 
 @pytest.mark.anyio
+async def test_a_hint_that_fits_the_retry_budget_is_waited_whatever_the_jitter(
+    monkeypatch: pytest.MonkeyPatch,
+):
+    """No deadline: the retry budget (``retry_timeout``) bounds retries. A throttled answer
+    whose hint fits the budget is retried every time; the jitter only takes what the budget
+    leaves (the largest jitter forced here: a hint of 0.2 s plus up to 0.2 s against a 0.3 s
+    budget gave up at once half the time, as a CLI behind Retry-After 20 with a 30 s budget
+    did)."""
+    import random
+
+    monkeypatch.setattr(random, "uniform", lambda _low, high: high)
+    store = store_of(1, batched_exists=False)
+    store.fault = throttle_times(1, retry_after=0.2)
+    options = {**FAST, "retry_timeout": 0.3}
+    async with AsyncClient(store, **options) as client:
+        report = await client.validate_stack(stack_of(1))
+    assert report.ok, report.summary()
+    assert (report.stats.throttled, report.stats.retries) == (1, 1)
+
+
+@pytest.mark.anyio
 async def test_throttled_without_a_hint_backs_off_and_succeeds():
     """A throttled answer with no retry-after hint is retried with back-off, past the count."""
     store = store_of(2, batched_exists=False)

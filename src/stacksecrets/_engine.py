@@ -30,6 +30,7 @@ a deadline or a cancel scope ends them promptly.
 from __future__ import annotations
 
 import contextlib
+import math
 import sys
 import time
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
@@ -142,15 +143,33 @@ class _Flight:
     outcome: Outcome | None = None
 
 
-def _spread(hint: float, least: float) -> float:
+def _spread(hint: float, least: float, room: float) -> float:
     """A throttled call's wait: as told (``hint``), plus up to as much again (at least
     ``least``) at random. A fleet told the same comes back spread over a whole hint, a steady
     stream the quota serves to the last token, not a burst that takes a bucketful and leaves
     the refill of the rest of the hint unused (a jitter of a tenth of it lost a tenth and more
-    of the quota at 200 clients; docs/benchmarks.md)."""
+    of the quota at 200 clients; docs/benchmarks.md). The jitter is at most ``room``, what
+    the retry budget leaves after the hint: a hint that fits the budget is always waited."""
     import random  # a retry's jitter: imported at the first throttled call
 
-    return hint + random.uniform(0, max(hint, least))  # noqa: S311 (jitter)
+    return hint + min(room, random.uniform(0, max(hint, least)))  # noqa: S311 (jitter)
+
+
+def _within_budget(
+    opts: ClientOptions, exc: StoreUnavailableError, wait: bool | float, spent: float
+) -> tuple[bool | float, float]:
+    """A retry's wait, and what the retry budget (``retry_timeout``, ``spent`` of it so far)
+    leaves after it: negative, the wait cannot end in an answer within the budget; unbounded
+    for a throttled call under a deadline, which the deadline bounds. A throttled call's hint
+    is what must fit; its jitter (``_spread``) only takes what is left."""
+    seconds = exc.retry_after if exc.throttled and exc.retry_after is not None else wait
+    seconds = 0.0 if isinstance(seconds, bool) else seconds
+    room = math.inf
+    if opts.deadline is None or not exc.throttled:
+        room = opts.retry_timeout - spent - seconds
+    if exc.throttled and exc.retry_after is not None and room >= 0:
+        wait = _spread(exc.retry_after, opts.retry_wait_initial, room)
+    return wait, room
 
 
 class Engine:
@@ -283,7 +302,7 @@ class Engine:
                 counters.throttled += 1
                 self.window.throttled(ticket)
                 if exc.retry_after is not None:
-                    wait = _spread(exc.retry_after, opts.retry_wait_initial)
+                    wait = exc.retry_after  # spread below, within what is left of the budget
                     self._pause.hold(exc.retry_after)
                 else:
                     wait = True
@@ -295,16 +314,16 @@ class Engine:
                 if failures >= opts.retry_attempts:
                     return False
                 wait = _retry_hook(exc)
-            seconds = 0.0 if isinstance(wait, bool) else wait
             now = anyio.current_time()
             # No deadline: the retry budget bounds every retry, and a wait beyond it cannot
             # end in an answer. The operation's deadline bounds throttled retries itself.
-            if opts.deadline is not None and exc.throttled:
-                budget_from = now + seconds
-            elif now - (first if opts.deadline is None else budget_from) + seconds > (
-                opts.retry_timeout
-            ):
+            wait, room = _within_budget(
+                opts, exc, wait, now - (first if opts.deadline is None else budget_from)
+            )
+            if room < 0:
                 return False
+            if opts.deadline is not None and exc.throttled:
+                budget_from = now + (0.0 if isinstance(wait, bool) else wait)
             counters.retries += 1
             counters.changed()
             return wait
