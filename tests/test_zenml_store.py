@@ -348,6 +348,36 @@ async def test_lists_follow_every_page(zenml_server, seeded, monkeypatch):
     assert store.http_calls > 1 + 60 // 7
 
 
+@pytest.mark.anyio
+async def test_a_listing_the_server_changed_between_pages_misses_nothing(
+    zenml_server, make_secret, unique_prefix, monkeypatch
+):
+    """Pages are offsets: a secret deleted (by someone else) after the first page shifts the
+    rest left, and the next page would start one past an item that existed all along. The
+    listing sees the total move and reads again: every secret that existed throughout is
+    listed (before, one was missing)."""
+    monkeypatch.setattr(_zenml_http, "PAGE_SIZE", 3)
+    ids = {make_secret(f"{unique_prefix}{i:02d}"): f"{unique_prefix}{i:02d}" for i in range(9)}
+    async with _store(zenml_server) as store:
+        session = store._session
+        send = session.request
+        deleted: list[str] = []
+
+        async def request(method: str, path: str, **options: Any) -> Any:
+            answer = await send(method, path, **options)
+            page = (options.get("params") or {}).get("page")
+            if path == "/secrets" and page == "1" and not deleted:
+                first = answer.json()["items"][0]
+                zenml_server.delete_secret(first["id"])  # someone else deletes one
+                deleted.append(first["name"])
+            return answer
+
+        monkeypatch.setattr(session, "request", request)
+        items = await session.list_all("/secrets", {"name": f"startswith:{unique_prefix}"})
+    listed = {item["name"] for item in items}
+    assert set(ids.values()) - set(deleted) <= listed
+
+
 def test_chunks_respect_count_and_url_budget():
     """Chunks keep order, hold at most 50 names and fit the URL budget, even for long names."""
     names = [f"n{i}-" + "é/%" * (i % 80) for i in range(300)]

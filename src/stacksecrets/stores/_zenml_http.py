@@ -79,6 +79,8 @@ MAX_NAMES_PER_CALL = 50
 MAX_FILTER_CHARS = 4000
 #: The most pages one listing reads (a million items in ZenML's largest pages).
 MAX_PAGES = 100
+#: How many times a paged listing is read when the list changed between its pages.
+LISTING_PASSES = 3
 #: ``updated`` is taken to tell changes apart to the second only (MySQL's DATETIME keeps whole
 #: seconds; SQLite keeps microseconds).
 STAMP_RESOLUTION_SECONDS = 1.0
@@ -265,8 +267,33 @@ class ZenMLSession:
     async def list_all_dated(
         self, path: str, params: Mapping[str, str]
     ) -> tuple[list[dict[str, Any]], datetime | None]:
-        """``list_all``, and the server's time (its ``Date`` header) at the last page."""
+        """``list_all``, and the server's time (its ``Date`` header) at the last page.
+
+        Pages are offsets into the server's list, so an item created or deleted by someone
+        else between two pages shifts the rest across a page boundary and the listing can miss
+        one that existed all along. When the server's ``total`` moved between pages, the list
+        is read again (up to ``LISTING_PASSES`` times) and the passes merged by id: an item
+        deleted meanwhile may be in the answer; one that existed throughout is not left out
+        unless the list changed under every pass. The time is the earliest pass's (a stamp
+        is vouched for by the oldest answer that may hold it)."""
+        merged: dict[object, dict[str, Any]] = {}
+        answered: list[datetime | None] = []
+        for _ in range(LISTING_PASSES):
+            items, answered_at, steady = await self._one_listing(path, params)
+            merged.update((item.get("id", len(merged)), item) for item in items)
+            answered.append(answered_at)
+            if steady:
+                break
+        dates = [date for date in answered if date is not None]
+        return list(merged.values()), min(dates) if len(dates) == len(answered) else None
+
+    async def _one_listing(
+        self, path: str, params: Mapping[str, str]
+    ) -> tuple[list[dict[str, Any]], datetime | None, bool]:
+        """One pass over the pages: the items, the last page's time, and whether the server's
+        ``total`` stayed the same from the first page to the last."""
         items: list[dict[str, Any]] = []
+        totals: set[object] = set()
         page = 1
         while True:
             if page > MAX_PAGES:
@@ -282,9 +309,10 @@ class ZenMLSession:
             total_pages = data.get("total_pages")
             if not isinstance(page_items, list) or not isinstance(total_pages, int):
                 raise StoreError(f"{self.where('GET', path)}: the answer is not a page")
+            totals.add(data.get("total"))
             items.extend(item for item in page_items if isinstance(item, dict))
             if page >= total_pages or not page_items:
-                return items, answered_at
+                return items, answered_at, len(totals) == 1
             page += 1
 
     @property
