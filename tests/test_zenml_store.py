@@ -349,15 +349,16 @@ async def test_lists_follow_every_page(zenml_server, seeded, monkeypatch):
 
 
 @pytest.mark.anyio
+@pytest.mark.parametrize("gone", [1, 6], ids=["one-deleted", "pages-gone"])
 async def test_a_listing_the_server_changed_between_pages_misses_nothing(
-    zenml_server, make_secret, unique_prefix, monkeypatch
+    zenml_server, make_secret, unique_prefix, monkeypatch, gone
 ):
-    """Pages are offsets: a secret deleted (by someone else) after the first page shifts the
-    rest left, and the next page would start one past an item that existed all along. The
-    listing sees the total move and reads again: every secret that existed throughout is
-    listed (before, one was missing)."""
+    """Pages are offsets: secrets deleted (by someone else) after the first page shift the
+    rest left, so the next page starts past items that existed all along, or is past the end
+    (ZenML answers 400). The listing sees the total move (or the 400) and reads again: every
+    secret that existed throughout is listed (with one pass, one was missing)."""
     monkeypatch.setattr(_zenml_http, "PAGE_SIZE", 3)
-    ids = {make_secret(f"{unique_prefix}{i:02d}"): f"{unique_prefix}{i:02d}" for i in range(9)}
+    made = [(make_secret(f"{unique_prefix}{i:02d}"), f"{unique_prefix}{i:02d}") for i in range(9)]
     async with _store(zenml_server) as store:
         session = store._session
         send = session.request
@@ -365,17 +366,15 @@ async def test_a_listing_the_server_changed_between_pages_misses_nothing(
 
         async def request(method: str, path: str, **options: Any) -> Any:
             answer = await send(method, path, **options)
-            page = (options.get("params") or {}).get("page")
-            if path == "/secrets" and page == "1" and not deleted:
-                first = answer.json()["items"][0]
-                zenml_server.delete_secret(first["id"])  # someone else deletes one
-                deleted.append(first["name"])
+            if path == "/secrets" and options["params"]["page"] == "1" and not deleted:
+                for secret_id, name in made[:gone]:  # someone else deletes the oldest
+                    zenml_server.delete_secret(secret_id)
+                    deleted.append(name)
             return answer
 
         monkeypatch.setattr(session, "request", request)
         items = await session.list_all("/secrets", {"name": f"startswith:{unique_prefix}"})
-    listed = {item["name"] for item in items}
-    assert set(ids.values()) - set(deleted) <= listed
+    assert {name for _, name in made[gone:]} <= {item["name"] for item in items}
 
 
 def test_chunks_respect_count_and_url_budget():

@@ -294,6 +294,7 @@ class ZenMLSession:
         ``total`` stayed the same from the first page to the last."""
         items: list[dict[str, Any]] = []
         totals: set[object] = set()
+        answered_at: datetime | None = None
         page = 1
         while True:
             if page > MAX_PAGES:
@@ -302,7 +303,11 @@ class ZenMLSession:
                     f"{PAGE_SIZE}; stopped reading it"
                 )
             query = {**params, "page": str(page), "size": str(PAGE_SIZE)}
-            response = await self.request("GET", path, params=query)
+            # A page past the end is refused (400): the list shrank since the last page.
+            allow = (httpx.codes.BAD_REQUEST,) if page > 1 else ()
+            response = await self.request("GET", path, params=query, allow=allow)
+            if response.status_code == httpx.codes.BAD_REQUEST:
+                return items, answered_at, False
             answered_at = http_date(response.headers.get("Date"))
             data = json_object(response, self.where("GET", path))
             page_items = data.get("items")
