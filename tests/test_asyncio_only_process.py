@@ -1,4 +1,4 @@
-"""``stores._http.asyncio_only_process``: the command line keeps httpcore from importing trio
+"""``cli._process.asyncio_only_process``: the command line keeps httpcore from importing trio
 and httpx from importing its own command line (start-up), and nothing else changes: both
 still import when asked for, and a client is still made."""
 
@@ -9,7 +9,7 @@ import sys
 
 CHECK = """
 import sys
-from stacksecrets.stores._http import asyncio_only_process
+from stacksecrets.cli._process import asyncio_only_process
 asyncio_only_process()
 asyncio_only_process()  # once is enough; a second call adds nothing
 import anyio, httpx

@@ -62,19 +62,30 @@ def test_the_client_and_loaders_load_no_terminal_or_cli_library():
     assert not loaded & {"rich", "click", "structlog", "botocore"}
 
 
-def test_help_loads_only_the_command_line_parser():
-    """``stacksecrets --help`` loads click, not the client, stores, anyio, yaml or rich."""
+@pytest.mark.parametrize(
+    "call",
+    ['main(["--help"])', 'sys.argv = ["stacksecrets", "--help"]; main()'],
+    ids=["embedded", "the-process-command"],
+)
+def test_help_loads_only_the_command_line_parser(call: str):
+    """``stacksecrets --help`` loads click, not the client, stores, anyio, yaml or rich; also
+    as the process's own command (``main()`` reading ``sys.argv``, as the console script and
+    ``python -m`` call it), which sets up its import rules (``cli._process``) first."""
     loaded = loaded_after(
-        """
+        f"""
+        import sys
         from stacksecrets.cli import main
         try:
-            main(["--help"])
+            {call}
         except SystemExit:
             pass
-        """
+        """,
+        modules=True,
     )
-    assert "click" in loaded
-    assert not loaded & {"rich", "httpx", "botocore", "structlog", "anyio", "attrs", "yaml"}
+    packages = {name.split(".")[0] for name in loaded}
+    assert "click" in packages
+    assert not packages & {"rich", "httpx", "botocore", "structlog", "anyio", "attrs", "yaml"}
+    assert not {name for name in loaded if name.startswith("stacksecrets.stores")}
 
 
 def validate_examples(tmp_path: Path, level: str, *, modules: bool = False) -> set[str]:

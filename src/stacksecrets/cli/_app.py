@@ -130,11 +130,11 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     Without ``argv`` (the console script, ``python -m stacksecrets``) the process is the
     command, which runs asyncio only: httpcore is then kept from importing trio and httpx from
-    importing its own command line (``stores._http.asyncio_only_process``; tens of
+    importing its own command line (``cli._process.asyncio_only_process``; tens of
     milliseconds of start-up where trio is installed). Called with ``argv`` (tests, code that
     embeds the command) the process is someone else's and its imports are left alone."""
     if argv is None:
-        from ..stores._http import asyncio_only_process
+        from ._process import asyncio_only_process
 
         asyncio_only_process()
     args = list(argv) if argv is not None else sys.argv[1:]
