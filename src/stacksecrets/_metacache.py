@@ -189,19 +189,7 @@ class MetadataCache:
         """Merge ``entries`` into the file (the newer read wins per name) and drop ``forget``."""
         if not entries and not forget:
             return
-        try:
-            await anyio.to_thread.run_sync(self._prepare_folder)
-            async with locked(self.path):
-                data = await anyio.to_thread.run_sync(
-                    self._merge, scope, dict(entries), set(forget)
-                )
-                await files.awrite_atomically(self.path, data)
-        except (OSError, files.LockBusyError) as exc:
-            unavailable("write", self.path, exc)
-        except files.FileRefusedError as exc:
-            logger.warning(
-                "stacksecrets.metacache.unusable", path=str(self.path), reason=exc.reason
-            )
+        await write_merged(self.path, lambda: self._merge(scope, dict(entries), set(forget)))
 
     async def clear(self) -> bool:
         """Delete the file; whether there was one."""
@@ -215,9 +203,6 @@ class MetadataCache:
 
     def _read(self) -> dict[str, Any]:
         return read_document(self.path)
-
-    def _prepare_folder(self) -> None:
-        prepare_folder(self.path)
 
     def _merge(self, scope: str, entries: dict[str, CachedKeys], forget: set[str]) -> bytes:
         """The file's new content: what it holds, with ``entries`` merged in."""
@@ -279,6 +264,21 @@ def prepare_folder(path: Path) -> None:
     problem = files.folder_problem(folder, trust="owner-and-mode")
     if problem is not None:  # others could swap the file we write: do not feed them
         raise files.UntrustedError(str(path), problem)
+
+
+async def write_merged(path: Path, merge: Callable[[], bytes]) -> None:
+    """Write a cache file anew under its lock: ``merge`` (run in a worker thread, under the
+    lock) reads what the file holds and returns its new content. A cache that cannot be
+    written is a warning, never an error: the next run reads the store again."""
+    try:
+        await anyio.to_thread.run_sync(prepare_folder, path)
+        async with locked(path):
+            data = await anyio.to_thread.run_sync(merge)
+            await files.awrite_atomically(path, data)
+    except (OSError, files.LockBusyError) as exc:
+        unavailable("write", path, exc)
+    except files.FileRefusedError as exc:
+        logger.warning("stacksecrets.metacache.unusable", path=str(path), reason=exc.reason)
 
 
 def _scope_of(document: Mapping[str, Any], scope: str) -> dict[str, Any]:

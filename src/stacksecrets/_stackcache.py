@@ -40,16 +40,14 @@ from typing import Any
 import anyio
 import attrs
 
-from . import _files as files
-from ._logging import logger
 from ._metacache import (
     FORMAT,
     PRUNE_AFTER,
     cache_path,
     locked,
-    prepare_folder,
     read_document,
     unavailable,
+    write_merged,
 )
 
 __all__ = [
@@ -261,17 +259,7 @@ class StackCache:
         ``forget`` (entries read too soon after a change to vouch for)."""
         if not any(getattr(fresh, kind) or getattr(forget, kind) for kind in _KINDS):
             return
-        try:
-            await anyio.to_thread.run_sync(prepare_folder, self.path)
-            async with locked(self.path):
-                data = await anyio.to_thread.run_sync(self._merge, scope, fresh, forget)
-                await files.awrite_atomically(self.path, data)
-        except (OSError, files.LockBusyError) as exc:
-            unavailable("write", self.path, exc)
-        except files.FileRefusedError as exc:
-            logger.warning(
-                "stacksecrets.metacache.unusable", path=str(self.path), reason=exc.reason
-            )
+        await write_merged(self.path, lambda: self._merge(scope, fresh, forget))
 
     def _merge(self, scope: str, fresh: Definitions, forget: Definitions) -> bytes:
         document = read_document(self.path)
