@@ -7,17 +7,14 @@ Which secrets a validation read is taken from its debug log (``stacksecrets.fetc
 
 from __future__ import annotations
 
-import email.utils
 import json
 import os
 import re
 import stat
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Mapping, Sequence
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -25,13 +22,11 @@ import attrs
 import pytest
 
 from stacksecrets import AsyncClient, ValidationLevel
-from stacksecrets.stores import _zenml
 from stacksecrets.stores._zenml import ZenMLStore
 from zenml_fixtures import ZenMLServer
 
 pytestmark = pytest.mark.zenml
 
-SETTLE = _zenml.STAMP_RESOLUTION_SECONDS + _zenml.STAMP_SETTLE_SECONDS
 FETCHED = re.compile(r"stacksecrets\.fetch\.done\s.*?secret=(\S+)")
 
 
@@ -97,29 +92,8 @@ def seeded(zenml_server: ZenMLServer, tmp_path_factory: pytest.TempPathFactory) 
     steady_b = _stack_file(folder / "steady_b.json", [f"{p}c{i}.j" for i in range(5, 10)])
     server = zenml_server
     url = f"zenml+{server.url}?username={server.username}&password={server.password}"
-    _wait_until_settled(zenml_server, prefix)
+    zenml_server.wait_until_settled("/secrets", prefix)
     return Seeded(prefix, url, values, changing, steady_a, steady_b)
-
-
-def _wait_until_settled(server: ZenMLServer, prefix: str) -> None:
-    """Until the server's clock, as the store reads it (the ``Date`` header, whole seconds),
-    is ``SETTLE`` past the newest ``updated`` of the secrets named ``prefix*``: before that a
-    read cannot be vouched for (see the store). A fixed sleep after seeding was not enough:
-    ``Date`` drops the fraction of a second, so a run could find every stamp unsettled."""
-    rest = server.rest()
-    listed = rest.get("/secrets", params={"name": f"startswith:{prefix}", "size": 100})
-    listed.raise_for_status()
-    newest = max(
-        datetime.fromisoformat(item["body"]["updated"]).replace(tzinfo=timezone.utc)
-        for item in listed.json()["items"]
-    )
-    while True:
-        answer = rest.get("/info")
-        server_time = email.utils.parsedate_to_datetime(answer.headers["Date"])
-        left = SETTLE - (server_time - newest).total_seconds()
-        if left <= 0:
-            return
-        time.sleep(left)  # the server's clock passes the settle point then, or a second later
 
 
 def _env(cache_dir: Path, extra: Mapping[str, str] | None = None) -> dict[str, str]:

@@ -10,18 +10,15 @@ the cache).
 
 from __future__ import annotations
 
-import email.utils
 import json
 import os
 import re
 import stat
 import subprocess
 import sys
-import time
 import uuid
 from collections import Counter
 from collections.abc import Mapping
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -29,12 +26,10 @@ import attrs
 import pytest
 
 from stacksecrets._stackcache import CachedComponent, CachedFlavor, blank_plain
-from stacksecrets.stores import _zenml_http
 from zenml_fixtures import ZenMLServer
 
 pytestmark = pytest.mark.zenml
 
-SETTLE = _zenml_http.STAMP_RESOLUTION_SECONDS + _zenml_http.STAMP_SETTLE_SECONDS
 REQUEST = re.compile(r"stacksecrets\.zenml\.request\s.*?method=(\S+) path=(\S+)")
 STACKS_READ = re.compile(
     r"stacksecrets\.zenml\.stacks_read\s+components=(\d+) components_cached=(\d+) "
@@ -132,25 +127,8 @@ def defs(zenml_server: ZenMLServer) -> Defs:
         stacks[short] = str(made["id"])
     server = zenml_server
     url = f"zenml+{server.url}?username={server.username}&password={server.password}"
-    _wait_until_settled(zenml_server, p)
+    zenml_server.wait_until_settled("/components", p)
     return Defs(p, url, stacks, components, values, plain)
-
-
-def _wait_until_settled(server: ZenMLServer, prefix: str) -> None:
-    """Until the server's clock (``Date``, whole seconds) is ``SETTLE`` past the newest
-    ``updated`` of the components named ``prefix*``: before that no read is cached."""
-    listed = _rest(server, "GET", "/components", params={"name": f"startswith:{prefix}"})
-    newest = max(
-        datetime.fromisoformat(item["body"]["updated"]).replace(tzinfo=timezone.utc)
-        for item in listed["items"]
-    )
-    while True:
-        answer = server.rest().get("/info")
-        server_time = email.utils.parsedate_to_datetime(answer.headers["Date"])
-        left = SETTLE - (server_time - newest).total_seconds()
-        if left <= 0:
-            return
-        time.sleep(left)
 
 
 @attrs.frozen

@@ -11,12 +11,15 @@ one server (tests/server_process.py).
 
 from __future__ import annotations
 
+import email.utils
 import json
 import os
 import secrets
 import subprocess
+import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -108,6 +111,29 @@ class ZenMLServer:
             client.headers["Authorization"] = f"Bearer {answer.json()['access_token']}"
             self._rest = client
         return self._rest
+
+    def wait_until_settled(self, path: str, prefix: str) -> None:
+        """Until the server's clock, as the store reads it (the ``Date`` header, whole
+        seconds), is the store's settle time past the newest ``updated`` of the items of
+        ``path`` (``/secrets``, ``/components``) named ``prefix*``: before that a read cannot
+        be vouched for (see the store). A fixed sleep after seeding was not enough: ``Date``
+        drops the fraction of a second, so a run could find every stamp unsettled."""
+        from stacksecrets.stores import _zenml_http
+
+        settle = _zenml_http.STAMP_RESOLUTION_SECONDS + _zenml_http.STAMP_SETTLE_SECONDS
+        rest = self.rest()
+        listed = rest.get(path, params={"name": f"startswith:{prefix}", "size": 1000})
+        listed.raise_for_status()
+        newest = max(
+            datetime.fromisoformat(item["body"]["updated"]).replace(tzinfo=timezone.utc)
+            for item in listed.json()["items"]
+        )
+        while True:
+            server_time = email.utils.parsedate_to_datetime(rest.get("/info").headers["Date"])
+            left = settle - (server_time - newest).total_seconds()
+            if left <= 0:
+                return
+            time.sleep(left)  # the server's clock passes the settle point then, or a second later
 
     @property
     def admin_token(self) -> str:
